@@ -1,0 +1,1 @@
+"""Karn: self-hosted exit surveys and exit interviews."""

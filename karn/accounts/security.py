@@ -1,0 +1,83 @@
+"""Password hashing, API key secrets and role checks for views."""
+
+import hashlib
+import secrets
+from functools import wraps
+
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import abort, current_app
+from flask_login import current_user, login_required
+
+from karn.enums import Role
+
+_HASHERS = {
+    "default": PasswordHasher(),
+    # Test suites create hundreds of users; production never uses this.
+    "testing": PasswordHasher.from_parameters(profiles.CHEAPEST),
+}
+# Verified against when no such user exists, so a wrong email costs as long
+# as a wrong password and does not reveal who has an account.
+_DUMMY_HASHES = {name: h.hash(secrets.token_hex(16)) for name, h in _HASHERS.items()}
+
+
+def _profile() -> str:
+    return "testing" if current_app.config["ENV"] == "testing" else "default"
+
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    """Return an argon2id hash of the password."""
+    return _HASHERS[_profile()].hash(password)
+
+
+def check_password(password_hash: str | None, password: str) -> bool:
+    """True when the password matches; always spends the same effort."""
+    profile = _profile()
+    try:
+        return _HASHERS[profile].verify(
+            password_hash or _DUMMY_HASHES[profile], password
+        ) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def generate_password() -> str:
+    """A random password that is easy to type once: 4 groups of 5 characters."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    groups = ["".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4)]
+    return "-".join(groups)
+
+
+def new_api_key() -> str:
+    """A new API key: a recognisable prefix and 256 bits of randomness."""
+    return "karn_" + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    """SHA-256 of an API key; the key has enough entropy not to need a slow hash."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def roles_required(*roles: Role):
+    """Allow a view only to signed-in users with one of the roles."""
+
+    def decorate(view):
+        @login_required
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.allowed_roles = frozenset(roles)
+        return wrapped
+
+    return decorate
+
+
+ALL_ROLES = (Role.ADMIN, Role.MANAGER, Role.STAFF)
+MANAGERS = (Role.ADMIN, Role.MANAGER)
+ADMINS = (Role.ADMIN,)

@@ -1,0 +1,198 @@
+"""The application factory: settings, extensions, blueprints, CLI and error pages."""
+
+import os
+import secrets
+
+from flask import Flask, g, has_request_context, render_template, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from karn import config as karn_config
+from karn import formatting
+from karn.enums import Language
+from karn.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+
+LANGUAGES = [lang.value for lang in Language]
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build a Karn application; tests pass their settings as a dict."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=os.environ.get("KARN_INSTANCE_PATH") or None,
+    )
+    _configure(app, test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=select_language)
+    mail.init_app(app)
+    limiter.init_app(app)
+
+    from karn import models  # noqa: F401  (registers every table)
+    from karn.accounts import cli as accounts_cli
+    from karn.accounts.views import bp as accounts_bp
+    from karn.core import bp as core_bp
+    from karn.surveys import cli as surveys_cli
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(accounts_bp)
+    accounts_cli.register(app)
+    surveys_cli.register(app)
+
+    formatting.register(app)
+    _register_error_pages(app)
+    _register_hooks(app)
+    if app.config["PROXY_COUNT"]:
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    return app
+
+
+def _configure(app: Flask, test_config: dict | None) -> None:
+    app.config.from_object(karn_config.Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(karn_config.from_environment())
+    if test_config:
+        app.config.update(test_config)
+
+    env = app.config["ENV"]
+    if env not in ("production", "development", "testing"):
+        raise RuntimeError(
+            f"KARN_ENV must be production, development or testing: {env}"
+        )
+    if not app.config.get("SECRET_KEY"):
+        if env == "production":
+            raise RuntimeError(
+                "Karn will not start in production without a secret key: set "
+                "KARN_SECRET_KEY (or SECRET_KEY in instance/config.py) to a long "
+                "random value, e.g. the output of "
+                "python -c 'import secrets; print(secrets.token_hex(32))'."
+            )
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    app.config["TESTING"] = env == "testing" or app.config.get("TESTING", False)
+
+    url = app.config.get("DATABASE_URL")
+    if not url:
+        os.makedirs(app.instance_path, exist_ok=True)
+        url = "sqlite:///" + os.path.join(app.instance_path, "karn.db")
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    if not url.startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("pool_pre_ping", True)
+
+    https = app.config["BASE_URL"].startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=https,
+        PREFERRED_URL_SCHEME="https" if https else "http",
+        BABEL_DEFAULT_LOCALE=app.config["DEFAULT_LANGUAGE"],
+        BABEL_DEFAULT_TIMEZONE=app.config["TIMEZONE"],
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        RATELIMIT_HEADERS_ENABLED=True,
+        WTF_CSRF_TIME_LIMIT=None,
+        # Karn decides itself whether mail is sent or held in the outbox.
+        MAIL_SUPPRESS_SEND=False,
+    )
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    # WAL lets the worker write while pages read; SQLite leaves foreign keys
+    # off unless asked on every connection.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+def select_language() -> str:
+    """Pick the page language: the visitor's choice, their account, the browser."""
+    from flask import current_app
+
+    if not has_request_context():
+        return current_app.config["DEFAULT_LANGUAGE"]  # commands and the worker
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    if current_user and current_user.is_authenticated:
+        return current_user.language.value
+    return (
+        request.accept_languages.best_match(LANGUAGES)
+        or current_app.config["DEFAULT_LANGUAGE"]
+    )
+
+
+def _register_hooks(app: Flask) -> None:
+    @app.before_request
+    def _language_from_query():
+        # ?lang=nl on any page switches the language and remembers it.
+        lang = request.args.get("lang")
+        if lang in LANGUAGES:
+            session["lang"] = lang
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            "script-src 'self'; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Language", str(get_locale()))
+        vary = response.headers.get("Vary", "")
+        if "Accept-Language" not in vary:
+            response.headers["Vary"] = ", ".join(
+                v for v in (vary, "Accept-Language", "Cookie") if v
+            )
+        return response
+
+    @app.context_processor
+    def _template_globals():
+        return {
+            "current_language": str(get_locale()),
+            "languages": LANGUAGES,
+            "company_name": app.config["COMPANY_NAME"],
+        }
+
+    @app.teardown_request
+    def _forget_request_state(exc):
+        g.pop("audit_user", None)
+
+
+def _register_error_pages(app: Flask) -> None:
+    def render_error(error: HTTPException):
+        code = error.code or 500
+        if request.path.startswith(("/api/", "/webhooks/")):
+            return {"error": error.name, "message": error.description}, code
+        known = code in (400, 403, 404, 429)
+        template = f"errors/{code}.html" if known else "errors/other.html"
+        return render_template(template, error=error), code
+
+    for code in (400, 403, 404, 405, 413, 429):
+        app.register_error_handler(code, render_error)
+
+    @app.errorhandler(500)
+    def _server_error(error):
+        db.session.rollback()
+        if request.path.startswith(("/api/", "/webhooks/")):
+            return {"error": "Internal Server Error"}, 500
+        return render_template("errors/500.html"), 500

@@ -1,0 +1,95 @@
+"""Karn's settings: defaults, then instance/config.py, then KARN_* variables."""
+
+import os
+
+# Settings that come from the environment as KARN_<NAME>, with how to read them.
+# Anything listed here can also be set in instance/config.py under the same
+# name without the prefix.
+_BOOL = {"1", "true", "yes", "on"}
+
+
+def _as_bool(value: str) -> bool:
+    return value.strip().lower() in _BOOL
+
+
+class Defaults:
+    """Defaults for every setting; each is documented in the README."""
+
+    # "production" refuses to start without a secret key; "development" and
+    # "testing" fall back to a throwaway one.
+    ENV = "production"
+    SECRET_KEY = None
+    # None means: a SQLite file in the instance folder.
+    DATABASE_URL = None
+    BASE_URL = "http://127.0.0.1:5000"
+    COMPANY_NAME = "Karn"
+    DEFAULT_LANGUAGE = "nl"
+    TIMEZONE = "Europe/Amsterdam"
+
+    MAIL_SERVER = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_DEFAULT_SENDER = "Karn <karn@localhost>"
+    # Envelope sender (Return-Path) for bounces; the From address when empty.
+    MAIL_ENVELOPE_FROM = None
+    # Messages per minute the worker may send; 0 for no limit.
+    MAIL_RATE_PER_MINUTE = 0
+    MAIL_BATCH_SIZE = 100
+    # Temporary failures are retried this many times, waiting longer each time.
+    MAIL_MAX_ATTEMPTS = 8
+    # Permanent refusals (5xx) after which an address counts as undeliverable.
+    MAIL_FAILURES_BEFORE_UNDELIVERABLE = 1
+    # Seconds between the worker's passes when there is nothing to do.
+    WORKER_INTERVAL = 5
+
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_RATE_LIMIT = "10 per minute"
+    # Trust X-Forwarded-* from this many proxies in front of Karn.
+    PROXY_COUNT = 0
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+
+
+# name -> parser for values read from KARN_<name>
+ENV_SETTINGS = {
+    "ENV": str,
+    "SECRET_KEY": str,
+    "DATABASE_URL": str,
+    "BASE_URL": str,
+    "COMPANY_NAME": str,
+    "DEFAULT_LANGUAGE": str,
+    "TIMEZONE": str,
+    "MAIL_SERVER": str,
+    "MAIL_PORT": int,
+    "MAIL_USE_TLS": _as_bool,
+    "MAIL_USE_SSL": _as_bool,
+    "MAIL_USERNAME": str,
+    "MAIL_PASSWORD": str,
+    "MAIL_DEFAULT_SENDER": str,
+    "MAIL_ENVELOPE_FROM": str,
+    "MAIL_RATE_PER_MINUTE": int,
+    "MAIL_BATCH_SIZE": int,
+    "MAIL_MAX_ATTEMPTS": int,
+    "MAIL_FAILURES_BEFORE_UNDELIVERABLE": int,
+    "WORKER_INTERVAL": float,
+    "RATELIMIT_STORAGE_URI": str,
+    "LOGIN_RATE_LIMIT": str,
+    "PROXY_COUNT": int,
+    "MAX_CONTENT_LENGTH": int,
+}
+
+
+def from_environment(environ=None) -> dict:
+    """Return the settings given as KARN_* environment variables, parsed."""
+    environ = os.environ if environ is None else environ
+    found = {}
+    for name, parse in ENV_SETTINGS.items():
+        raw = environ.get(f"KARN_{name}")
+        if raw is not None and raw != "":
+            try:
+                found[name] = parse(raw)
+            except ValueError as exc:
+                raise RuntimeError(f"KARN_{name}={raw!r} is not valid: {exc}") from exc
+    return found

@@ -1,0 +1,106 @@
+"""Enumerations shared across Karn: roles, languages, reasons and states."""
+
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    STAFF = "staff"
+
+
+class Language(StrEnum):
+    NL = "nl"
+    EN = "en"
+
+
+class Reason(StrEnum):
+    """The canonical departure reasons, most frequent first in the research."""
+
+    SERVICE = "service"
+    QUALITY = "quality"
+    BRAND = "brand"
+    PRICE = "price"
+    NEED = "need"
+    OTHER = "other"
+
+
+class Source(StrEnum):
+    """How a departed customer reached Karn."""
+
+    CSV = "csv"
+    API = "api"
+    STRIPE = "stripe"
+    MANUAL = "manual"
+
+
+class InvitationStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    REMINDED = "reminded"
+    RESPONDED = "responded"
+    EXPIRED = "expired"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# Invitations in these states may still lead to mail or a response.
+OPEN_INVITATION_STATES = (
+    InvitationStatus.SCHEDULED,
+    InvitationStatus.SENT,
+    InvitationStatus.REMINDED,
+)
+
+
+class OutboxStatus(StrEnum):
+    HELD = "held"  # no SMTP server configured: shown on the Outbox page
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Sentiment(StrEnum):
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+    POSITIVE = "positive"
+
+
+class CallTaskSource(StrEnum):
+    REQUESTED = "requested"  # the respondent asked to be called
+    HIGH_VALUE = "high_value"  # valuable and silent after the last reminder
+    SELECTION = "selection"  # a manager's selection
+    MANUAL = "manual"
+
+
+class CallTaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CLOSED = "closed"  # given up, e.g. after three failed attempts
+
+
+class CallOutcome(StrEnum):
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    VOICEMAIL = "voicemail"
+    WRONG_NUMBER = "wrong_number"
+    DECLINED = "declined"
+    WILL_RETURN = "will_return"
+
+
+def enum_column(enum_cls: type[StrEnum], name: str) -> sa.Enum:
+    """A portable enum column storing the values, guarded by a CHECK constraint."""
+    return sa.Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(m.value) for m in enum_cls),
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )

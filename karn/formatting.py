@@ -1,0 +1,47 @@
+"""Template filters: dates, numbers and labels in the reader's language."""
+
+from flask import Flask
+from flask_babel import format_datetime, format_decimal
+from flask_babel import lazy_gettext as _l
+
+from karn.enums import Reason, Role
+
+ROLE_LABELS = {
+    Role.ADMIN: _l("Administrator"),
+    Role.MANAGER: _l("Manager"),
+    Role.STAFF: _l("Staff"),
+}
+
+REASON_LABELS = {
+    Reason.SERVICE: _l("Service"),
+    Reason.QUALITY: _l("Quality"),
+    Reason.BRAND: _l("Preferred another brand"),
+    Reason.PRICE: _l("Price"),
+    Reason.NEED: _l("My needs changed"),
+    Reason.OTHER: _l("Other"),
+}
+
+
+def localtime(value, fmt: str = "short") -> str:
+    """A datetime in the company's time zone, formatted for the reader's language."""
+    return format_datetime(value, fmt) if value else ""
+
+
+def number(value, digits: int | None = None) -> str:
+    """A number with the reader's separators (1.234,5 in Dutch)."""
+    if value is None:
+        return "—"
+    if digits is not None:
+        return format_decimal(
+            value, format="#,##0." + "0" * digits if digits else "#,##0"
+        )
+    return format_decimal(value)
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(localtime, "localtime")
+    app.add_template_filter(number, "number")
+    app.add_template_global(lambda role: ROLE_LABELS[Role(role)], "role_label")
+    app.add_template_global(
+        lambda reason: REASON_LABELS[Reason(reason)], "reason_label"
+    )

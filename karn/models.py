@@ -1,0 +1,34 @@
+"""Every model, imported in one place so metadata and migrations see them all."""
+
+from karn.accounts.models import ApiKey, AuditEntry, Setting, User
+from karn.analysis.models import ImprovementAction
+from karn.callbacks.models import CallNote, CallNoteReason, CallTask
+from karn.customers.models import Customer
+from karn.surveys.models import (
+    Answer,
+    Invitation,
+    OutboxMessage,
+    Response,
+    ResponseReason,
+    Survey,
+    SurveyVersion,
+)
+
+__all__ = [
+    "Answer",
+    "ApiKey",
+    "AuditEntry",
+    "CallNote",
+    "CallNoteReason",
+    "CallTask",
+    "Customer",
+    "ImprovementAction",
+    "Invitation",
+    "OutboxMessage",
+    "Response",
+    "ResponseReason",
+    "Setting",
+    "Survey",
+    "SurveyVersion",
+    "User",
+]

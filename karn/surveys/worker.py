@@ -1,0 +1,64 @@
+"""The background worker: runs the periodic jobs until told to stop."""
+
+import logging
+import os
+import signal
+import socket
+import threading
+
+from flask import Flask
+
+from karn.extensions import db
+from karn.surveys import outbox
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    """Host and process, so a claim in the outbox shows who holds it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    """Sends due mail every few seconds; SIGTERM finishes the current message."""
+
+    def __init__(self, app: Flask, name: str | None = None):
+        self.app = app
+        self.name = name or worker_name()
+        self.stopping = threading.Event()
+
+    def stop(self, *_args) -> None:
+        if not self.stopping.is_set():
+            log.info("worker %s stopping after the current message", self.name)
+        self.stopping.set()
+
+    def run_once(self) -> outbox.DispatchReport:
+        """One pass over every job."""
+        with self.app.app_context():
+            try:
+                return outbox.dispatch(self.name, should_stop=self.stopping.is_set)
+            finally:
+                db.session.remove()
+
+    def run_forever(self) -> None:
+        """Loop until SIGTERM or SIGINT; a failing pass is logged, not fatal."""
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        interval = self.app.config["WORKER_INTERVAL"]
+        log.info("worker %s started", self.name)
+        while not self.stopping.is_set():
+            try:
+                report = self.run_once()
+                if report.sent or report.failed or report.retried:
+                    log.info(
+                        "sent %d, retried %d, failed %d",
+                        report.sent,
+                        report.retried,
+                        report.failed,
+                    )
+            except Exception:
+                # A database restart or a bug in one pass must not end the
+                # worker: the next pass starts from the database's state.
+                log.exception("worker pass failed; trying again in %ss", interval)
+            self.stopping.wait(interval)
+        log.info("worker %s stopped", self.name)

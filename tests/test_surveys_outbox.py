@@ -1,0 +1,166 @@
+"""The outbox and its worker, against a real SMTP server on localhost."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from karn import clock
+from karn.enums import OutboxStatus
+from karn.surveys import outbox
+from karn.surveys.models import OutboxMessage
+from karn.surveys.worker import Worker
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def app_settings(mail_settings):
+    return mail_settings
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    yield
+    clock.freeze(None)
+
+
+def put(db, n=1, customer=None, **kw):
+    messages = [
+        outbox.enqueue(
+            kind="test",
+            to_address=kw.get("to") or f"person{i}@example.com",
+            language="nl",
+            subject=f"Bericht {i}",
+            body_text=f"Tekst {i}",
+            body_html=f"<p>Tekst {i}</p>",
+            customer_id=customer.id if customer else None,
+        )
+        for i in range(n)
+    ]
+    db.session.commit()
+    return messages
+
+
+def statuses(db):
+    db.session.expire_all()
+    return sorted(
+        (m.to_address, m.status.value)
+        for m in db.session.scalars(sa.select(OutboxMessage))
+    )
+
+
+def test_due_messages_are_sent_once_with_their_message_id(app, db, smtp_server):
+    messages = put(db, 3)
+    report = outbox.dispatch("w1")
+    assert report.sent == 3
+    received = smtp_server.handler.messages
+    assert [m[1] for m in received] == [
+        ["person0@example.com"],
+        ["person1@example.com"],
+        ["person2@example.com"],
+    ]
+    first = received[0][2]
+    assert first["Message-ID"] == messages[0].message_id
+    assert first["X-Karn-Message"] == str(messages[0].id)
+    assert first.get_body(("plain",)).get_content().strip() == "Tekst 0"
+    assert "<p>Tekst 0</p>" in first.get_body(("html",)).get_content()
+    assert {s for _, s in statuses(db)} == {"sent"}
+    # A second pass finds nothing to send.
+    assert outbox.dispatch("w1").sent == 0
+    assert len(received) == 3
+
+
+def test_without_smtp_server_mail_is_held(app, db, smtp_server):
+    app.config["MAIL_SERVER"] = None
+    put(db, 2)
+    assert outbox.dispatch("w1").sent == 0
+    assert {s for _, s in statuses(db)} == {"held"}
+    assert smtp_server.handler.messages == []
+
+
+def test_server_down_then_up_loses_and_doubles_nothing(app, db, smtp_server):
+    live_port = app.config["MAIL_PORT"]
+    app.config["MAIL_PORT"] = free_port()  # nothing listens there
+    app.extensions["mail"].port = app.config["MAIL_PORT"]
+    put(db, 4)
+    report = outbox.dispatch("w1")
+    assert (report.sent, report.retried) == (0, 4)
+    db.session.expire_all()
+    waiting = db.session.scalars(sa.select(OutboxMessage)).all()
+    assert all(m.status == OutboxStatus.PENDING and m.attempts == 1 for m in waiting)
+    assert all(m.due_at > clock.now() for m in waiting)
+    # Not due yet: nothing happens even when the server is back.
+    app.extensions["mail"].port = live_port
+    assert outbox.dispatch("w1").sent == 0
+    clock.freeze(clock.now() + timedelta(minutes=2))
+    assert outbox.dispatch("w1").sent == 4
+    assert len(smtp_server.handler.messages) == 4
+    assert outbox.dispatch("w1").sent == 0
+
+
+def test_a_refused_recipient_fails_alone_and_marks_the_address(
+    app, db, smtp_server, create_customer
+):
+    customer = create_customer(email="gone@example.com")
+    smtp_server.handler.refuse["gone@example.com"] = "550 5.1.1 No such user"
+    put(db, 2)
+    put(db, 1, customer=customer, to="gone@example.com")
+    put(db, 1, to="after@example.com")
+    report = outbox.dispatch("w1")
+    assert (report.sent, report.failed) == (3, 1)
+    assert ("gone@example.com", "failed") in statuses(db)
+    failed = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.to_address == "gone@example.com")
+    ).one()
+    assert failed.last_error.startswith("gone@example.com: 550")
+    db.session.refresh(customer)
+    assert customer.bounced_at is not None and not customer.mailable
+    assert len(smtp_server.handler.messages) == 3
+
+
+def test_a_crashed_worker_is_recovered_without_sending_twice(app, db, smtp_server):
+    put(db, 5)
+    claimed = outbox.claim("dead-worker", 5)
+    # It had handed the first message over when it died.
+    claimed[0].handed_over_at = clock.now()
+    db.session.commit()
+    # Within the lease nobody touches its messages.
+    assert outbox.dispatch("w2").sent == 0
+    clock.freeze(clock.now() + outbox.CLAIM_LEASE + timedelta(seconds=1))
+    report = outbox.dispatch("w2")
+    assert (report.sent, report.released, report.uncertain) == (4, 4, 1)
+    assert len(smtp_server.handler.messages) == 4
+    db.session.refresh(claimed[0])
+    assert claimed[0].status == OutboxStatus.FAILED
+    assert "may have been delivered" in claimed[0].last_error
+
+
+def test_two_workers_at_once_send_every_message_exactly_once(app, db, smtp_server):
+    put(db, 60)
+    app.config["MAIL_BATCH_SIZE"] = 7
+    errors = []
+
+    def run(name):
+        try:
+            Worker(app, name).run_once()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f"w{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    recipients = [m[1][0] for m in smtp_server.handler.messages]
+    assert len(recipients) == 60
+    assert len(set(recipients)) == 60
+    assert {s for _, s in statuses(db)} == {"sent"}
+
+
+def test_dispatch_command_reports_what_it_did(app, db, runner, smtp_server):
+    put(db, 2)
+    result = runner.invoke(args=["surveys", "dispatch"])
+    assert result.exit_code == 0
+    assert "sent 2, retried 0, failed 0" in result.output
