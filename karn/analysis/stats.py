@@ -1,0 +1,635 @@
+"""Statistics for the manager dashboard: shares, intervals, tests and control charts.
+
+Every function takes plain counts (the database layer aggregates in SQL) and returns
+dataclasses or dicts of plain numbers, so the results can be rendered, charted or
+serialised without this module knowing about Flask or the database.
+
+A departure reason's share is counted over the respondents who were *shown* that
+option: a survey version may hide options, and a respondent who never saw "price"
+could not have chosen it.
+"""
+
+import functools
+import math
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from scipy.stats import chi2, chi2_contingency, norm
+
+from karn.enums import Reason
+
+# Ties are broken in the canonical order so that equal input always ranks the same.
+REASON_ORDER: tuple[str, ...] = tuple(reason.value for reason in Reason)
+
+Weight = Literal["count", "revenue"]
+
+
+def _order_key(code: str) -> tuple[int, str]:
+    """Sort key putting canonical reason codes first, in their canonical order."""
+    try:
+        return (REASON_ORDER.index(code), code)
+    except ValueError:
+        return (len(REASON_ORDER), code)
+
+
+# scipy's ppf costs tens of microseconds a call; a ranking asks for the same few
+# levels many times over.
+@functools.lru_cache(maxsize=16)
+def _z(confidence: float) -> float:
+    """Two-sided standard-normal quantile for a confidence level."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1: {confidence}")
+    return float(norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+
+
+def _check_count(successes: int, n: int) -> None:
+    """Reject counts that cannot come from a binomial sample."""
+    if n < 0 or successes < 0:
+        raise ValueError(f"counts must not be negative: {successes} of {n}")
+    if successes > n:
+        raise ValueError(f"more successes than trials: {successes} of {n}")
+
+
+def wilson_interval(
+    successes: int, n: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; n == 0 gives (0.0, 1.0).
+
+    With no trials nothing is known about the proportion, so the whole unit
+    interval is returned rather than None: callers can always unpack two floats,
+    and a chart draws an honest full-height error bar.
+    """
+    _check_count(successes, n)
+    if n == 0:
+        return (0.0, 1.0)
+    z = _z(confidence)
+    p = successes / n
+    z2 = z * z
+    denominator = 1.0 + z2 / n
+    centre = p + z2 / (2.0 * n)
+    half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n))
+    low = (centre - half) / denominator
+    high = (centre + half) / denominator
+    # The exact bounds at 0 and n are 0 and 1; rounding would leave 1e-17 residues.
+    if successes == 0:
+        low = 0.0
+    if successes == n:
+        high = 1.0
+    return (max(0.0, low), min(1.0, high))
+
+
+@dataclass(frozen=True)
+class ReasonShare:
+    """One reason's line in a ranking."""
+
+    reason: str
+    count: int
+    shown: int
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+    revenue: float | None
+    revenue_share: float | None
+    # True: this reason's interval overlaps the next one's, so their order is not
+    # established. None: not comparable (never shown, or ranked by revenue).
+    overlaps_next: bool | None
+    not_shown: bool
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Reasons ranked by share (or by lost revenue), with the respondent count."""
+
+    reasons: list[ReasonShare]
+    n: int
+    weight: str
+    confidence: float
+    total_revenue: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ranking as nested dicts and lists, ready for JSON."""
+        return asdict(self)
+
+
+def _intervals_overlap(a: ReasonShare, b: ReasonShare) -> bool:
+    """Whether two reasons' confidence intervals share at least one point."""
+    assert a.ci_low is not None and a.ci_high is not None
+    assert b.ci_low is not None and b.ci_high is not None
+    return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
+
+
+def rank_reasons(
+    counts: Mapping[str, int],
+    shown: Mapping[str, int],
+    revenue: Mapping[str, float] | None = None,
+    weight: Weight = "count",
+    confidence: float = 0.95,
+) -> Ranking:
+    """Rank departure reasons by share of the respondents shown each option.
+
+    ``counts[r]`` is how many respondents gave ``r`` as their primary reason and
+    ``shown[r]`` how many were shown ``r`` as an option; ``share = count / shown``
+    with a Wilson interval. ``n`` is the number of respondents, the sum of
+    ``counts`` (each respondent gives exactly one primary reason).
+
+    ``revenue[r]`` is the revenue lost with the customers citing ``r``: the caller
+    chooses the measure (monthly recurring revenue or lifetime value) and sums it
+    per reason. ``revenue_share`` is each reason's part of the total lost revenue,
+    so it answers "how much of the money walking out the door goes with this
+    reason". Unlike ``share`` it is not corrected for hidden options, and having
+    only sums there is no interval for it. With ``weight="revenue"`` reasons are
+    ordered by revenue and ``overlaps_next`` is None, because share intervals say
+    nothing about the order of revenue.
+
+    ``overlaps_next`` is True when a reason's interval overlaps the next ranked
+    reason's: the data do not establish which of the two is larger. Overlap is a
+    conservative check; separate intervals do establish the order.
+
+    Reasons never shown (``shown == 0``) have no share, are flagged ``not_shown``
+    and come last. Reasons are the union of the keys of ``counts``, ``shown``
+    and ``revenue``.
+    """
+    if weight not in ("count", "revenue"):
+        raise ValueError(f"weight must be 'count' or 'revenue': {weight!r}")
+    if weight == "revenue" and revenue is None:
+        raise ValueError("weight='revenue' needs revenue per reason")
+    if revenue is not None and any(value < 0 for value in revenue.values()):
+        raise ValueError("revenue must not be negative")
+
+    total_revenue = float(sum(revenue.values())) if revenue is not None else None
+    # Revenue keys count too, so no lost revenue silently drops out of the list.
+    codes = sorted(set(counts) | set(shown) | set(revenue or ()), key=_order_key)
+    rows = []
+    for code in codes:
+        count = int(counts.get(code, 0))
+        exposed = int(shown.get(code, 0))
+        _check_count(count, exposed)
+        lost = float(revenue.get(code, 0.0)) if revenue is not None else None
+        if lost is not None and total_revenue:
+            lost_share: float | None = lost / total_revenue
+        else:
+            lost_share = None
+        share: float | None = None
+        low: float | None = None
+        high: float | None = None
+        if exposed:
+            low, high = wilson_interval(count, exposed, confidence)
+            share = count / exposed
+        rows.append(
+            ReasonShare(
+                reason=code,
+                count=count,
+                shown=exposed,
+                share=share,
+                ci_low=low,
+                ci_high=high,
+                revenue=lost,
+                revenue_share=lost_share,
+                overlaps_next=None,
+                not_shown=exposed == 0,
+            )
+        )
+
+    def sort_key(row: ReasonShare) -> tuple:
+        if weight == "revenue":
+            primary = (-(row.revenue or 0.0), -(row.share or 0.0))
+        else:
+            primary = (-(row.share or 0.0), -row.count)
+        return (row.not_shown, *primary, _order_key(row.reason))
+
+    rows.sort(key=sort_key)
+    ranked = []
+    for index, row in enumerate(rows):
+        overlaps: bool | None = None
+        if weight == "count" and not row.not_shown:
+            following = rows[index + 1] if index + 1 < len(rows) else None
+            if following is None or following.not_shown:
+                overlaps = False
+            else:
+                overlaps = _intervals_overlap(row, following)
+        ranked.append(replace(row, overlaps_next=overlaps))
+
+    return Ranking(
+        reasons=ranked,
+        n=int(sum(counts.values())),
+        weight=weight,
+        confidence=confidence,
+        total_revenue=total_revenue,
+    )
+
+
+def goodman_intervals(
+    counts: Mapping[str, int], confidence: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Goodman (1965) simultaneous intervals for all multinomial proportions at once.
+
+    Each interval is a score interval with the chi-square quantile Bonferroni
+    adjusted over the k categories, so all k cover their true proportions together
+    with at least the given confidence. Wider than per-reason Wilson intervals;
+    use these when comparing many reasons at a glance. With no responses every
+    interval is (0.0, 1.0).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1: {confidence}")
+    if any(value < 0 for value in counts.values()):
+        raise ValueError("counts must not be negative")
+    total = sum(counts.values())
+    k = len(counts)
+    if total == 0 or k == 0:
+        return {code: (0.0, 1.0) for code in counts}
+    a = float(chi2.ppf(1.0 - (1.0 - confidence) / k, 1))
+    result = {}
+    for code, count in counts.items():
+        half = math.sqrt(a * (a + 4.0 * count * (total - count) / total))
+        low = (a + 2.0 * count - half) / (2.0 * (total + a))
+        high = (a + 2.0 * count + half) / (2.0 * (total + a))
+        result[code] = (max(0.0, low), min(1.0, high))
+    return result
+
+
+def compare_segments(
+    counts_a: Mapping[str, int], counts_b: Mapping[str, int]
+) -> dict[str, Any]:
+    """Chi-square test of whether two segments share the same mix of reasons.
+
+    Returns ``statistic``, ``dof`` and ``p_value`` (None when no test is possible),
+    ``shares_a`` / ``shares_b`` per reason, ``n_a`` / ``n_b``, the ``reasons``
+    tested, the all-zero reasons ``dropped``, the ``expected`` counts per reason as
+    (a, b), ``reliable`` and ``problem``: None, ``"no_data"`` (a segment has no
+    responses), ``"one_reason"`` (fewer than two reasons occur, nothing to compare)
+    or ``"small_expected"`` (Cochran's rule fails: an expected count below 1 or
+    more than 20% below 5, so the p-value is not trustworthy). With only two
+    reasons scipy applies Yates' continuity correction (``correction`` is True).
+    """
+    codes = sorted(set(counts_a) | set(counts_b), key=_order_key)
+    a = {code: int(counts_a.get(code, 0)) for code in codes}
+    b = {code: int(counts_b.get(code, 0)) for code in codes}
+    if any(value < 0 for value in (*a.values(), *b.values())):
+        raise ValueError("counts must not be negative")
+    n_a, n_b = sum(a.values()), sum(b.values())
+    kept = [code for code in codes if a[code] + b[code] > 0]
+    result: dict[str, Any] = {
+        "n_a": n_a,
+        "n_b": n_b,
+        "shares_a": {code: a[code] / n_a if n_a else None for code in codes},
+        "shares_b": {code: b[code] / n_b if n_b else None for code in codes},
+        "reasons": kept,
+        "dropped": [code for code in codes if code not in kept],
+        "statistic": None,
+        "dof": None,
+        "p_value": None,
+        "expected": {},
+        "correction": False,
+        "reliable": False,
+        "problem": None,
+    }
+    if n_a == 0 or n_b == 0:
+        result["problem"] = "no_data"
+        return result
+    if len(kept) < 2:
+        result["problem"] = "one_reason"
+        return result
+
+    table = [[a[code] for code in kept], [b[code] for code in kept]]
+    test = chi2_contingency(table)
+    expected = test.expected_freq
+    cells = [float(value) for row in expected for value in row]
+    small = sum(1 for value in cells if value < 5.0)
+    reliable = min(cells) >= 1.0 and small <= 0.2 * len(cells)
+    result.update(
+        statistic=float(test.statistic),
+        dof=int(test.dof),
+        p_value=float(test.pvalue),
+        expected={
+            code: (float(expected[0][i]), float(expected[1][i]))
+            for i, code in enumerate(kept)
+        },
+        correction=int(test.dof) == 1,
+        reliable=reliable,
+        problem=None if reliable else "small_expected",
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class PChartPoint:
+    """One period on a p-chart, with limits for that period's sample size."""
+
+    label: Hashable
+    successes: int
+    n: int
+    proportion: float | None
+    centre: float | None
+    ucl: float | None
+    lcl: float | None
+    out_of_control: bool
+
+
+def p_chart(points: Sequence[tuple[Hashable, int, int]]) -> list[PChartPoint]:
+    """Shewhart p-chart: proportion per period against 3-sigma limits.
+
+    The centre line is the pooled proportion over all periods; each period's
+    limits are ``p̄ ± 3·sqrt(p̄(1-p̄)/n_i)`` for its own ``n_i``, clipped to [0, 1].
+    A point is out of control when it lies strictly outside its limits. Periods
+    with no responses get no proportion or limits.
+    """
+    for _label, successes, n in points:
+        _check_count(successes, n)
+    total_n = sum(n for _label, _successes, n in points)
+    total_x = sum(successes for _label, successes, _n in points)
+    centre = total_x / total_n if total_n else None
+    chart = []
+    for label, successes, n in points:
+        if n == 0 or centre is None:
+            empty = PChartPoint(label, successes, n, None, centre, None, None, False)
+            chart.append(empty)
+            continue
+        proportion = successes / n
+        sigma = math.sqrt(centre * (1.0 - centre) / n)
+        ucl = min(1.0, centre + 3.0 * sigma)
+        lcl = max(0.0, centre - 3.0 * sigma)
+        chart.append(
+            PChartPoint(
+                label=label,
+                successes=successes,
+                n=n,
+                proportion=proportion,
+                centre=centre,
+                ucl=ucl,
+                lcl=lcl,
+                out_of_control=proportion > ucl or proportion < lcl,
+            )
+        )
+    return chart
+
+
+def two_proportion_test(
+    x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95
+) -> dict[str, float]:
+    """Pooled two-sided z-test of p1 == p2, with an interval for p2 - p1.
+
+    ``difference`` is ``p2 - p1`` (after minus before when group 1 is the earlier
+    period); ``z`` has the same sign. The interval is Newcombe's hybrid score
+    interval (1998, method 10), built from the two Wilson intervals, which keeps
+    its coverage for small samples and extreme shares where the Wald interval
+    does not. When both groups are all 0% or all 100% there is no variance and
+    the test gives ``z = 0``, ``p_value = 1``.
+    """
+    _check_count(x1, n1)
+    _check_count(x2, n2)
+    if n1 == 0 or n2 == 0:
+        raise ValueError("both groups need at least one response")
+    p1, p2 = x1 / n1, x2 / n2
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
+    z = (p2 - p1) / se if se > 0 else 0.0
+    p_value = float(2.0 * norm.sf(abs(z))) if se > 0 else 1.0
+    low1, high1 = wilson_interval(x1, n1, confidence)
+    low2, high2 = wilson_interval(x2, n2, confidence)
+    difference = p2 - p1
+    ci_low = difference - math.sqrt((p2 - low2) ** 2 + (high1 - p1) ** 2)
+    ci_high = difference + math.sqrt((high2 - p2) ** 2 + (p1 - low1) ** 2)
+    return {
+        "x1": x1,
+        "n1": n1,
+        "x2": x2,
+        "n2": n2,
+        "p1": p1,
+        "p2": p2,
+        "difference": difference,
+        "z": z,
+        "p_value": min(1.0, p_value),
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "confidence": confidence,
+    }
+
+
+def sample_size_needed(
+    p1: float, p2: float, alpha: float = 0.05, power: float = 0.8
+) -> int | None:
+    """Responses per group for a two-sided pooled z-test to detect p1 vs p2.
+
+    Fleiss' formula without continuity correction, equal groups:
+    ``n = (z_{1-α/2}·sqrt(2·p̄q̄) + z_{power}·sqrt(p1q1 + p2q2))² / (p1 - p2)²``
+    with ``p̄ = (p1 + p2) / 2``, rounded up. None when p1 == p2: no finite sample
+    detects a difference of zero.
+    """
+    for p in (p1, p2):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"proportions must lie in [0, 1]: {p}")
+    # Below a power of 0.5 the normal approximation's second term changes sign and
+    # the formula no longer gives a sample size.
+    if not 0.0 < alpha < 1.0 or not 0.5 <= power < 1.0:
+        raise ValueError("alpha must lie in (0, 1) and power in [0.5, 1)")
+    if p1 == p2:
+        return None
+    z_alpha = float(norm.ppf(1.0 - alpha / 2.0))
+    z_beta = float(norm.ppf(power))
+    mean = (p1 + p2) / 2.0
+    numerator = z_alpha * math.sqrt(2.0 * mean * (1.0 - mean)) + z_beta * math.sqrt(
+        p1 * (1.0 - p1) + p2 * (1.0 - p2)
+    )
+    # Rounding guards against 198.9999999 becoming 199 vs 200 on another platform.
+    return math.ceil(round(numerator**2 / (p1 - p2) ** 2, 9))
+
+
+def assess_change(
+    before: tuple[int, int],
+    after: tuple[int, int],
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> dict[str, Any]:
+    """Classify the change in one share between two periods, for ``verdict``.
+
+    ``before`` and ``after`` are ``(count, shown)``. ``kind`` is ``"fell"`` or
+    ``"rose"`` (significant at ``alpha``), ``"too_small"`` (not significant and
+    fewer responses than needed to detect the observed difference with the given
+    power, or a period without responses) or ``"no_change"`` (not significant
+    although the samples were large enough). Also returns ``p1``, ``p2``,
+    ``p_value`` and ``needed`` (responses per period, None if not computable).
+
+    Because ``needed`` is sized for the *observed* difference, a non-significant
+    difference almost always comes out ``"too_small"``; ``"no_change"`` in
+    practice means the two shares are equal. That is deliberate: a dashboard
+    should say "not enough data yet" rather than "no effect" after a short trial.
+    """
+    (x1, n1), (x2, n2) = before, after
+    _check_count(x1, n1)
+    _check_count(x2, n2)
+    if n1 == 0 or n2 == 0:
+        return {
+            "kind": "too_small",
+            "p1": x1 / n1 if n1 else None,
+            "p2": x2 / n2 if n2 else None,
+            "p_value": None,
+            "needed": None,
+        }
+    test = two_proportion_test(x1, n1, x2, n2)
+    needed = sample_size_needed(test["p1"], test["p2"], alpha, power)
+    if test["p_value"] < alpha:
+        kind = "fell" if test["difference"] < 0 else "rose"
+    elif needed is not None and min(n1, n2) < needed:
+        kind = "too_small"
+    else:
+        kind = "no_change"
+    return {
+        "kind": kind,
+        "p1": test["p1"],
+        "p2": test["p2"],
+        "p_value": test["p_value"],
+        "needed": needed,
+    }
+
+
+def _decimal(text: str, lang: str) -> str:
+    """Swap English separators for Dutch ones (1,234.5 -> 1.234,5)."""
+    if lang != "nl":
+        return text
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def _percent(value: float, other: float, lang: str) -> str:
+    """A share as a percentage, with one decimal only where whole numbers collide."""
+    digits = 0
+    if value != other and f"{value * 100:.0f}" == f"{other * 100:.0f}":
+        digits = 1
+    return _decimal(f"{value * 100:.{digits}f}%", lang)
+
+
+def _p_text(p_value: float, alpha: float, lang: str) -> str:
+    """A p-value as 'p = 0.003' or 'p < 0.001', never rounded across alpha."""
+    if p_value < 0.001:
+        text = "p < 0.001"
+    else:
+        digits = 3 if p_value < 0.1 else 2
+        shown = f"{p_value:.{digits}f}"
+        if p_value < alpha <= float(shown):
+            text = f"p < {alpha:g}"
+        else:
+            text = f"p = {shown}"
+    return _decimal(text, lang)
+
+
+_PHRASES = {
+    "en": {
+        "fell": "Share of {label} fell from {p1} to {p2}; unlikely to be chance, {p}",
+        "rose": "Share of {label} rose from {p1} to {p2}; unlikely to be chance, {p}",
+        "too_small": (
+            "Share of {label} went from {p1} to {p2}; no measurable change yet, "
+            "n too small (about {needed} responses per period needed, {p})"
+        ),
+        "no_data": "Share of {label}: no measurable change yet, n too small",
+        "no_change": (
+            "Share of {label} went from {p1} to {p2}; no measurable change, {p}"
+        ),
+    },
+    "nl": {
+        "fell": (
+            "Aandeel {label} daalde van {p1} naar {p2}; waarschijnlijk geen toeval, {p}"
+        ),
+        "rose": (
+            "Aandeel {label} steeg van {p1} naar {p2}; waarschijnlijk geen toeval, {p}"
+        ),
+        "too_small": (
+            "Aandeel {label} ging van {p1} naar {p2}; nog geen meetbare verandering, "
+            "n te klein (ongeveer {needed} reacties per periode nodig, {p})"
+        ),
+        "no_data": "Aandeel {label}: nog geen meetbare verandering, n te klein",
+        "no_change": (
+            "Aandeel {label} ging van {p1} naar {p2}; geen meetbare verandering, {p}"
+        ),
+    },
+}
+
+
+def verdict(
+    before: tuple[int, int],
+    after: tuple[int, int],
+    lang: str,
+    label: str,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> str:
+    """One plain-language sentence on how a reason's share changed, in nl or en.
+
+    ``before`` and ``after`` are ``(count, shown)`` for the reason in two periods;
+    ``label`` is the reason's name in the reader's language, supplied by the
+    caller. Dutch output uses the decimal comma (``p = 0,003``).
+    """
+    if lang not in _PHRASES:
+        raise ValueError(f"unsupported language: {lang!r}")
+    phrases = _PHRASES[lang]
+    result = assess_change(before, after, alpha, power)
+    if result["p_value"] is None:
+        return phrases["no_data"].format(label=label)
+    needed = result["needed"]
+    return phrases[result["kind"]].format(
+        label=label,
+        p1=_percent(result["p1"], result["p2"], lang),
+        p2=_percent(result["p2"], result["p1"], lang),
+        p=_p_text(result["p_value"], alpha, lang),
+        needed=_decimal(f"{needed:,}", lang) if needed is not None else "?",
+    )
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """A reason's share in one period, with its Wilson interval."""
+
+    period: Hashable
+    count: int
+    shown: int
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Shares per reason per period; ``reasons[code]`` follows ``periods``."""
+
+    periods: list[Hashable]
+    respondents: list[int]
+    reasons: dict[str, list[TrendPoint]] = field(default_factory=dict)
+    confidence: float = 0.95
+
+    def as_dict(self) -> dict[str, Any]:
+        """The trend as nested dicts and lists, ready for JSON."""
+        return asdict(self)
+
+
+def trend(
+    series: Iterable[tuple[Hashable, Mapping[str, int], Mapping[str, int]]],
+    confidence: float = 0.95,
+) -> Trend:
+    """Each reason's share per period, with Wilson intervals.
+
+    ``series`` holds ``(period, counts, shown)`` in chronological order, with the
+    same meaning as in ``rank_reasons``. A reason missing from a period, or not
+    shown in it, gets no share there (a gap in the line, not a zero).
+    """
+    rows = list(series)
+    codes = sorted(
+        {code for _period, counts, shown in rows for code in (*counts, *shown)},
+        key=_order_key,
+    )
+    reasons: dict[str, list[TrendPoint]] = {code: [] for code in codes}
+    for period, counts, shown in rows:
+        for code in codes:
+            count = int(counts.get(code, 0))
+            exposed = int(shown.get(code, 0))
+            _check_count(count, exposed)
+            if exposed:
+                low, high = wilson_interval(count, exposed, confidence)
+                point = TrendPoint(period, count, exposed, count / exposed, low, high)
+            else:
+                point = TrendPoint(period, count, exposed, None, None, None)
+            reasons[code].append(point)
+    return Trend(
+        periods=[period for period, _counts, _shown in rows],
+        respondents=[int(sum(counts.values())) for _period, counts, _shown in rows],
+        reasons=reasons,
+        confidence=confidence,
+    )
