@@ -1,0 +1,875 @@
+"""Tests for the customer CSV parser, on real files written as bytes."""
+
+import csv
+import io
+import tracemalloc
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from email_validator import EmailNotValidError, validate_email
+
+from karn.customers import csvparse
+from karn.customers.csvparse import (
+    SKIP,
+    CsvFormatError,
+    Record,
+    RowError,
+    detect,
+    parse,
+    rejected_rows_csv,
+    validate_record,
+)
+
+
+def write(tmp_path: Path, data: bytes, name: str = "export.csv") -> Path:
+    """Write data as a file in tmp_path and return its path."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def parse_file(path: Path, mapping=None, **kwargs) -> list[Record | RowError]:
+    """Parse a file completely and return everything parse() yielded."""
+    with path.open("rb") as f:
+        return list(parse(f, mapping, **kwargs))
+
+
+def records(items) -> list[Record]:
+    """The good rows among parse() results."""
+    return [i for i in items if isinstance(i, Record)]
+
+
+def row_errors(items) -> list[RowError]:
+    """The rejected rows among parse() results."""
+    return [i for i in items if isinstance(i, RowError)]
+
+
+def codes(error: RowError) -> list[tuple[str | None, str]]:
+    """(column, code) of each problem in a rejected row."""
+    return [(e.column, e.code) for e in error.errors]
+
+
+# --- Real-world file shapes ------------------------------------------------
+
+
+def test_semicolon_cp1252_with_decimal_commas(tmp_path):
+    text = (
+        "Klantnummer;E-mailadres;Naam;Opzegdatum;Maandbedrag;Klantwaarde;Taal\r\n"
+        "1001;Jan.Muller@Voorbeeld.NL;Jürgen Müller;31-03-2024;€ 12,50;"
+        "1.234,56;Nederlands\r\n"
+        "1002;anna@voorbeeld.nl;Anaïs Beaujolais;01.02.2024;9,99;€ 99;en-GB\r\n"
+    )
+    path = write(tmp_path, text.encode("cp1252"))
+    with path.open("rb") as f:
+        found = detect(f)
+        assert f.tell() == 0
+    assert found.encoding == "cp1252"
+    assert found.delimiter == ";"
+    assert found.preview_rows[0]["Naam"] == "Jürgen Müller"
+
+    first, second = parse_file(path)
+    assert first.line == 2
+    assert first.fields == {
+        "external_id": "1001",
+        "email": "jan.muller@voorbeeld.nl",
+        "name": "Jürgen Müller",
+        "departed_at": datetime(2024, 3, 31, tzinfo=UTC),
+        "monthly_revenue": Decimal("12.50"),
+        "lifetime_value": Decimal("1234.56"),
+        "language": "nl",
+    }
+    assert second.fields["name"] == "Anaïs Beaujolais"
+    assert second.fields["departed_at"] == datetime(2024, 2, 1, tzinfo=UTC)
+    assert second.fields["lifetime_value"] == Decimal("99.00")
+    assert second.fields["language"] == "en"
+
+
+def test_utf8_with_bom(tmp_path):
+    text = "E-mail,Naam,Regio\nzoë@example.nl,Zoë Šimić,Noord-Brabant\n"
+    path = write(tmp_path, b"\xef\xbb\xbf" + text.encode("utf-8"))
+    with path.open("rb") as f:
+        found = detect(f)
+    assert found.encoding == "utf-8-sig"
+    assert found.headers == ["E-mail", "Naam", "Regio"]
+    assert found.mapping == {"E-mail": "email", "Naam": "name", "Regio": "region"}
+    (record,) = parse_file(path)
+    assert record.fields == {
+        "email": "zoë@example.nl",
+        "name": "Zoë Šimić",
+        "region": "Noord-Brabant",
+    }
+
+
+def test_utf8_without_bom_and_cut_character_at_sample_edge(tmp_path, monkeypatch):
+    # The sample boundary falls inside the two bytes of "é".
+    monkeypatch.setattr(csvparse, "SAMPLE_SIZE", 40)
+    head = b"ID,Name\n1,"
+    filler = b"x" * (39 - len(head))
+    data = head + filler + "é\n2,Zoë\n".encode()
+    assert data[39:41] == "é".encode()
+    path = write(tmp_path, data)
+    with path.open("rb") as f:
+        assert detect(f).encoding == "utf-8"
+    first, second = parse_file(path)
+    assert first.fields["name"] == filler.decode() + "é"
+    assert second.fields["name"] == "Zoë"
+
+
+def test_stray_cp1252_byte_after_an_ascii_sample(tmp_path, monkeypatch):
+    monkeypatch.setattr(csvparse, "SAMPLE_SIZE", 64)
+    rows = "".join(f"{i},klant{i}@voorbeeld.nl,Jan\n" for i in range(1, 20))
+    data = (
+        b"ID,Email,Name\n"
+        + rows.encode()
+        + "20,x@voorbeeld.nl,Müller\n".encode("cp1252")
+    )
+    items = parse_file(write(tmp_path, data))
+    assert len(records(items)) == 20
+    assert items[-1].fields["name"] == "Müller"
+
+
+def test_tab_separated(tmp_path):
+    data = b"customer_id\temail\tplan\tnote\nA-1\ta@b.nl\tBasic, yearly\thi; there\n"
+    path = write(tmp_path, data)
+    with path.open("rb") as f:
+        assert detect(f).delimiter == "\t"
+    (record,) = parse_file(path)
+    assert record.fields == {
+        "external_id": "A-1",
+        "email": "a@b.nl",
+        "plan": "Basic, yearly",
+    }
+    assert record.extra == {"note": "hi; there"}
+
+
+def test_excel_sep_line(tmp_path):
+    data = b"sep=;\r\nKlant-ID;Mail\r\n7;a@b.nl\r\n8;bad\r\n"
+    items = parse_file(write(tmp_path, data))
+    assert items[0].fields == {"external_id": "7", "email": "a@b.nl"}
+    # Physical lines count the sep= line; spreadsheet rows do not show it.
+    assert (items[1].line, items[1].row) == (4, 3)
+
+
+def test_dutch_headers(tmp_path):
+    header = (
+        "Klantnr;Voornaam;Tussenvoegsel;Achternaam;Telefoonnummer;Taal;"
+        "Datum opzegging;Abonnement;Klantsegment;Provincie;Plaats;"
+        "Klant sinds (maanden);Maandelijks bedrag;Klantwaarde\r\n"
+    )
+    row = (
+        "K-77;Jan;van der;Berg; 06-12345678 ;NL;15-01-2024;Plus;MKB;Utrecht;"
+        "Zeist;24;12,50;300,00\r\n"
+    )
+    path = write(tmp_path, (header + row).encode("cp1252"))
+    with path.open("rb") as f:
+        found = detect(f)
+    assert found.mapping == {
+        "Klantnr": "external_id",
+        "Voornaam": "first_name",
+        "Tussenvoegsel": "name_infix",
+        "Achternaam": "last_name",
+        "Telefoonnummer": "phone",
+        "Taal": "language",
+        "Datum opzegging": "departed_at",
+        "Abonnement": "plan",
+        "Klantsegment": "segment",
+        "Provincie": "region",
+        "Plaats": None,
+        "Klant sinds (maanden)": "tenure_months",
+        "Maandelijks bedrag": "monthly_revenue",
+        "Klantwaarde": "lifetime_value",
+    }
+    (record,) = parse_file(path)
+    assert record.fields["name"] == "Jan van der Berg"
+    assert record.fields["phone"] == "06-12345678"
+    assert record.fields["tenure_months"] == 24
+    assert record.fields["region"] == "Utrecht"
+    assert record.extra == {"Plaats": "Zeist"}
+
+
+def test_telco_headers(tmp_path):
+    # The columns of the public IBM "Telco customer churn" export.
+    header = (
+        "CustomerID,Count,Country,State,City,Zip Code,Lat Long,Gender,"
+        "Tenure Months,Phone Service,Contract,Monthly Charges,Total Charges,"
+        "Churn Label,Churn Value,Churn Score,CLTV,Churn Reason\n"
+    )
+    rows = (
+        "3668-QPYBK,1,United States,California,Los Angeles,90003,"
+        '"33.964131, -118.272783",Male,2,Yes,Month-to-month,53.85,108.15,'
+        "Yes,1,86,3239,Competitor made better offer\n"
+        "9237-HQITU,1,United States,California,Los Angeles,90005,"
+        '"34.059281, -118.30742",Female,2,Yes,Month-to-month,70.7,151.65,'
+        "Yes,1,67,2701,Moved\n"
+        "7590-VHVEG,1,United States,California,Los Angeles,90006,"
+        '"34.0, -118.3",Female,0,No,Two year,20.25, ,No,0,30,5000,\n'
+    )
+    path = write(tmp_path, (header + rows).encode())
+    with path.open("rb") as f:
+        found = detect(f)
+    mapped = {h: t for h, t in found.mapping.items() if t}
+    assert mapped == {
+        "CustomerID": "external_id",
+        "State": "region",
+        "Tenure Months": "tenure_months",
+        "Contract": "plan",
+        "Monthly Charges": "monthly_revenue",
+        "CLTV": "lifetime_value",
+    }
+    items = parse_file(path)
+    assert len(records(items)) == 3
+    first = items[0]
+    assert first.fields == {
+        "external_id": "3668-QPYBK",
+        "region": "California",
+        "tenure_months": 2,
+        "plan": "Month-to-month",
+        "monthly_revenue": Decimal("53.85"),
+        "lifetime_value": Decimal("3239.00"),
+    }
+    assert first.extra["Churn Reason"] == "Competitor made better offer"
+    assert first.extra["Total Charges"] == "108.15"
+    assert first.extra["Lat Long"] == "33.964131, -118.272783"
+    # A blank Total Charges (new customers) is simply absent from extra.
+    assert "Total Charges" not in items[2].extra
+
+
+def test_kaggle_telco_headers():
+    headers = ["customerID", "gender", "tenure", "Contract", "MonthlyCharges"]
+    mapping = csvparse.suggest_mapping([*headers, "TotalCharges", "Churn"])
+    assert mapping == {
+        "customerID": "external_id",
+        "gender": None,
+        "tenure": "tenure_months",
+        "Contract": "plan",
+        "MonthlyCharges": "monthly_revenue",
+        "TotalCharges": "lifetime_value",
+        "Churn": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "target"),
+    [
+        ("Customer ID", "external_id"),
+        ("customer_id", "external_id"),
+        ("Klant-ID", "external_id"),
+        ("ID", "external_id"),
+        ("E-mail", "email"),
+        ("Emailadres", "email"),
+        ("Mail", "email"),
+        ("Full name", "name"),
+        ("Klantnaam", "name"),
+        ("Mobiel", "phone"),
+        ("Locale", "language"),
+        ("Opzegdatum", "departed_at"),
+        ("Churn Date", "departed_at"),
+        ("Cancellation date", "departed_at"),
+        ("Einddatum", "departed_at"),
+        ("Cancelled at", "departed_at"),
+        ("Product", "plan"),
+        ("Looptijd (maanden)", "tenure_months"),
+        ("MRR", "monthly_revenue"),
+        ("Maandbedrag (€)", "monthly_revenue"),
+        ("Maandbedrag EUR", "monthly_revenue"),
+        ("CLV", "lifetime_value"),
+        ("Lifetime value", "lifetime_value"),
+        ("Plaats", None),
+        ("Churn Reason", None),
+    ],
+)
+def test_header_names(header, target):
+    assert csvparse.suggest_mapping([header])[header] == target
+
+
+def test_quoted_fields_with_delimiters_and_newlines(tmp_path):
+    data = (
+        b"ID;Email;Naam;Opmerking\r\n"
+        b'1;a@b.nl;"de Vries; Jan";"regel een\r\nregel twee\r\nregel drie"\r\n'
+        b'2;b@b.nl;"Piet ""PJ"" Jansen";kort\r\n'
+        b'3;not-an-email;x;"nog\neen"\r\n'
+        b"4;c@b.nl;y;z\r\n"
+    )
+    items = parse_file(write(tmp_path, data))
+    assert [(i.line, i.row) for i in items] == [(2, 2), (5, 3), (6, 4), (8, 5)]
+    assert items[0].fields["name"] == "de Vries; Jan"
+    assert items[0].extra["Opmerking"] == "regel een\r\nregel twee\r\nregel drie"
+    assert items[1].fields["name"] == 'Piet "PJ" Jansen'
+    assert isinstance(items[2], RowError)
+    assert codes(items[2]) == [("Email", "invalid_email")]
+
+
+def test_bad_rows_among_good_ones(tmp_path):
+    text = (
+        "Klantnummer;E-mail;Opzegdatum;Maandbedrag;Looptijd;Taal;Telefoon\n"  # 1
+        "1;a@x.nl;31-01-2024;10,00;12;nl;0612345678\n"  # 2 good
+        "2;kapot@;31-01-2024;10,00;12;nl;\n"  # 3 bad email
+        "3;c@x.nl;32-01-2024;10,00;12;nl;\n"  # 4 bad date
+        "4;d@x.nl;31-01-2024;-5,00;12;nl;\n"  # 5 negative revenue
+        ";;31-01-2024;10,00;12;nl;\n"  # 6 no id, no email
+        "6;f@x.nl;31-01-2024;tien;12,5;fr;geen\n"  # 7 four errors
+        "\n"  # 8 blank, skipped
+        "7;g@x.nl;2024-01-31T10:00:00Z;10;0;EN;+31 6 1234 5678\n"  # 9 good
+        "8;h@x.nl;31-01-2024;10;1;nl;;onverwacht\n"  # 10 too many columns
+        "9;i@x.nl;31-01-2024;10;1;nl;;\n"  # 11 trailing empty value: good
+    )
+    items = parse_file(write(tmp_path, text.encode()))
+    assert [r.fields["external_id"] for r in records(items)] == ["1", "7", "9"]
+    found = {e.line: codes(e) for e in row_errors(items)}
+    assert found == {
+        3: [("E-mail", "invalid_email")],
+        4: [("Opzegdatum", "unparseable_date")],
+        5: [("Maandbedrag", "negative_revenue")],
+        6: [(None, "missing_id_and_email")],
+        7: [
+            ("Maandbedrag", "bad_number"),
+            ("Looptijd", "bad_integer"),
+            ("Taal", "unknown_language"),
+            ("Telefoon", "phone_without_digits"),
+        ],
+        10: [(None, "too_many_columns")],
+    }
+    bad = row_errors(items)
+    assert bad[0].raw["E-mail"] == "kapot@"
+    assert bad[0].errors[0].message_nl.startswith("Geen geldig e-mailadres")
+    assert bad[0].errors[0].message_en.startswith("Not a valid e-mail address")
+    good = records(items)
+    assert good[1].fields["departed_at"] == datetime(2024, 1, 31, 10, tzinfo=UTC)
+    assert good[1].fields["language"] == "en"
+    assert good[1].fields["tenure_months"] == 0
+    assert good[1].fields["phone"] == "+31 6 1234 5678"
+
+
+def test_max_errors_stops_a_hopeless_file(tmp_path):
+    text = "ID,Email\n" + "".join(f"{i},bad{i}\n" for i in range(10))
+    with write(tmp_path, text.encode()).open("rb") as f:
+        items = parse(f, max_errors=3)
+        assert [type(next(items)) for _ in range(3)] == [RowError] * 3
+        with pytest.raises(CsvFormatError) as exc:
+            next(items)
+    assert exc.value.code == "too_many_errors"
+    assert exc.value.line == 5
+
+
+# --- Mapping ---------------------------------------------------------------
+
+
+def test_duplicate_mapping_is_an_error_before_any_row(tmp_path):
+    path = write(tmp_path, b"ID,Email,Mail\n1,a@b.nl,c@d.nl\n")
+    with path.open("rb") as f:
+        with pytest.raises(CsvFormatError) as exc:
+            parse(f, {"Email": "email", "Mail": "email"})
+    assert exc.value.code == "duplicate_mapping"
+    assert "'Email', 'Mail'" in exc.value.message_en
+    assert "kies er één" in exc.value.message_nl
+
+
+def test_suggestion_never_maps_two_columns_to_one_field():
+    mapping = csvparse.suggest_mapping(["Email", "E-mailadres", "Telefoon", "Mobiel"])
+    assert mapping == {
+        "Email": "email",
+        "E-mailadres": None,
+        "Telefoon": "phone",
+        "Mobiel": None,
+    }
+
+
+def test_unknown_mapping_target_and_header(tmp_path):
+    path = write(tmp_path, b"ID,Email\n1,a@b.nl\n")
+    with path.open("rb") as f:
+        with pytest.raises(CsvFormatError) as exc:
+            parse(f, {"ID": "customer_number", "Nope": "email"})
+    assert [p.code for p in exc.value.problems] == [
+        "unknown_mapping_field",
+        "unknown_header",
+    ]
+    assert exc.value.problems[1].header == "Nope"
+
+
+def test_user_mapping_override(tmp_path):
+    data = b"Nummer;Klant;Contact;Geheim\n1;Bakkerij Jansen;info@jansen.nl;123\n"
+    path = write(tmp_path, data)
+    with path.open("rb") as f:
+        found = detect(f)
+    assert found.mapping == {
+        "Nummer": "external_id",
+        "Klant": None,
+        "Contact": None,
+        "Geheim": None,
+    }
+    override = {"Klant": "name", "Contact": "email", "Geheim": SKIP}
+    (record,) = parse_file(path, override)
+    assert record.fields == {
+        "external_id": "1",
+        "name": "Bakkerij Jansen",
+        "email": "info@jansen.nl",
+    }
+    assert record.extra == {}
+
+
+def test_user_choice_takes_a_field_away_from_the_suggestion(tmp_path):
+    path = write(tmp_path, b"ID,Relatiecode\n1,R-9\n")
+    (record,) = parse_file(path, {"Relatiecode": "external_id"})
+    assert record.fields == {"external_id": "R-9"}
+    assert record.extra == {"ID": "1"}
+
+
+def test_no_id_or_email_column(tmp_path):
+    path = write(tmp_path, b"Naam,Plan\nJan,Plus\n")
+    with path.open("rb") as f:
+        assert [p.code for p in detect(f).problems] == ["no_id_column"]
+    with path.open("rb") as f, pytest.raises(CsvFormatError) as exc:
+        parse(f)
+    assert exc.value.code == "no_id_column"
+
+
+def test_extra_columns_kept_and_duplicate_headers_numbered(tmp_path):
+    data = b"ID,Opmerking,Opmerking,,Land\n1,eerste,tweede,zonder kop,NL\n"
+    (record,) = parse_file(write(tmp_path, data))
+    assert record.extra == {
+        "Opmerking": "eerste",
+        "Opmerking (2)": "tweede",
+        "column_4": "zonder kop",
+        "Land": "NL",
+    }
+
+
+# --- File errors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "empty_file"),
+        (b"\xef\xbb\xbf", "empty_file"),
+        (b"\r\n\r\n  \r\n", "empty_file"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "spreadsheet_file"),
+        (b"ID,Email\x00\x01\x02\n", "binary_file"),
+        (b"jan@example.nl,Jan\npiet@example.nl,Piet\n", "no_header"),
+        (b"ID,Naam\n1,caf\x81\n", "undecodable"),
+    ],
+)
+def test_file_errors(tmp_path, data, code):
+    path = write(tmp_path, data)
+    with path.open("rb") as f, pytest.raises(CsvFormatError) as exc:
+        detect(f)
+    assert exc.value.code == code
+    with path.open("rb") as f, pytest.raises(CsvFormatError) as exc:
+        list(parse(f))
+    assert exc.value.code == code
+    assert exc.value.message_en and exc.value.message_nl
+    assert exc.value.message_en != exc.value.message_nl
+
+
+def test_undecodable_byte_late_in_a_cp1252_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(csvparse, "SAMPLE_SIZE", 32)
+    data = "ID;Naam\n1;Müller\n".encode("cp1252") + b"2;a\n" * 20 + b"3;\x81\n"
+    with write(tmp_path, data).open("rb") as f, pytest.raises(CsvFormatError) as exc:
+        list(parse(f))
+    assert exc.value.code == "undecodable"
+
+
+def test_utf16_excel_unicode_text(tmp_path):
+    data = "Klant-ID\tNaam\r\n5\tÅsa\r\n".encode("utf-16")
+    (record,) = parse_file(write(tmp_path, data))
+    assert record.fields == {"external_id": "5", "name": "Åsa"}
+
+
+# --- Values ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-31", datetime(2024, 3, 31, tzinfo=UTC)),
+        ("2024-03-31 10:15", datetime(2024, 3, 31, 10, 15, tzinfo=UTC)),
+        ("2024-03-31T10:00:00Z", datetime(2024, 3, 31, 10, tzinfo=UTC)),
+        ("2024-03-31T12:00:00+02:00", datetime(2024, 3, 31, 10, tzinfo=UTC)),
+        (
+            "2024-03-31T12:00:00.123456+0200",
+            datetime(2024, 3, 31, 10, 0, 0, 123456, UTC),
+        ),
+        ("31-03-2024", datetime(2024, 3, 31, tzinfo=UTC)),
+        ("31/03/2024", datetime(2024, 3, 31, tzinfo=UTC)),
+        ("31.03.2024", datetime(2024, 3, 31, tzinfo=UTC)),
+        ("1-4-2024", datetime(2024, 4, 1, tzinfo=UTC)),
+        ("04/03/2024", datetime(2024, 3, 4, tzinfo=UTC)),  # day first
+        ("03/31/2024", datetime(2024, 3, 31, tzinfo=UTC)),  # only month-first fits
+        ("31-03-2024 23:59", datetime(2024, 3, 31, 23, 59, tzinfo=UTC)),
+    ],
+)
+def test_dates(text, expected):
+    clean, errors = validate_record({"email": "a@b.nl", "departed_at": text})
+    assert errors == []
+    assert clean["departed_at"] == expected
+    assert clean["departed_at"].tzinfo is UTC
+
+
+def test_month_first_order():
+    clean, _ = validate_record(
+        {"email": "a@b.nl", "departed_at": "04/03/2024"}, date_order="mdy"
+    )
+    assert clean["departed_at"] == datetime(2024, 4, 3, tzinfo=UTC)
+
+
+def test_month_first_order_still_reads_unambiguous_day_first_dates():
+    clean, _ = validate_record(
+        {"email": "a@b.nl", "departed_at": "31/03/2024"}, date_order="mdy"
+    )
+    assert clean["departed_at"] == datetime(2024, 3, 31, tzinfo=UTC)
+
+
+def test_detect_suggests_month_first_from_the_preview(tmp_path):
+    data = b"Email,Cancelled at\na@b.nl,03/31/2024\nb@b.nl,04/02/2024\n"
+    with write(tmp_path, data).open("rb") as f:
+        assert detect(f).date_order == "mdy"
+
+
+@pytest.mark.parametrize(
+    "text", ["31-02-2024", "2024-13-01", "13/13/2024", "yesterday", "31-03-24", "1-2"]
+)
+def test_bad_dates(text):
+    _, errors = validate_record({"email": "a@b.nl", "departed_at": text})
+    assert [e.code for e in errors] == ["unparseable_date"]
+    assert errors[0].column == "departed_at"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12,50", "12.50"),
+        ("12.50", "12.50"),
+        ("1.234,56", "1234.56"),
+        ("1,234.56", "1234.56"),
+        ("€ 12,50", "12.50"),
+        ("€12,5", "12.50"),
+        ("EUR 1 234,56", "1234.56"),
+        ("1.234.567,89", "1234567.89"),
+        ("1,234,567", "1234567.00"),
+        ("1.234", "1234.00"),
+        ("0,125", "0.13"),
+        ("12", "12.00"),
+        ("+7", "7.00"),
+        ("$ 99.999", "99999.00"),
+        ("12.345,6", "12345.60"),
+    ],
+)
+def test_amounts(text, expected):
+    clean, errors = validate_record({"email": "a@b.nl", "monthly_revenue": text})
+    assert errors == []
+    assert clean["monthly_revenue"] == Decimal(expected)
+    assert str(clean["monthly_revenue"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("-12,50", "negative_revenue"),
+        ("(12,50)", "negative_revenue"),
+        ("12,50-", "negative_revenue"),
+        ("twaalf", "bad_number"),
+        ("1,2,3.4.5", "bad_number"),
+        ("12,50,1", "bad_number"),
+        ("1.23.4", "bad_number"),
+        ("1,5e3", "bad_number"),
+        ("99999999999999", "number_too_large"),
+    ],
+)
+def test_bad_amounts(text, code):
+    _, errors = validate_record({"email": "a@b.nl", "lifetime_value": text})
+    assert [(e.column, e.code) for e in errors] == [("lifetime_value", code)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("12", 12), ("12,0", 12), ("0", 0), ("36.0", 36)]
+)
+def test_tenure(text, expected):
+    clean, errors = validate_record({"email": "a@b.nl", "tenure_months": text})
+    assert errors == []
+    assert clean["tenure_months"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("12,5", "bad_integer"), ("-1", "negative_tenure"), ("veel", "bad_number")],
+)
+def test_bad_tenure(text, code):
+    _, errors = validate_record({"email": "a@b.nl", "tenure_months": text})
+    assert [e.code for e in errors] == [code]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("NL", "nl"),
+        ("nl-NL", "nl"),
+        ("nl_BE", "nl"),
+        ("Nederlands", "nl"),
+        ("Dutch", "nl"),
+        ("English", "en"),
+        ("en_GB", "en"),
+        ("en-US", "en"),
+        ("Engels", "en"),
+        ("  EN ", "en"),
+        ("", None),
+    ],
+)
+def test_languages(text, expected):
+    clean, errors = validate_record({"email": "a@b.nl", "language": text})
+    assert errors == []
+    assert clean["language"] == expected
+
+
+@pytest.mark.parametrize("text", ["fr", "Deutsch", "nederlands-x", "xx-NL", "n"])
+def test_unknown_languages(text):
+    _, errors = validate_record({"email": "a@b.nl", "language": text})
+    assert [e.code for e in errors] == ["unknown_language"]
+
+
+def test_strings_are_trimmed_and_empty_means_none():
+    clean, errors = validate_record(
+        {"external_id": "  42 ", "email": " ", "name": "\tJan ", "plan": ""}
+    )
+    assert errors == []
+    assert clean == {"external_id": "42", "email": None, "name": "Jan", "plan": None}
+
+
+def test_too_long_values():
+    _, errors = validate_record({"external_id": "x" * 101, "region": "r" * 101})
+    assert [(e.column, e.code) for e in errors] == [
+        ("external_id", "too_long"),
+        ("region", "too_long"),
+    ]
+
+
+# The fast check must agree with email_validator on every address.
+EMAILS = [
+    "a@b.co",
+    "Jan.Jansen@Voorbeeld.NL",
+    "first+tag@sub.domain.example.com",
+    "o'brien@example.ie",
+    "x@ab--c.com",
+    "x@xn--bcher-kva.de",
+    "a..b@x.nl",
+    ".a@x.nl",
+    "a.@x.nl",
+    "a@x.local",
+    "a@sub.test",
+    "a@x.arpa",
+    "a@localhost",
+    "a@x.com.",
+    "a@-x.com",
+    "a@x-.com",
+    "a@x.c1",
+    "a@x.c",
+    "a@1.com",
+    "a b@x.nl",
+    "a@x..nl",
+    "@x.nl",
+    "a@",
+    "a@@x.nl",
+    "jürgen@müller.de",
+    "JÜRGEN@x.de",
+    "a" * 64 + "@x.nl",
+    "a" * 65 + "@x.nl",
+    "a@" + "b" * 63 + ".nl",
+    "a@" + "b" * 64 + ".nl",
+    "a@" + ".".join(["b" * 60] * 4) + ".nl",
+    '"quoted"@x.nl',
+    "a@[127.0.0.1]",
+    "name <a@x.nl>",
+]
+
+
+@pytest.mark.parametrize("address", EMAILS)
+def test_email_fast_path_agrees_with_email_validator(address):
+    try:
+        expected = validate_email(address, check_deliverability=False).normalized
+        expected = expected.lower()
+    except EmailNotValidError:
+        expected = None
+    clean, errors = validate_record({"email": address})
+    if expected is None:
+        assert [e.code for e in errors] == ["invalid_email"]
+    else:
+        assert errors == []
+        assert clean["email"] == expected
+
+
+def test_typed_values_from_json():
+    clean, errors = validate_record(
+        {
+            "external_id": 12345,
+            "email": "A@B.NL",
+            "departed_at": datetime(
+                2024, 3, 31, 12, tzinfo=timezone(timedelta(hours=2))
+            ),
+            "tenure_months": 7,
+            "monthly_revenue": 12.5,
+            "lifetime_value": Decimal("99.999"),
+            "language": "nl-NL",
+        }
+    )
+    assert errors == []
+    assert clean == {
+        "external_id": "12345",
+        "email": "a@b.nl",
+        "departed_at": datetime(2024, 3, 31, 10, tzinfo=UTC),
+        "tenure_months": 7,
+        "monthly_revenue": Decimal("12.50"),
+        "lifetime_value": Decimal("100.00"),
+        "language": "nl",
+    }
+    clean, errors = validate_record(
+        {"email": "a@b.nl", "departed_at": date(2024, 1, 2)}
+    )
+    assert clean["departed_at"] == datetime(2024, 1, 2, tzinfo=UTC)
+
+
+def test_typed_values_rejected():
+    _, errors = validate_record(
+        {
+            "email": "a@b.nl",
+            "tenure_months": True,
+            "monthly_revenue": -1,
+            "lifetime_value": float("nan"),
+            "departed_at": 20240101,
+            "plan": 5,
+            "favourite_colour": "blue",
+        }
+    )
+    assert [(e.column, e.code) for e in errors] == [
+        ("tenure_months", "invalid_value"),
+        ("monthly_revenue", "negative_revenue"),
+        ("lifetime_value", "bad_number"),
+        ("departed_at", "invalid_value"),
+        ("plan", "invalid_value"),
+        ("favourite_colour", "unknown_field"),
+    ]
+
+
+def test_json_and_csv_paths_agree(tmp_path):
+    rows = [
+        ["1", "A@B.nl", "31-03-2024", "1.234,56", "12,0", "Engels", "06 1"],
+        ["", "", "31-03-2024", "", "", "", ""],
+        ["3", "bad@", "2024-02-30", "-1", "1,5", "fr", "geen"],
+        ["4", "", "", "€ 5", "", "", ""],
+    ]
+    fields = [
+        "external_id",
+        "email",
+        "departed_at",
+        "monthly_revenue",
+        "tenure_months",
+        "language",
+        "phone",
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(fields)
+    writer.writerows(rows)
+    items = parse_file(write(tmp_path, out.getvalue().encode()))
+    for row, item in zip(rows, items, strict=True):
+        clean, errors = validate_record(dict(zip(fields, row, strict=True)))
+        if errors:
+            assert isinstance(item, RowError)
+            assert codes(item) == [(e.column, e.code) for e in errors]
+        else:
+            assert isinstance(item, Record)
+            assert item.fields == clean
+
+
+# --- Rejected rows file ----------------------------------------------------
+
+
+def test_rejected_rows_csv_round_trip(tmp_path):
+    data = (
+        "Klantnummer;E-mail;Naam\r\n"
+        "1;goed@x.nl;Jan\r\n"
+        '2;kapot@;"Piet\r\nPietersen"\r\n'
+        ";;Zonder\r\n"
+        "4;d@x.nl;Kees;extra\r\n"
+    ).encode("cp1252")
+    items = parse_file(write(tmp_path, data))
+    bad = row_errors(items)
+    assert [e.line for e in bad] == [3, 5, 6]
+    output = rejected_rows_csv(bad, lang="nl", delimiter=";")
+    assert output.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(output.decode("utf-8-sig")), delimiter=";"))
+    assert table[0] == [
+        "Karn regel",
+        "Karn rij",
+        "Karn kolom",
+        "Karn reden",
+        "Klantnummer",
+        "E-mail",
+        "Naam",
+    ]
+    assert table[1][:3] == ["3", "3", "E-mail"]
+    assert table[1][3].startswith("Geen geldig e-mailadres")
+    assert table[1][4:] == ["2", "kapot@", "Piet\r\nPietersen"]
+    assert table[2][2:4] == ["", "De rij heeft geen klantnummer en geen e-mailadres"]
+    assert table[3][4:] == ["4", "d@x.nl", "Kees", "extra"]
+
+    # Fixed and uploaded again: the added columns are ignored, not kept as extra.
+    table[1][5] = "piet@x.nl"
+    fixed = io.StringIO()
+    csv.writer(fixed, delimiter=";").writerows(table[:2])
+    again = parse_file(write(tmp_path, fixed.getvalue().encode(), "fixed.csv"))
+    assert len(again) == 1
+    assert again[0].fields == {
+        "external_id": "2",
+        "email": "piet@x.nl",
+        "name": "Piet\r\nPietersen",
+    }
+    assert again[0].extra == {}
+
+
+def test_rejected_rows_csv_english_and_empty():
+    assert (
+        rejected_rows_csv([], ["A"])
+        == b"\xef\xbb\xbfKarn line,Karn row,Karn column,Karn reason,A\r\n"
+    )
+    assert rejected_rows_csv([]) == b"\xef\xbb\xbf"
+
+
+# --- Streaming -------------------------------------------------------------
+
+
+def test_hundred_thousand_rows_stream_in_constant_memory(tmp_path):
+    path = tmp_path / "big.csv"
+    rows = 100_000
+    with path.open("w", encoding="cp1252", newline="") as out:
+        out.write("Klantnummer;E-mail;Naam;Opzegdatum;Maandbedrag;Opmerking\r\n")
+        for i in range(rows):
+            email = f"klant{i}@voorbeeld.nl" if i % 1000 else "kapot"
+            out.write(
+                f"{i};{email};Klant Müller {i};{i % 28 + 1}-{i % 12 + 1}-2024;"
+                f'€ {i % 500},{i % 100:02d};"opmerking {i}; met tekst"\r\n'
+            )
+    size = path.stat().st_size
+    assert size > 8_000_000
+
+    good = bad = 0
+    last_line = 0
+    tracemalloc.start()
+    try:
+        with path.open("rb") as f:
+            for item in parse(f):
+                assert item.line == last_line + 1 or item.line == 2
+                last_line = item.line
+                if isinstance(item, Record):
+                    good += 1
+                else:
+                    bad += 1
+                    assert item.errors[0].code == "invalid_email"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (good, bad) == (rows - 100, 100)
+    assert last_line == rows + 1
+    # Reading the whole file would need more than its size; streaming needs
+    # buffers and bounded caches only.
+    assert peak < 3_000_000 < size
