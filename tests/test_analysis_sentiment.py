@@ -1,0 +1,119 @@
+"""Sentiment tagging of Dutch and English exit comments."""
+
+import pytest
+
+from karn.analysis.sentiment import baseline_sentiment, label_for, tag_sentiment
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "label"),
+    [
+        ("Het eten was heerlijk en de bediening erg vriendelijk!", "nl", "positive"),
+        ("Prima service, altijd snel geholpen.", "nl", "positive"),
+        ("Slechte service en veel te duur.", "nl", "negative"),
+        ("De klantenservice reageerde niet op mijn mails.", "nl", "negative"),
+        ("Ik heb opgezegd omdat niemand me terugbelde.", "nl", "negative"),
+        ("Ik ben verhuisd naar Utrecht.", "nl", "neutral"),
+        ("Great support, they always fixed things quickly.", "en", "positive"),
+        ("They never called back.", "en", "negative"),
+        ("No response to any of my tickets.", "en", "negative"),
+        ("I moved to another city.", "en", "neutral"),
+    ],
+)
+def test_labels_of_plain_comments(text, lang, label):
+    assert tag_sentiment(text, lang)[0] == label
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Goed product, maar veel te duur.", "nl"),
+        ("Lekker gegeten, maar de wachttijd was belachelijk lang.", "nl"),
+        ("Great product but way too expensive.", "en"),
+        ("The food was fine, but the waiter was rude.", "en"),
+    ],
+)
+def test_clause_after_contrast_dominates(text, lang):
+    assert tag_sentiment(text, lang)[0] == "negative"
+
+
+def test_contrast_turns_the_other_way_too():
+    assert tag_sentiment("Duur, maar het is elke cent waard en top!", "nl")[0] == (
+        "positive"
+    )
+
+
+@pytest.mark.parametrize(
+    ("positive", "negated", "lang"),
+    [
+        ("Het eten was goed.", "Het eten was niet goed.", "nl"),
+        ("Een aanrader.", "Geen aanrader.", "nl"),
+        ("The app is good.", "The app is not good.", "en"),
+    ],
+)
+def test_negation_flips_praise(positive, negated, lang):
+    assert tag_sentiment(positive, lang)[0] == "positive"
+    assert tag_sentiment(negated, lang)[0] == "negative"
+
+
+def test_negated_complaint_is_not_negative():
+    assert tag_sentiment("Not bad at all.", "en")[0] == "positive"
+    assert tag_sentiment("Geen enkel probleem gehad.", "nl")[1] > 0
+
+
+def test_geen_enkele_reactie_is_negative():
+    assert tag_sentiment("Geen enkele reactie gekregen.", "nl")[0] == "negative"
+
+
+def test_intensifiers_strengthen():
+    plain = tag_sentiment("De bediening was vriendelijk.", "nl")[1]
+    boosted = tag_sentiment("De bediening was heel erg vriendelijk.", "nl")[1]
+    assert boosted > plain > 0
+    duur = tag_sentiment("Het is duur.", "nl")[1]
+    veel_te_duur = tag_sentiment("Het is veel te duur.", "nl")[1]
+    assert veel_te_duur < duur < 0
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Opgezegd: nooit teruggebeld.", "nl"),
+        ("Overgestapt: de wachttijd was steeds een uur.", "nl"),
+        ("Nobody answered, we were on hold for an hour.", "en"),
+        ("The app kept crashing.", "en"),
+    ],
+)
+def test_domain_words_the_plain_lexicons_miss(text, lang):
+    assert tag_sentiment(text, lang)[0] == "negative"
+    assert baseline_sentiment(text, lang)[0] != "negative"
+
+
+def test_scores_stay_in_range():
+    for text, lang in [
+        ("!!!! heel heel erg slecht slecht slecht waardeloos!!!", "nl"),
+        ("BEST BEST BEST amazing wonderful love it!!!!", "en"),
+        ("", "nl"),
+        ("   ", "en"),
+    ]:
+        label, score = tag_sentiment(text, lang)
+        assert -1.0 <= score <= 1.0
+        assert label in ("negative", "neutral", "positive")
+    assert tag_sentiment("", "nl") == ("neutral", 0.0)
+
+
+def test_preposition_naar_is_not_negative():
+    # Pattern's lexicon reads "naar" as the adjective "akelig".
+    assert tag_sentiment("Ik ben verhuisd naar Utrecht.", "nl")[0] == "neutral"
+    assert baseline_sentiment("Ik ben verhuisd naar Utrecht.", "nl")[0] == "negative"
+
+
+def test_unknown_language_is_refused():
+    with pytest.raises(ValueError):
+        tag_sentiment("Bonjour", "fr")
+
+
+def test_baseline_uses_the_plain_thresholds():
+    assert label_for(0.06, "en", baseline=True) == "positive"
+    assert label_for(0.06, "nl", baseline=True) == "neutral"
+    assert baseline_sentiment("Het eten was heerlijk.", "nl")[0] == "positive"
+    assert baseline_sentiment("The food was horrible.", "en")[0] == "negative"
