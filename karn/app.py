@@ -40,13 +40,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn import models  # noqa: F401  (registers every table)
     from karn.accounts import cli as accounts_cli
     from karn.accounts.views import bp as accounts_bp
+    from karn.api.views import bp as api_bp
     from karn.core import bp as core_bp
+    from karn.customers import cli as customers_cli
+    from karn.customers.stripe_webhook import bp as webhooks_bp
+    from karn.customers.views import bp as customers_bp
     from karn.surveys import cli as surveys_cli
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(customers_bp)
     accounts_cli.register(app)
     surveys_cli.register(app)
+    customers_cli.register(app)
 
     formatting.register(app)
     _register_error_pages(app)
@@ -87,7 +95,13 @@ def _configure(app: Flask, test_config: dict | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if not url.startswith("sqlite"):
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("pool_pre_ping", True)
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        options.setdefault("pool_pre_ping", True)
+        if "+psycopg" in url:
+            # psycopg prepares a statement after five runs; PostgreSQL may then
+            # settle on a generic plan, which for the large IN lists of batch
+            # imports is a sequential scan. Plan every statement afresh.
+            options.setdefault("connect_args", {}).setdefault("prepare_threshold", None)
 
     https = app.config["BASE_URL"].startswith("https://")
     app.config.update(

@@ -45,6 +45,15 @@ class Defaults:
     # Seconds between the worker's passes when there is nothing to do.
     WORKER_INTERVAL = 5
 
+    # The invitation schedule: hours after departure before inviting, and the
+    # age of a departure after which nobody is invited any more.
+    INVITATION_DELAY_HOURS = 48
+    INVITATION_CUTOFF_DAYS = 90
+
+    # CSV uploads larger than this are refused (bytes).
+    IMPORT_MAX_BYTES = 64 * 1024 * 1024
+    STRIPE_WEBHOOK_SECRET = None
+
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_RATE_LIMIT = "10 per minute"
     # Trust X-Forwarded-* from this many proxies in front of Karn.
@@ -74,6 +83,10 @@ ENV_SETTINGS = {
     "MAIL_MAX_ATTEMPTS": int,
     "MAIL_FAILURES_BEFORE_UNDELIVERABLE": int,
     "WORKER_INTERVAL": float,
+    "INVITATION_DELAY_HOURS": float,
+    "INVITATION_CUTOFF_DAYS": int,
+    "IMPORT_MAX_BYTES": int,
+    "STRIPE_WEBHOOK_SECRET": str,
     "RATELIMIT_STORAGE_URI": str,
     "LOGIN_RATE_LIMIT": str,
     "PROXY_COUNT": int,

@@ -1,7 +1,7 @@
 """Template filters: dates, numbers and labels in the reader's language."""
 
 from flask import Flask
-from flask_babel import format_datetime, format_decimal
+from flask_babel import format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from karn.enums import Reason, Role
@@ -27,6 +27,15 @@ def localtime(value, fmt: str = "short") -> str:
     return format_datetime(value, fmt) if value else ""
 
 
+def localdate(value, fmt: str = "medium") -> str:
+    """The date part of a datetime in the company's time zone."""
+    if not value:
+        return ""
+    from flask_babel import to_user_timezone
+
+    return format_date(to_user_timezone(value).date(), fmt)
+
+
 def number(value, digits: int | None = None) -> str:
     """A number with the reader's separators (1.234,5 in Dutch)."""
     if value is None:
@@ -41,6 +50,7 @@ def number(value, digits: int | None = None) -> str:
 def register(app: Flask) -> None:
     app.add_template_filter(localtime, "localtime")
     app.add_template_filter(number, "number")
+    app.add_template_filter(localdate, "localdate")
     app.add_template_global(lambda role: ROLE_LABELS[Role(role)], "role_label")
     app.add_template_global(
         lambda reason: REASON_LABELS[Reason(reason)], "reason_label"

@@ -3,7 +3,7 @@
 from karn.accounts.models import ApiKey, AuditEntry, Setting, User
 from karn.analysis.models import ImprovementAction
 from karn.callbacks.models import CallNote, CallNoteReason, CallTask
-from karn.customers.models import Customer
+from karn.customers.models import Customer, ImportRun, StripeEvent
 from karn.surveys.models import (
     Answer,
     Invitation,
@@ -22,12 +22,14 @@ __all__ = [
     "CallNoteReason",
     "CallTask",
     "Customer",
+    "ImportRun",
     "ImprovementAction",
     "Invitation",
     "OutboxMessage",
     "Response",
     "ResponseReason",
     "Setting",
+    "StripeEvent",
     "Survey",
     "SurveyVersion",
     "User",

@@ -1,6 +1,7 @@
 """Alembic environment: Karn's metadata, batch mode for SQLite, plain column types."""
 
 import logging
+import warnings
 from logging.config import fileConfig
 
 from alembic import context
@@ -11,6 +12,14 @@ config = context.config
 if config.config_file_name and not logging.getLogger().handlers:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 log = logging.getLogger("alembic.env")
+
+# SQLite cannot reflect expression indexes; they are compared on PostgreSQL.
+warnings.filterwarnings(
+    "ignore", message="autogenerate skipping metadata-specified expression-based index"
+)
+warnings.filterwarnings(
+    "ignore", message="Skipped unsupported reflection of expression-based index"
+)
 
 migrate_ext = current_app.extensions["migrate"]
 engine = migrate_ext.db.engine

@@ -25,6 +25,19 @@ MATRIX = {
     "accounts.api_keys": ("GET", LOGIN, 403, 403, 200),
     "accounts.api_key_revoke": ("POST", LOGIN, 403, 403, 302),
     "accounts.audit_log": ("GET", LOGIN, 403, 403, 200),
+    "customers.index": ("GET", LOGIN, 200, 200, 200),
+    "customers.show": ("GET", LOGIN, 200, 200, 200),
+    "customers.new": ("GET", LOGIN, 403, 200, 200),
+    "customers.edit": ("GET", LOGIN, 403, 200, 200),
+    "customers.import_upload": ("GET", LOGIN, 403, 200, 200),
+    "customers.import_preview": ("GET", LOGIN, 403, 200, 200),
+    "customers.import_result": ("GET", LOGIN, 403, 200, 200),
+    "customers.import_rejected": ("GET", LOGIN, 403, 200, 200),
+    # The API answers to API keys, not to sessions.
+    "api.post_departures": ("POST", 401, 401, 401, 401),
+    "api.get_departure": ("GET", 401, 401, 401, 401),
+    "api.openapi": ("GET", 200, 200, 200, 200),
+    "webhooks.stripe_events": ("POST", 404, 404, 404, 404),
 }
 NOT_CHECKED = {"static"}
 
@@ -35,14 +48,31 @@ def test_every_route_is_in_the_matrix(app):
 
 
 @pytest.fixture
-def sample_args(create_user, db):
+def sample_args(create_user, create_customer, db):
     """Values for the routes' URL parameters: things that exist."""
     from karn.accounts.operations import create_api_key
+    from karn.customers.models import ImportRun
+    from karn.customers.operations import compress
 
     target = create_user("staff", email="target@example.com")
     key, _ = create_api_key("sample")
+    customer = create_customer(external_id="X1")
+    data = b"id,email\n1,a@example.com\n2,bad@\n"
+    run = ImportRun(
+        filename="x.csv",
+        upload=compress(data),
+        mapping={"id": "external_id", "email": "email"},
+        rejected_csv=compress(b"line\n3\n"),
+    )
+    db.session.add(run)
     db.session.commit()
-    return {"user_id": target.id, "key_id": key.id}
+    return {
+        "user_id": target.id,
+        "key_id": key.id,
+        "customer_id": customer.id,
+        "run_id": run.id,
+        "external_id": "X1",
+    }
 
 
 @pytest.mark.parametrize("role", ROLES)

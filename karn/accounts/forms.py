@@ -2,7 +2,14 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional
 
 from karn.accounts.security import MIN_PASSWORD_LENGTH
@@ -10,14 +17,16 @@ from karn.accounts.security import MIN_PASSWORD_LENGTH
 
 def role_choices():
     return [
-        ("staff", _l("Staff: call list and call notes")),
-        ("manager", _l("Manager: analysis, actions, call lists, customers")),
-        ("admin", _l("Administrator: everything, users and settings")),
+        SelectChoice("staff", _l("Staff: call list and call notes")),
+        SelectChoice(
+            "manager", _l("Manager: analysis, actions, call lists, customers")
+        ),
+        SelectChoice("admin", _l("Administrator: everything, users and settings")),
     ]
 
 
 def language_choices():
-    return [("nl", "Nederlands"), ("en", "English")]
+    return [SelectChoice("nl", "Nederlands"), SelectChoice("en", "English")]
 
 
 class LoginForm(FlaskForm):

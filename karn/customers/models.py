@@ -24,7 +24,7 @@ class Customer(db.Model):
     phone: Mapped[str | None] = mapped_column(sa.String(50))
     # None: the company's default language.
     language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
-    departed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    departed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     plan: Mapped[str | None] = mapped_column(sa.String(100), index=True)
     segment: Mapped[str | None] = mapped_column(sa.String(100), index=True)
     region: Mapped[str | None] = mapped_column(sa.String(100), index=True)
@@ -59,6 +59,10 @@ class Customer(db.Model):
         sa.CheckConstraint("tenure_months >= 0", name="tenure_not_negative"),
         sa.CheckConstraint("monthly_revenue >= 0", name="revenue_not_negative"),
         sa.CheckConstraint("lifetime_value >= 0", name="ltv_not_negative"),
+        # Name search goes by the start of the name, case-insensitively.
+        sa.Index("ix_customers_name_lower", sa.func.lower(sa.column("name"))),
+        # The customer list pages newest departures first.
+        sa.Index("ix_customers_departed_id", "departed_at", "id"),
     )
 
     @property
@@ -70,3 +74,52 @@ class Customer(db.Model):
 
     def __repr__(self) -> str:
         return f"<Customer {self.external_id or self.email}>"
+
+
+class ImportRun(db.Model):
+    """One CSV import: the uploaded file until it is imported, and what happened."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    # pending (uploaded, mapping not yet confirmed), done, failed
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    # The upload, gzip-compressed, kept in the database (not on one web
+    # server's disk) between preview and import; removed once imported.
+    upload: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    mapping: Mapped[dict | None] = mapped_column(sa.JSON)
+    date_order: Mapped[str] = mapped_column(sa.String(3), default="dmy")
+    rows: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    # The rejected rows as a gzip-compressed CSV, for download.
+    rejected_csv: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'done', 'failed')", name="status_known"
+        ),
+    )
+
+
+class StripeEvent(db.Model):
+    """A Stripe webhook event already handled, so a replay changes nothing."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    customer_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

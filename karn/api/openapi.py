@@ -1,0 +1,234 @@
+"""The OpenAPI 3.1 document of the REST API, kept beside the code it describes."""
+
+from karn.customers import csvparse
+from karn.enums import InvitationStatus
+
+_STRING_FIELDS = {
+    "external_id": "Your id for the customer (CRM number, Stripe id); matched on.",
+    "email": "Where the survey goes. Matches when there is no external_id.",
+    "name": "Full name, used in the greeting.",
+    "phone": "Phone number, for call-backs.",
+    "plan": "Plan or product the customer had.",
+    "segment": "Customer segment, for comparisons.",
+    "region": "Region or province.",
+}
+
+
+DEPARTURE_IN = "#/components/schemas/DepartureIn"
+DEPARTURE_OUT = "#/components/schemas/DepartureOut"
+
+
+def _departure_in() -> dict:
+    properties: dict = {
+        name: {
+            "type": ["string", "null"],
+            "maxLength": csvparse.MAX_LENGTHS[name],
+            "description": text,
+        }
+        for name, text in _STRING_FIELDS.items()
+    }
+    properties["email"]["format"] = "email"
+    properties.update(
+        {
+            "language": {
+                "type": ["string", "null"],
+                "enum": ["nl", "en", None],
+                "description": "Survey language; the company default if null.",
+            },
+            "departed_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When the customer left (ISO 8601; "
+                "dd-mm-yyyy also accepted). Now if left out.",
+            },
+            "tenure_months": {"type": ["integer", "null"], "minimum": 0},
+            "monthly_revenue": {"type": ["number", "null"], "minimum": 0},
+            "lifetime_value": {"type": ["number", "null"], "minimum": 0},
+            "extra": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean"]},
+                "description": "Any other attributes, usable as segment filters.",
+            },
+        }
+    )
+    assert set(properties) == set(csvparse.FIELDS) | {"extra"}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "anyOf": [{"required": ["external_id"]}, {"required": ["email"]}],
+    }
+
+
+def _departure_out() -> dict:
+    schema = _departure_in()
+    properties = dict(schema["properties"])
+    properties.update(
+        {
+            "source": {"type": "string", "enum": ["csv", "api", "stripe", "manual"]},
+            "unsubscribed": {"type": "boolean"},
+            "bounced": {"type": "boolean"},
+            "survey": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {
+                    "status": {
+                        "type": "string",
+                        "enum": ["not_invited"] + [s.value for s in InvitationStatus],
+                    },
+                    "scheduled_for": {
+                        "type": ["string", "null"],
+                        "format": "date-time",
+                    },
+                    "sent_at": {"type": ["string", "null"], "format": "date-time"},
+                    "reminders_sent": {"type": "integer"},
+                    "responded_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
+        }
+    )
+    return {"type": "object", "properties": properties, "required": sorted(properties)}
+
+
+def _error_response(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+        },
+    }
+
+
+def document() -> dict:
+    """The whole OpenAPI document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Karn API",
+            "version": "1",
+            "description": "Report departed customers to Karn and read their survey "
+            "status. Authenticate with an API key made by an administrator: "
+            "`Authorization: Bearer <key>`.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/departures": {
+                "post": {
+                    "operationId": "postDepartures",
+                    "summary": "Record one departure or up to 1,000 (safe to repeat).",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": DEPARTURE_IN},
+                                        {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": 1000,
+                                            "items": {"$ref": DEPARTURE_IN},
+                                        },
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Stored (new, updated or unchanged).",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": [
+                                            "created",
+                                            "updated",
+                                            "unchanged",
+                                            "departures",
+                                        ],
+                                        "properties": {
+                                            "created": {"type": "integer"},
+                                            "updated": {"type": "integer"},
+                                            "unchanged": {"type": "integer"},
+                                            "departures": {
+                                                "type": "array",
+                                                "items": {"$ref": DEPARTURE_OUT},
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error_response("The body is not JSON."),
+                        "401": _error_response("No valid API key."),
+                        "422": _error_response(
+                            "Validation failed; nothing was stored. `errors` lists "
+                            "each problem with the item's index and the field."
+                        ),
+                    },
+                }
+            },
+            "/departures/{external_id}": {
+                "get": {
+                    "operationId": "getDeparture",
+                    "summary": "One departed customer with their survey status.",
+                    "parameters": [
+                        {
+                            "name": "external_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The departure.",
+                            "content": {
+                                "application/json": {"schema": {"$ref": DEPARTURE_OUT}}
+                            },
+                        },
+                        "401": _error_response("No valid API key."),
+                        "404": _error_response("No such departure."),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document.",
+                    "security": [],
+                    "responses": {"200": {"description": "The OpenAPI document."}},
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "DepartureIn": _departure_in(),
+                "DepartureOut": _departure_out(),
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "message": {"type": "string"},
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "index": {"type": "integer"},
+                                    "field": {"type": ["string", "null"]},
+                                    "code": {"type": "string"},
+                                    "message": {"type": "string"},
+                                    "message_nl": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }

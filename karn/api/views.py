@@ -1,0 +1,202 @@
+"""REST API v1: report departures and read them back."""
+
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, request
+
+from karn.api import auth
+from karn.api.openapi import document
+from karn.customers import csvparse
+from karn.customers.models import Customer
+from karn.customers.operations import upsert_departures
+from karn.enums import Source
+from karn.extensions import csrf, db
+from karn.surveys.delivery import latest_invitations
+from karn.surveys.models import Invitation
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+MAX_ITEMS = 1000
+ACCEPTED = set(csvparse.FIELDS) | {"extra"}
+
+
+def _error(status: int, code: str, message: str, **more):
+    response = jsonify(error=code, message=message, **more)
+    response.status_code = status
+    return response
+
+
+def _problem(index: int, field: str | None, code: str, en: str, nl: str) -> dict:
+    return {
+        "index": index,
+        "field": field,
+        "code": code,
+        "message": en,
+        "message_nl": nl,
+    }
+
+
+def _validate_item(index: int, item: Any) -> tuple[dict, dict, list[dict]]:
+    if not isinstance(item, dict):
+        return (
+            {},
+            {},
+            [
+                _problem(
+                    index,
+                    None,
+                    "not_an_object",
+                    "Each departure must be a JSON object.",
+                    "Elke vertrekker moet een JSON-object zijn.",
+                )
+            ],
+        )
+    problems = []
+    unknown = sorted(set(item) - ACCEPTED)
+    for name in unknown:
+        problems.append(
+            _problem(
+                index,
+                name,
+                "unknown_field",
+                f"Unknown field '{name}'.",
+                f"Onbekend veld '{name}'.",
+            )
+        )
+    extra = item.get("extra") or {}
+    if not isinstance(extra, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float | bool)
+        for k, v in extra.items()
+    ):
+        problems.append(
+            _problem(
+                index,
+                "extra",
+                "invalid_extra",
+                "'extra' must be an object of names and plain values.",
+                "'extra' moet een object met namen en gewone waarden zijn.",
+            )
+        )
+        extra = {}
+    values = {k: v for k, v in item.items() if k in csvparse.FIELDS}
+    clean, errors = csvparse.validate_record(values)
+    for error in errors:
+        problems.append(
+            _problem(
+                index, error.column, error.code, error.message_en, error.message_nl
+            )
+        )
+    return clean, {k: str(v) for k, v in extra.items()}, problems
+
+
+def _number(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def serialise(customer: Customer, invitation: Invitation | None) -> dict:
+    """A customer as the API shows it, with the state of their survey."""
+    survey = {"status": "not_invited"}
+    if invitation is not None:
+        survey = {
+            "status": invitation.status.value,
+            "scheduled_for": _iso(invitation.scheduled_for),
+            "sent_at": _iso(invitation.sent_at),
+            "reminders_sent": invitation.reminders_sent,
+            "responded_at": _iso(invitation.responded_at),
+        }
+    return {
+        "external_id": customer.external_id,
+        "email": customer.email,
+        "name": customer.name,
+        "phone": customer.phone,
+        "language": customer.language.value if customer.language else None,
+        "departed_at": _iso(customer.departed_at),
+        "plan": customer.plan,
+        "segment": customer.segment,
+        "region": customer.region,
+        "tenure_months": customer.tenure_months,
+        "monthly_revenue": _number(customer.monthly_revenue),
+        "lifetime_value": _number(customer.lifetime_value),
+        "extra": customer.extra or {},
+        "source": customer.source.value,
+        "unsubscribed": customer.unsubscribed_at is not None,
+        "bounced": customer.bounced_at is not None,
+        "survey": survey,
+    }
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@bp.route("/departures", methods=["POST"])
+@auth.api_key_required
+def post_departures():
+    """Record one departure (an object) or up to 1,000 (a list); safe to repeat."""
+    payload = request.get_json(silent=True)
+    if payload is None:
+        return _error(
+            400, "invalid_json", "The body must be JSON: one object or a list."
+        )
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        return _error(422, "empty", "Send at least one departure.")
+    if len(items) > MAX_ITEMS:
+        return _error(
+            422,
+            "too_many",
+            f"Send at most {MAX_ITEMS} departures per request.",
+            count=len(items),
+        )
+    records, problems = [], []
+    for index, item in enumerate(items):
+        clean, extra, item_problems = _validate_item(index, item)
+        problems += item_problems
+        records.append((clean, extra))
+    if problems:
+        # All or nothing: a client fixes its data and sends the request again.
+        return _error(
+            422,
+            "validation_failed",
+            "Some departures are not valid; nothing was stored.",
+            errors=problems,
+        )
+    result = upsert_departures(records, Source.API)
+    auth.record(
+        "api.departures", created=len(result.created), updated=len(result.updated)
+    )
+    db.session.commit()
+    query = sa.select(Customer).where(Customer.id.in_(result.ids))
+    customers = {c.id: c for c in db.session.scalars(query)}
+    invitations = latest_invitations(result.ids)
+    return jsonify(
+        created=len(result.created),
+        updated=len(result.updated),
+        unchanged=len(result.unchanged),
+        departures=[serialise(customers[i], invitations.get(i)) for i in result.ids],
+    )
+
+
+@bp.route("/departures/<external_id>", methods=["GET"])
+@auth.api_key_required
+def get_departure(external_id: str):
+    """One departed customer by external id, with their survey status."""
+    customer = db.session.scalar(
+        sa.select(Customer).where(Customer.external_id == external_id)
+    )
+    if customer is None or customer.erased_at is not None:
+        return _error(
+            404, "not_found", f"No departure with external_id '{external_id}'."
+        )
+    return jsonify(
+        serialise(customer, latest_invitations([customer.id]).get(customer.id))
+    )
+
+
+@bp.route("/openapi.json", methods=["GET"])
+def openapi():
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(document())

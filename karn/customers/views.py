@@ -1,0 +1,439 @@
+"""Customer pages: the list, one customer, adding and editing, and CSV import."""
+
+import io
+from datetime import UTC, datetime, time
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, SelectChoice, SelectField, StringField
+from wtforms.validators import Optional
+
+from karn.accounts import audit
+from karn.accounts.forms import ConfirmForm
+from karn.accounts.security import ALL_ROLES, MANAGERS, roles_required
+from karn.callbacks.models import CallNote
+from karn.customers import csvparse, operations
+from karn.customers.models import Customer, ImportRun
+from karn.enums import InvitationStatus
+from karn.extensions import db
+from karn.surveys.delivery import latest_invitations
+from karn.surveys.models import Invitation, OutboxMessage
+from karn.surveys.models import Response as SurveyResponse
+
+bp = Blueprint("customers", __name__, url_prefix="/customers")
+
+PAGE_SIZE = 50
+SURVEY_STATES = {
+    "not_invited": _l("Not invited"),
+    "scheduled": _l("Invitation scheduled"),
+    "sent": _l("Invited, no answer yet"),
+    "responded": _l("Responded"),
+    "unsubscribed": _l("Unsubscribed"),
+    "bounced": _l("Address undeliverable"),
+}
+STATUS_LABELS = {
+    "scheduled": _l("scheduled"),
+    "sent": _l("sent"),
+    "reminded": _l("reminded"),
+    "responded": _l("responded"),
+    "expired": _l("expired"),
+    "unsubscribed": _l("unsubscribed"),
+    "bounced": _l("bounced"),
+    "failed": _l("failed"),
+    "cancelled": _l("cancelled"),
+    "not_invited": _l("not invited"),
+}
+
+
+def _lang() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale())
+
+
+def _prefix_filter(column, text: str):
+    # A range on the indexed value plus LIKE: the range uses the index on
+    # every database and collation, the LIKE keeps exactly the prefix matches.
+    upper = text[:-1] + chr(ord(text[-1]) + 1)
+    pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return sa.and_(column >= text, column < upper, column.like(pattern, escape="\\"))
+
+
+def _parse_day(value: str | None, end: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        return None
+    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+
+
+def _survey_state_filter(state: str):
+    has = sa.select(Invitation.id).where(Invitation.customer_id == Customer.id)
+    if state == "not_invited":
+        return ~has.exists()
+    if state == "scheduled":
+        return has.where(Invitation.status == InvitationStatus.SCHEDULED).exists()
+    if state == "sent":
+        return has.where(
+            Invitation.status.in_((InvitationStatus.SENT, InvitationStatus.REMINDED))
+        ).exists()
+    if state == "responded":
+        return has.where(Invitation.status == InvitationStatus.RESPONDED).exists()
+    if state == "unsubscribed":
+        return Customer.unsubscribed_at.is_not(None)
+    if state == "bounced":
+        return Customer.bounced_at.is_not(None)
+    return None
+
+
+@bp.route("/")
+@roles_required(*ALL_ROLES)
+def index():
+    """Departed customers, newest departure first, with search and filters."""
+    args = request.args
+    q = args.get("q", "").strip()
+    filters = {
+        "q": q,
+        "from": args.get("from", ""),
+        "to": args.get("to", ""),
+        "segment": args.get("segment", "").strip(),
+        "status": args.get("status", ""),
+    }
+    query = sa.select(Customer).where(Customer.erased_at.is_(None))
+    if q:
+        lowered = q.lower()
+        query = query.where(
+            sa.or_(
+                Customer.external_id == q,
+                _prefix_filter(Customer.email, lowered),
+                _prefix_filter(sa.func.lower(Customer.name), lowered),
+            )
+        )
+    if start := _parse_day(filters["from"]):
+        query = query.where(Customer.departed_at >= start)
+    if end := _parse_day(filters["to"], end=True):
+        query = query.where(Customer.departed_at <= end)
+    if filters["segment"]:
+        query = query.where(Customer.segment == filters["segment"])
+    if (state := _survey_state_filter(filters["status"])) is not None:
+        query = query.where(state)
+    # Keyset paging: fast on page 1,000 as on page 1.
+    after = args.get("after", "")
+    if "|" in after:
+        stamp, _sep, last_id = after.partition("|")
+        try:
+            cursor = (datetime.fromisoformat(stamp), int(last_id))
+        except ValueError:
+            cursor = None
+        if cursor:
+            query = query.where(
+                sa.tuple_(Customer.departed_at, Customer.id) < sa.tuple_(*cursor)
+            )
+    query = query.order_by(Customer.departed_at.desc(), Customer.id.desc())
+    rows = db.session.scalars(query.limit(PAGE_SIZE + 1)).all()
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    params = {k: v for k, v in filters.items() if v}
+    first_url = url_for("customers.index") + "?" + urlencode(params) if after else None
+    next_url = None
+    if more:
+        last = rows[-1]
+        cursor = f"{last.departed_at.isoformat()}|{last.id}"
+        next_url = (
+            url_for("customers.index") + "?" + urlencode({**params, "after": cursor})
+        )
+    segments = db.session.scalars(
+        sa.select(Customer.segment)
+        .where(Customer.segment.is_not(None))
+        .distinct()
+        .order_by(Customer.segment)
+        .limit(200)
+    ).all()
+    return render_template(
+        "customers/index.html",
+        customers=rows,
+        invitations=latest_invitations([c.id for c in rows]),
+        filters=filters,
+        segments=segments,
+        states=SURVEY_STATES,
+        status_labels=STATUS_LABELS,
+        next_url=next_url,
+        first_url=first_url,
+    )
+
+
+@bp.route("/<int:customer_id>")
+@roles_required(*ALL_ROLES)
+def show(customer_id: int):
+    """Everything about one departed customer."""
+    customer = db.session.get(Customer, customer_id) or abort(404)
+
+    def newest_first(model, when):
+        query = sa.select(model).where(model.customer_id == customer.id)
+        return db.session.scalars(query.order_by(when.desc())).all()
+
+    invitations = newest_first(Invitation, Invitation.created_at)
+    mails = newest_first(OutboxMessage, OutboxMessage.created_at)
+    responses = newest_first(SurveyResponse, SurveyResponse.started_at)
+    notes = newest_first(CallNote, CallNote.created_at)
+    return render_template(
+        "customers/show.html",
+        customer=customer,
+        invitations=invitations,
+        mails=mails,
+        responses=responses,
+        notes=notes,
+        status_labels=STATUS_LABELS,
+        can_edit=current_user.role in MANAGERS,
+    )
+
+
+class CustomerForm(FlaskForm):
+    """The fields of a departed customer; values are checked by the CSV rules."""
+
+    external_id = StringField(_l("Customer number"), validators=[Optional()])
+    email = StringField(_l("Email address"), validators=[Optional()])
+    name = StringField(_l("Name"), validators=[Optional()])
+    phone = StringField(_l("Phone"), validators=[Optional()])
+    language = SelectField(
+        _l("Language"),
+        choices=[
+            SelectChoice("", _l("Company default")),
+            SelectChoice("nl", "Nederlands"),
+            SelectChoice("en", "English"),
+        ],
+        default="",
+    )
+    departed_at = StringField(
+        _l("Departure date"),
+        description=_l("For example 31-03-2026 or 2026-03-31."),
+    )
+    plan = StringField(_l("Plan"), validators=[Optional()])
+    segment = StringField(_l("Segment"), validators=[Optional()])
+    region = StringField(_l("Region"), validators=[Optional()])
+    tenure_months = StringField(_l("Customer for (months)"), validators=[Optional()])
+    monthly_revenue = StringField(_l("Monthly revenue"), validators=[Optional()])
+    lifetime_value = StringField(_l("Lifetime value"), validators=[Optional()])
+
+    def cleaned(self) -> dict | None:
+        """The values checked by the same rules as an import; errors on the fields."""
+        values = {name: getattr(self, name).data or "" for name in csvparse.FIELDS}
+        clean, errors = csvparse.validate_record(values)
+        if not values["departed_at"].strip():
+            self.departed_at.errors = [_("Give the date the customer left.")]
+            return None
+        for error in errors:
+            target = getattr(self, error.column or "external_id")
+            target.errors = [*target.errors, error.message(_lang())]
+        return None if errors else clean
+
+
+def _fill(form: CustomerForm, customer: Customer) -> None:
+    for name in csvparse.FIELDS:
+        value = getattr(customer, name)
+        if name == "departed_at":
+            value = value.strftime("%d-%m-%Y") if value else ""
+        elif name == "language":
+            value = value.value if value else ""
+        elif value is not None:
+            value = str(value)
+        getattr(form, name).data = value or ""
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def new():
+    """Add one departed customer by hand; they are invited like any other."""
+    form = CustomerForm()
+    if form.validate_on_submit() and (clean := form.cleaned()) is not None:
+        taken = clean.get("external_id") and db.session.scalar(
+            sa.select(Customer.id).where(Customer.external_id == clean["external_id"])
+        )
+        if taken:
+            form.external_id.errors = [_("Another customer has this number.")]
+        else:
+            customer = operations.save_customer(None, clean)
+            audit.record("customer.create", customer)
+            db.session.commit()
+            flash(_("Customer added."), "success")
+            return redirect(url_for("customers.show", customer_id=customer.id))
+    return render_template("customers/form.html", form=form, customer=None)
+
+
+@bp.route("/<int:customer_id>/edit", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def edit(customer_id: int):
+    """Change a departed customer's data."""
+    customer = db.session.get(Customer, customer_id) or abort(404)
+    if customer.erased_at:
+        abort(404)
+    form = CustomerForm()
+    if request.method == "GET":
+        _fill(form, customer)
+    if form.validate_on_submit() and (clean := form.cleaned()) is not None:
+        taken = clean.get("external_id") and db.session.scalar(
+            sa.select(Customer.id).where(
+                Customer.external_id == clean["external_id"], Customer.id != customer.id
+            )
+        )
+        if taken:
+            form.external_id.errors = [_("Another customer has this number.")]
+        else:
+            operations.save_customer(customer, clean)
+            audit.record("customer.update", customer)
+            db.session.commit()
+            flash(_("Changes saved."), "success")
+            return redirect(url_for("customers.show", customer_id=customer.id))
+    return render_template("customers/form.html", form=form, customer=customer)
+
+
+# --- CSV import ----------------------------------------------------------------
+
+
+class UploadForm(FlaskForm):
+    file = FileField(
+        _l("CSV file"),
+        description=_l(
+            "An export from your CRM: comma, semicolon or tab separated, UTF-8 or "
+            "Windows-1252. Columns are recognised by their names in English or Dutch."
+        ),
+        validators=[FileRequired(_l("Choose a file."))],
+    )
+    dry_run = BooleanField(_l("Only check: count what would happen, write nothing"))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def import_upload():
+    """Upload a CSV export; the next page shows what was recognised."""
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    request.max_content_length = limit + 64 * 1024
+    form = UploadForm()
+    if form.validate_on_submit():
+        try:
+            data = form.file.data.read(limit + 1)
+        finally:
+            form.file.data.close()
+        if len(data) > limit:
+            size = format_decimal(limit / (1024 * 1024), "#,##0.#")
+            form.file.errors = [_("The file is larger than %(size)s MB.", size=size)]
+        else:
+            try:
+                detected = csvparse.detect(io.BytesIO(data))
+            except csvparse.CsvFormatError as exc:
+                form.file.errors = [exc.message(_lang())]
+            else:
+                run = ImportRun(
+                    filename=(form.file.data.filename or "upload.csv")[:255],
+                    dry_run=form.dry_run.data,
+                    upload=operations.compress(data),
+                    mapping=detected.mapping,
+                    date_order=detected.date_order,
+                    created_by_id=current_user.id,
+                )
+                db.session.add(run)
+                db.session.commit()
+                return redirect(url_for("customers.import_preview", run_id=run.id))
+    runs = db.session.scalars(
+        sa.select(ImportRun).order_by(ImportRun.id.desc()).limit(20)
+    ).all()
+    return render_template("customers/import.html", form=form, runs=runs)
+
+
+def _target_choices():
+    lang = _lang()
+    choices = [("", _("Keep as extra attribute"))]
+    for target in csvparse.TARGETS + (csvparse.SKIP,):
+        en, nl = csvparse.TARGET_LABELS[target]
+        choices.append((target, nl if lang == "nl" else en))
+    return choices
+
+
+@bp.route("/import/<int:run_id>", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def import_preview(run_id: int):
+    """Show the detected columns and first rows; the user may correct the mapping."""
+    run = db.session.get(ImportRun, run_id) or abort(404)
+    if run.status != "pending" or run.upload is None:
+        return redirect(url_for("customers.import_result", run_id=run.id))
+    detected = csvparse.detect(io.BytesIO(operations.decompress(run.upload)))
+    confirm = ConfirmForm()
+    problems = list(detected.problems)
+    mapping = dict(run.mapping or {})
+    if confirm.validate_on_submit():
+        mapping = {
+            header: (request.form.get(f"map-{i}") or None)
+            for i, header in enumerate(detected.headers)
+        }
+        run.mapping = mapping
+        run.date_order = "mdy" if request.form.get("month_first") else "dmy"
+        _, problems = csvparse.resolve_mapping(detected.headers, mapping)
+        if not problems:
+            db.session.commit()
+            try:
+                operations.run_import(run, _lang())
+            except csvparse.CsvFormatError:
+                pass  # recorded on the run; the result page shows it
+            audit.record(
+                "customers.import",
+                run,
+                filename=run.filename,
+                dry_run=run.dry_run,
+                created=run.created,
+                updated=run.updated,
+                rejected=run.rejected,
+            )
+            db.session.commit()
+            return redirect(url_for("customers.import_result", run_id=run.id))
+    lang = _lang()
+    return render_template(
+        "customers/import_preview.html",
+        run=run,
+        detected=detected,
+        mapping=mapping,
+        choices=_target_choices(),
+        problems=[p.message_nl if lang == "nl" else p.message_en for p in problems],
+        confirm=confirm,
+    )
+
+
+@bp.route("/import/<int:run_id>/result")
+@roles_required(*MANAGERS)
+def import_result(run_id: int):
+    """What an import did, with the rejected rows to download."""
+    run = db.session.get(ImportRun, run_id) or abort(404)
+    return render_template("customers/import_result.html", run=run)
+
+
+@bp.route("/import/<int:run_id>/rejected.csv")
+@roles_required(*MANAGERS)
+def import_rejected(run_id: int):
+    """The rejected rows of an import, with the reason for each, as CSV."""
+    run = db.session.get(ImportRun, run_id) or abort(404)
+    if not run.rejected_csv:
+        abort(404)
+    name = run.filename.rsplit(".", 1)[0] + "-rejected.csv"
+    return Response(
+        operations.decompress(run.rejected_csv),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

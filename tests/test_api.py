@@ -1,0 +1,174 @@
+"""The REST API: keys, validation, idempotence, and the OpenAPI document kept true."""
+
+import jsonschema
+import pytest
+import sqlalchemy as sa
+
+from karn.accounts.operations import create_api_key, revoke_api_key
+from karn.api.openapi import document
+from karn.customers.models import Customer
+
+
+@pytest.fixture
+def key(db):
+    api_key, secret = create_api_key("crm")
+    db.session.commit()
+    return secret
+
+
+def auth(secret):
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def schema(name):
+    """A component schema, resolvable against the whole document."""
+    doc = document()
+    return {**doc["components"]["schemas"][name], "components": doc["components"]}
+
+
+def check(instance, name):
+    jsonschema.validate(instance, schema(name), cls=jsonschema.Draft202012Validator)
+
+
+GOOD = {
+    "external_id": "cus_001",
+    "email": "Anna@Example.nl",
+    "name": "Anna de Boer",
+    "language": "nl",
+    "departed_at": "2026-11-20T10:00:00Z",
+    "plan": "Pro",
+    "monthly_revenue": 49.5,
+    "extra": {"channel": "web"},
+}
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer nonsense", "Basic dXNlcjpwYXNz", "karn_abc"]
+)
+def test_requests_without_a_valid_key_are_refused(client, header, db):
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/api/v1/departures", json=GOOD, headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+    assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 0
+
+
+def test_a_revoked_key_is_refused(client, db, key):
+    from karn.accounts.models import ApiKey
+
+    revoke_api_key(db.session.scalars(sa.select(ApiKey)).one())
+    db.session.commit()
+    assert (
+        client.post("/api/v1/departures", json=GOOD, headers=auth(key)).status_code
+        == 401
+    )
+
+
+def test_post_one_departure_then_read_it_back(client, db, key):
+    response = client.post("/api/v1/departures", json=GOOD, headers=auth(key))
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert (body["created"], body["updated"], body["unchanged"]) == (1, 0, 0)
+    departure = body["departures"][0]
+    assert departure["email"] == "anna@example.nl"
+    assert departure["monthly_revenue"] == 49.5
+    assert departure["survey"]["status"] == "not_invited"
+    got = client.get("/api/v1/departures/cus_001", headers=auth(key))
+    assert got.status_code == 200
+    assert got.json == departure
+    check(got.json, "DepartureOut")
+    from karn.accounts.models import ApiKey
+
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(ApiKey)).one().last_used_at is not None
+
+
+def test_sending_the_same_departure_again_changes_nothing(client, db, key):
+    client.post("/api/v1/departures", json=GOOD, headers=auth(key))
+    again = client.post("/api/v1/departures", json=[GOOD], headers=auth(key)).json
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 1)
+    changed = client.post(
+        "/api/v1/departures", json={**GOOD, "segment": "SMB"}, headers=auth(key)
+    ).json
+    assert changed["updated"] == 1
+    assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 1
+
+
+def test_validation_errors_name_item_and_field_and_store_nothing(client, db, key):
+    bad = [
+        GOOD,
+        {"email": "not-an-email", "monthly_revenue": -3},
+        {"name": "No id"},
+        {"external_id": "x", "colour": "blue"},
+        "just a string",
+    ]
+    response = client.post("/api/v1/departures", json=bad, headers=auth(key))
+    assert response.status_code == 422
+    errors = {(e["index"], e["field"], e["code"]) for e in response.json["errors"]}
+    assert (1, "email", "invalid_email") in errors
+    assert (1, "monthly_revenue", "negative_revenue") in errors
+    assert (2, None, "missing_id_and_email") in errors
+    assert (3, "colour", "unknown_field") in errors
+    assert (4, None, "not_an_object") in errors
+    assert all(e["message"] and e["message_nl"] for e in response.json["errors"])
+    check(response.json, "Error")
+    assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 0
+
+
+def test_more_than_a_thousand_is_refused(client, key):
+    many = [{"external_id": str(i)} for i in range(1001)]
+    response = client.post("/api/v1/departures", json=many, headers=auth(key))
+    assert response.status_code == 422 and response.json["error"] == "too_many"
+
+
+def test_a_thousand_at_once_are_stored(client, db, key):
+    many = [{"external_id": str(i), "email": f"p{i}@example.com"} for i in range(1000)]
+    response = client.post("/api/v1/departures", json=many, headers=auth(key))
+    assert response.status_code == 200
+    assert response.json["created"] == 1000
+    assert [d["external_id"] for d in response.json["departures"]] == [
+        str(i) for i in range(1000)
+    ]
+
+
+def test_body_that_is_not_json_is_a_400(client, key):
+    response = client.post(
+        "/api/v1/departures",
+        data="external_id=1",
+        headers=auth(key),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 400 and response.json["error"] == "invalid_json"
+
+
+def test_unknown_departure_is_a_404(client, key):
+    response = client.get("/api/v1/departures/nobody", headers=auth(key))
+    assert response.status_code == 404
+    check(response.json, "Error")
+
+
+def test_openapi_document_lists_every_api_route_and_method(app, client):
+    doc = client.get("/api/v1/openapi.json").json
+    jsonschema.Draft202012Validator.check_schema(
+        doc["components"]["schemas"]["DepartureIn"]
+    )
+    documented = {
+        (path, method.upper())
+        for path, operations in doc["paths"].items()
+        for method in operations
+    }
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            path = rule.rule.removeprefix("/api/v1").replace("<", "{").replace(">", "}")
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                served.add((path, method))
+    assert served == documented
+
+
+def test_openapi_request_schema_accepts_what_the_api_accepts():
+    check(GOOD, "DepartureIn")
+    with pytest.raises(jsonschema.ValidationError):
+        check({"name": "no id"}, "DepartureIn")
+    with pytest.raises(jsonschema.ValidationError):
+        check({**GOOD, "colour": "blue"}, "DepartureIn")

@@ -1,0 +1,244 @@
+"""Importing departed customers from real CSV files: page, command and rules."""
+
+import io
+import re
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from karn.customers.models import Customer, ImportRun
+from karn.customers.operations import import_csv
+from tests.conftest import csrf_token
+
+DUTCH_EXCEL = (
+    "Klantnummer;Naam;E-mailadres;Opzegdatum;Maandbedrag;Abonnement;Plaats\r\n"
+    "1001;Jan Müller;jan@example.nl;03-11-2026;12,50;Basis;Utrecht\r\n"
+    "1002;Piet;piet@@example;31-02-2026;-5;Basis;Gouda\r\n"
+    "1003;Els de Wit;els@example.nl;01/11/2026;1.234,56;Zakelijk;Delft\r\n"
+).encode("cp1252")
+
+
+def customers(db):
+    db.session.expire_all()
+    return {c.external_id: c for c in db.session.scalars(sa.select(Customer))}
+
+
+def upload(client, data: bytes, name="export.csv", dry_run=False):
+    """Upload a file and confirm the detected mapping, as a user would."""
+    token = csrf_token(client, "/customers/import")
+    form = {"csrf_token": token, "file": (io.BytesIO(data), name)}
+    if dry_run:
+        form["dry_run"] = "y"
+    response = client.post(
+        "/customers/import", data=form, content_type="multipart/form-data"
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    preview = client.get(response.location)
+    return response.location, preview
+
+
+def confirm(client, preview_url, preview, overrides=None):
+    html = preview.get_data(as_text=True)
+    form = {"csrf_token": csrf_token(client, preview_url)}
+    for m in re.finditer(
+        r'<select id="(map-\d+)" name="map-\d+">(.*?)</select>', html, re.S
+    ):
+        chosen = re.search(r'<option value="([^"]*)" selected', m.group(2))
+        form[m.group(1)] = chosen.group(1) if chosen else ""
+    form.update(overrides or {})
+    return client.post(preview_url, data=form)
+
+
+@pytest.fixture
+def manager(create_user, login):
+    user = create_user("manager", language="en")
+    login(user)
+    return user
+
+
+def test_dutch_excel_export_imports_through_the_page(client, db, manager):
+    url, preview = upload(client, DUTCH_EXCEL)
+    html = preview.get_data(as_text=True)
+    # The preview shows what was recognised before anything is written.
+    assert "semicolons" in html and "Jan Müller" in html
+    assert customers(db) == {}
+    result = client.get(confirm(client, url, preview).location).get_data(as_text=True)
+    assert re.findall(r'class="figure">([^<]*)', result) == ["3", "2", "0", "0", "1"]
+    stored = customers(db)
+    assert stored["1001"].name == "Jan Müller"
+    assert stored["1001"].monthly_revenue == Decimal("12.50")
+    assert stored["1003"].monthly_revenue == Decimal("1234.56")
+    assert (
+        stored["1003"].departed_at.day == 1 and stored["1003"].departed_at.month == 11
+    )
+    assert stored["1001"].extra == {"Plaats": "Utrecht"}
+    assert stored["1001"].plan == "Basis"
+
+
+def test_rejected_rows_download_names_line_column_and_reason(client, db, manager):
+    url, preview = upload(client, DUTCH_EXCEL)
+    confirm(client, url, preview)
+    run = db.session.scalars(sa.select(ImportRun)).one()
+    csv_text = client.get(f"/customers/import/{run.id}/rejected.csv").get_data(
+        as_text=True
+    )
+    lines = csv_text.lstrip("\ufeff").splitlines()
+    assert len(lines) == 2  # header and the one bad row
+    assert lines[1].startswith("3,")
+    for reason in ("E-mailadres", "Opzegdatum", "Maandbedrag", "negative"):
+        assert reason in lines[1]
+    assert "Piet" in lines[1]  # the original values are kept for correcting
+
+
+def test_mapping_can_be_changed_before_import(client, db, manager):
+    url, preview = upload(client, DUTCH_EXCEL)
+    # Column 5 ("Abonnement") kept as an extra attribute instead of the plan.
+    confirm(client, url, preview, {"map-5": ""})
+    stored = customers(db)["1001"]
+    assert stored.plan is None
+    assert stored.extra == {"Abonnement": "Basis", "Plaats": "Utrecht"}
+
+
+def test_utf8_bom_and_comma_file(db, app):
+    data = (
+        "\ufeffCustomer ID,Email,Name,Churn Date,Monthly Charges\n"
+        "C-1,ann@example.com,Ann,2026-10-30,29.95\n".encode()
+    )
+    report = import_csv(io.BytesIO(data))
+    assert (report.created, report.rejected) == (1, 0)
+    assert customers(db)["C-1"].monthly_revenue == Decimal("29.95")
+
+
+def test_reimporting_the_same_file_changes_nothing(db, app):
+    import_csv(io.BytesIO(DUTCH_EXCEL))
+    before = {k: c.updated_at for k, c in customers(db).items()}
+    again = import_csv(io.BytesIO(DUTCH_EXCEL))
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    assert {k: c.updated_at for k, c in customers(db).items()} == before
+    assert len(customers(db)) == 2
+
+
+def test_a_later_departure_moves_the_date_an_older_export_does_not(db, app):
+    import_csv(io.BytesIO(DUTCH_EXCEL))
+    later = DUTCH_EXCEL.replace(b"03-11-2026", b"20-11-2026")
+    assert import_csv(io.BytesIO(later)).updated == 1
+    assert customers(db)["1001"].departed_at.day == 20
+    older = DUTCH_EXCEL.replace(b"03-11-2026", b"01-01-2026")
+    assert import_csv(io.BytesIO(older)).updated == 0
+    assert customers(db)["1001"].departed_at.day == 20
+
+
+def test_rows_without_id_match_by_email(db, app):
+    import_csv(io.BytesIO(b"email,name\nmia@example.com,Mia\n"))
+    report = import_csv(io.BytesIO(b"email,name,segment\nmia@example.com,Mia,SMB\n"))
+    assert (report.created, report.updated) == (0, 1)
+    (mia,) = customers(db).values()
+    assert mia.segment == "SMB"
+
+
+class Interrupted(io.RawIOBase):
+    """A file that fails after a number of bytes, like a dropped upload or a crash."""
+
+    def __init__(self, data: bytes, fail_at: int):
+        self.data, self.pos, self.fail_at = data, 0, fail_at
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.pos >= self.fail_at:
+            raise OSError("connection lost")
+        chunk = self.data[self.pos : min(self.pos + len(buffer), self.fail_at)]
+        buffer[: len(chunk)] = chunk
+        self.pos += len(chunk)
+        return len(chunk)
+
+
+def test_an_interrupted_import_is_resumed_by_running_it_again(db, app):
+    lines = ["id,email,name"] + [
+        f"{i},p{i}@example.com,Person {i}" for i in range(30_000)
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    with pytest.raises(OSError):
+        import_csv(io.BufferedReader(Interrupted(data, len(data) // 2)), batch_size=500)
+    halfway = db.session.scalar(sa.select(sa.func.count(Customer.id)))
+    assert 0 < halfway < 30_000 and halfway % 500 == 0  # whole batches only
+    report = import_csv(io.BytesIO(data), batch_size=500)
+    assert report.created == 30_000 - halfway and report.unchanged == halfway
+    assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 30_000
+
+
+def test_dry_run_writes_nothing_but_counts(client, db, manager):
+    url, preview = upload(client, DUTCH_EXCEL, dry_run=True)
+    result = client.get(confirm(client, url, preview).location).get_data(as_text=True)
+    assert "Nothing was written" in result
+    assert re.findall(r'class="figure">([^<]*)', result)[1] == "2"
+    assert customers(db) == {}
+
+
+def test_too_large_file_is_refused_with_a_message(client, db, manager, app):
+    # Kept under the test client's in-memory limit for request bodies.
+    app.config["IMPORT_MAX_BYTES"] = 100 * 1024
+    big = b"id,email\n" + b"".join(
+        b"%d,p%d@example.com\n" % (i, i) for i in range(15_000)
+    )
+    token = csrf_token(client, "/customers/import")
+    response = client.post(
+        "/customers/import",
+        data={"csrf_token": token, "file": (io.BytesIO(big), "big.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    assert "larger than 0.1 MB" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ImportRun.id))) == 0
+
+
+def test_a_file_that_is_not_csv_gets_a_clear_error(client, db, manager):
+    token = csrf_token(client, "/customers/import")
+    response = client.post(
+        "/customers/import",
+        data={"csrf_token": token, "file": (io.BytesIO(b""), "empty.csv")},
+        content_type="multipart/form-data",
+    )
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'class="error"' in text
+
+
+def test_staff_cannot_import(client, create_user, login):
+    login(create_user("staff"))
+    assert client.get("/customers/import").status_code == 403
+
+
+def test_import_command(runner, db, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(DUTCH_EXCEL)
+    rejected = tmp_path / "rejected.csv"
+    result = runner.invoke(args=["customers", "import", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert customers(db) == {}
+    result = runner.invoke(
+        args=[
+            "customers",
+            "import",
+            str(path),
+            "--mapping",
+            "Plaats=region",
+            "--rejected",
+            str(rejected),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3" in result.output and "2" in result.output
+    assert customers(db)["1001"].region == "Utrecht"
+    assert rejected.read_text(encoding="utf-8-sig").count("\n") == 2
+
+
+def test_import_command_refuses_an_unknown_field(runner, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(DUTCH_EXCEL)
+    result = runner.invoke(
+        args=["customers", "import", str(path), "--mapping", "Plaats=city"]
+    )
+    assert result.exit_code != 0
+    assert "unknown field 'city'" in result.output

@@ -1,0 +1,162 @@
+"""The customer list, one customer's page, and adding or editing by hand."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from karn import clock
+from karn.customers.models import Customer
+from karn.surveys.models import Invitation, Survey, SurveyVersion
+
+
+@pytest.fixture
+def manager(create_user, login):
+    user = create_user("manager", language="en")
+    login(user)
+    return user
+
+
+def names_on(client, url):
+    import re
+
+    html = client.get(url).get_data(as_text=True)
+    return re.findall(r'<td><a href="/customers/\d+">([^<]+)</a></td>', html), html
+
+
+def test_search_by_name_start_email_start_or_exact_number(
+    client, manager, create_customer
+):
+    create_customer(name="Anna de Boer", email="anna@boer.nl", external_id="K-100")
+    create_customer(name="Bert Jansen", email="bert@jansen.nl", external_id="K-200")
+    create_customer(name="Annemarie Vos", email="vos@example.nl", external_id="K-300")
+    assert sorted(names_on(client, "/customers/?q=ann")[0]) == [
+        "Anna de Boer",
+        "Annemarie Vos",
+    ]
+    assert names_on(client, "/customers/?q=BERT@")[0] == ["Bert Jansen"]
+    assert names_on(client, "/customers/?q=K-300")[0] == ["Annemarie Vos"]
+    assert names_on(client, "/customers/?q=K-3")[0] == []  # numbers match exactly
+    assert names_on(client, "/customers/?q=%25")[0] == []  # no wildcard injection
+
+
+def test_filters_by_period_segment_and_survey_status(
+    client, manager, create_customer, db
+):
+    now = clock.now()
+    old = create_customer(
+        name="Old", departed_at=now - timedelta(days=100), segment="SMB"
+    )
+    new = create_customer(
+        name="New", departed_at=now - timedelta(days=2), segment="Enterprise"
+    )
+    create_customer(name="Gone", unsubscribed_at=now)
+    survey = Survey(name="Exit")
+    db.session.add(SurveyVersion(survey=survey, number=1, questions=[]))
+    db.session.add(
+        Invitation(customer=new, survey=survey, scheduled_for=now, status="responded")
+    )
+    db.session.commit()
+    day = (now - timedelta(days=10)).date().isoformat()
+    assert sorted(names_on(client, f"/customers/?from={day}")[0]) == ["Gone", "New"]
+    assert names_on(client, f"/customers/?to={day}")[0] == ["Old"]
+    assert names_on(client, "/customers/?segment=SMB")[0] == ["Old"]
+    assert names_on(client, "/customers/?status=responded")[0] == ["New"]
+    assert names_on(client, "/customers/?status=unsubscribed")[0] == ["Gone"]
+    assert sorted(names_on(client, "/customers/?status=not_invited")[0]) == [
+        "Gone",
+        "Old",
+    ]
+    assert old.id  # listed above
+
+
+def test_paging_visits_every_customer_once_newest_first(
+    client, manager, create_customer
+):
+    now = clock.now()
+    for i in range(120):
+        create_customer(name=f"P{i:03d}", departed_at=now - timedelta(hours=i % 7))
+    seen, url = [], "/customers/"
+    import html as htmllib
+    import re
+
+    while url:
+        names, page = names_on(client, url)
+        seen += names
+        found = re.search(r'<a href="([^"]+)">Next page', page)
+        url = htmllib.unescape(found.group(1)) if found else None
+    assert len(seen) == 120 and len(set(seen)) == 120
+
+
+def test_customer_page_shows_data_and_tel_link(client, manager, create_customer):
+    c = create_customer(
+        name="Carla",
+        phone="+31 6 1234 5678",
+        extra={"Plaats": "Delft"},
+        stated_reason="price",
+        stated_comment="Te duur",
+    )
+    html = client.get(f"/customers/{c.id}").get_data(as_text=True)
+    assert 'href="tel:+31 6 1234 5678"' in html
+    assert "Delft" in html and "Te duur" in html and "Price" in html
+
+
+def test_staff_may_look_but_not_change(client, create_user, login, create_customer):
+    c = create_customer()
+    login(create_user("staff"))
+    assert client.get(f"/customers/{c.id}").status_code == 200
+    html = client.get(f"/customers/{c.id}").get_data(as_text=True)
+    assert f"/customers/{c.id}/edit" not in html
+    assert client.get(f"/customers/{c.id}/edit").status_code == 403
+    assert client.get("/customers/new").status_code == 403
+
+
+def test_manager_adds_a_customer_with_errors_shown_next_to_fields(
+    client, manager, post_form, db
+):
+    response = post_form(
+        "/customers/new",
+        {"external_id": "N-1", "email": "wrong@", "departed_at": "31-13-2026"},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Not a valid e-mail address" in html and "Not a date" in html
+    assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 0
+    response = post_form(
+        "/customers/new",
+        {
+            "external_id": "N-1",
+            "email": "nieuw@example.nl",
+            "name": "Nieuw",
+            "departed_at": "20-11-2026",
+            "monthly_revenue": "19,95",
+            "language": "nl",
+        },
+    )
+    assert response.status_code == 302
+    customer = db.session.scalars(sa.select(Customer)).one()
+    assert (
+        str(customer.monthly_revenue) == "19.95" and customer.source.value == "manual"
+    )
+
+
+def test_editing_keeps_numbers_unique(client, manager, post_form, create_customer, db):
+    a = create_customer(external_id="A")
+    create_customer(external_id="B")
+    response = post_form(
+        f"/customers/{a.id}/edit",
+        {"external_id": "B", "email": a.email, "departed_at": "01-11-2026"},
+    )
+    assert "Another customer has this number." in response.get_data(as_text=True)
+    response = post_form(
+        f"/customers/{a.id}/edit",
+        {
+            "external_id": "A",
+            "email": a.email,
+            "name": "Renamed",
+            "departed_at": "01-11-2026",
+        },
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Customer, a.id).name == "Renamed"
