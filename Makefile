@@ -13,6 +13,7 @@ COMPILED := $(CATALOGS:.po=.mo)
 
 run: $(VENV)/.runtime $(COMPILED) instance/config.py
 	$(BIN)/flask db upgrade
+	$(BIN)/flask surveys init
 	$(BIN)/flask users ensure-admin
 	$(BIN)/python -m karn.serve
 

@@ -46,12 +46,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.customers.stripe_webhook import bp as webhooks_bp
     from karn.customers.views import bp as customers_bp
     from karn.surveys import cli as surveys_cli
+    from karn.surveys.admin import bp as delivery_bp
+    from karn.surveys.respond import bp as respond_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(customers_bp)
+    app.register_blueprint(respond_bp)
+    app.register_blueprint(delivery_bp)
     accounts_cli.register(app)
     surveys_cli.register(app)
     customers_cli.register(app)
@@ -144,6 +148,8 @@ def select_language() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
+    if g.get("respondent_language") in LANGUAGES:
+        return g.respondent_language
     if current_user and current_user.is_authenticated:
         return current_user.language.value
     return (

@@ -49,10 +49,21 @@ class Defaults:
     # age of a departure after which nobody is invited any more.
     INVITATION_DELAY_HOURS = 48
     INVITATION_CUTOFF_DAYS = 90
+    # Reminders, in days after the invitation was sent (at most two).
+    REMINDER_DAYS = "5,12"
+    # A survey link works this many days after the invitation, unless answered.
+    LINK_VALID_DAYS = 60
+    # No mail between these hours in the company's time zone (TIMEZONE).
+    QUIET_HOURS_START = 21
+    QUIET_HOURS_END = 8
 
     # CSV uploads larger than this are refused (bytes).
     IMPORT_MAX_BYTES = 64 * 1024 * 1024
     STRIPE_WEBHOOK_SECRET = None
+    # Shared with the company's server to sign customer references on the
+    # survey's public link (see the README); references are ignored without it.
+    PUBLIC_LINK_SECRET = None
+    PUBLIC_LINK_RATE_LIMIT = "20 per hour"
 
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_RATE_LIMIT = "10 per minute"
@@ -85,8 +96,14 @@ ENV_SETTINGS = {
     "WORKER_INTERVAL": float,
     "INVITATION_DELAY_HOURS": float,
     "INVITATION_CUTOFF_DAYS": int,
+    "REMINDER_DAYS": str,
+    "LINK_VALID_DAYS": int,
+    "QUIET_HOURS_START": int,
+    "QUIET_HOURS_END": int,
     "IMPORT_MAX_BYTES": int,
     "STRIPE_WEBHOOK_SECRET": str,
+    "PUBLIC_LINK_SECRET": str,
+    "PUBLIC_LINK_RATE_LIMIT": str,
     "RATELIMIT_STORAGE_URI": str,
     "LOGIN_RATE_LIMIT": str,
     "PROXY_COUNT": int,

@@ -3,7 +3,7 @@
 from karn.accounts.models import ApiKey, AuditEntry, Setting, User
 from karn.analysis.models import ImprovementAction
 from karn.callbacks.models import CallNote, CallNoteReason, CallTask
-from karn.customers.models import Customer, ImportRun, StripeEvent
+from karn.customers.models import Customer, ImportRun, StripeEvent, Suppression
 from karn.surveys.models import (
     Answer,
     Invitation,
@@ -30,6 +30,7 @@ __all__ = [
     "ResponseReason",
     "Setting",
     "StripeEvent",
+    "Suppression",
     "Survey",
     "SurveyVersion",
     "User",

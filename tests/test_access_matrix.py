@@ -4,6 +4,7 @@ Adding a route without adding it here fails test_every_route_is_in_the_matrix.
 """
 
 import pytest
+import sqlalchemy as sa
 from flask import url_for
 
 from tests.conftest import csrf_token
@@ -38,6 +39,18 @@ MATRIX = {
     "api.get_departure": ("GET", 401, 401, 401, 401),
     "api.openapi": ("GET", 200, 200, 200, 200),
     "webhooks.stripe_events": ("POST", 404, 404, 404, 404),
+    # What ex-customers open: no login, the same for everyone.
+    "respond.survey": ("GET", 200, 200, 200, 200),
+    "respond.save": ("POST", 204, 204, 204, 204),
+    "respond.unsubscribe": ("GET", 200, 200, 200, 200),
+    "respond.public": ("GET", 200, 200, 200, 200),
+    "delivery.outbox_list": ("GET", LOGIN, 403, 403, 200),
+    "delivery.outbox_message": ("GET", LOGIN, 403, 403, 200),
+    "delivery.outbox_message_html": ("GET", LOGIN, 403, 403, 200),
+    "delivery.outbox_release": ("POST", LOGIN, 403, 403, 302),
+    "delivery.outbox_retry": ("POST", LOGIN, 403, 403, 302),
+    "delivery.schedule": ("GET", LOGIN, 403, 403, 200),
+    "delivery.suppressions": ("GET", LOGIN, 403, 403, 200),
 }
 NOT_CHECKED = {"static"}
 
@@ -65,8 +78,23 @@ def sample_args(create_user, create_customer, db):
         rejected_csv=compress(b"line\n3\n"),
     )
     db.session.add(run)
+    from karn.surveys import delivery, links
+    from karn.surveys.editing import ensure_default_survey
+    from karn.surveys.models import Invitation, OutboxMessage
+
+    survey, _ = ensure_default_survey()
+    db.session.add(
+        Invitation(customer=customer, survey=survey, scheduled_for=customer.departed_at)
+    )
     db.session.commit()
+    delivery.run_due()
+    invitation = db.session.scalars(sa.select(Invitation)).one()
+    message = db.session.scalars(sa.select(OutboxMessage)).one()
     return {
+        "token": links.invitation_token(invitation.id),
+        "unsubscribe_token": links.unsubscribe_token(customer.id),
+        "public_token": survey.public_token,
+        "message_id": message.id,
         "user_id": target.id,
         "key_id": key.id,
         "customer_id": customer.id,

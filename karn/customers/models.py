@@ -123,3 +123,20 @@ class StripeEvent(db.Model):
         sa.ForeignKey("customers.id", ondelete="SET NULL")
     )
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class Suppression(db.Model):
+    """An address Karn never mails again, whatever is imported later.
+
+    Looked up by a SHA-256 of the lower-cased address, so an erased person's
+    entry keeps working after the address itself has been removed.
+    """
+
+    __tablename__ = "suppressions"
+
+    email_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # NULL once the person is erased; the hash alone still blocks mail.
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    # unsubscribed, bounced, erased, added by an admin
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -6,7 +6,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from karn.extensions import db
 from karn.surveys import outbox
+from karn.surveys.editing import ensure_default_survey
 from karn.surveys.worker import Worker
 
 surveys_cli = AppGroup("surveys", help="Send invitations, reminders and other mail.")
@@ -29,6 +31,17 @@ def dispatch():
             "No SMTP server is configured (KARN_MAIL_SERVER): mail is held "
             "in the outbox."
         )
+
+
+@surveys_cli.command("init")
+def init():
+    """Create the default exit survey (Dutch and English) if there is none yet."""
+    survey, created = ensure_default_survey()
+    db.session.commit()
+    if created:
+        click.echo(f"Created the default exit survey, version 1 (survey {survey.id}).")
+    else:
+        click.echo("A survey exists already; nothing created.")
 
 
 @surveys_cli.command("worker")

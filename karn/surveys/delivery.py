@@ -1,18 +1,51 @@
-"""The invitation schedule: who is invited to which survey, and when."""
+"""The invitation schedule: who is invited when, reminders, expiry, unsubscribes.
 
+An invitation goes scheduled -> sent -> reminded -> responded, or ends as
+expired, unsubscribed, bounced, failed or cancelled. The worker calls
+`run_due` each pass: due invitations get their mail written to the outbox
+(in the same transaction as the state change), due reminders likewise, and old
+links expire. Each step claims its rows with a conditional UPDATE, so two
+workers never write the same mail twice.
+"""
+
+import hashlib
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
 
-from karn import clock
-from karn.customers.models import Customer
-from karn.enums import OPEN_INVITATION_STATES
+from karn import clock, settings
+from karn.customers.models import Customer, Suppression
+from karn.enums import OPEN_INVITATION_STATES, InvitationStatus, OutboxStatus
 from karn.extensions import db
-from karn.surveys.models import Invitation, Survey, SurveyVersion
+from karn.surveys import links, mails, outbox
+from karn.surveys.models import Invitation, OutboxMessage, Survey, SurveyVersion
 
 log = logging.getLogger(__name__)
+BATCH = 500
+
+
+def email_hash(email: str) -> str:
+    """The key of the suppression list: SHA-256 of the trimmed, lower-cased address."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def suppress(email: str | None, reason: str) -> None:
+    """Put an address on the suppression list (once)."""
+    if not email:
+        return
+    key = email_hash(email)
+    if db.session.get(Suppression, key) is None:
+        db.session.add(Suppression(email_hash=key, email=email.lower(), reason=reason))
+        db.session.flush()
+
+
+def is_suppressed(email: str | None) -> bool:
+    """True when the address must never be mailed."""
+    return bool(email) and db.session.get(Suppression, email_hash(email)) is not None
 
 
 def active_survey() -> Survey | None:
@@ -25,22 +58,31 @@ def active_survey() -> Survey | None:
     )
 
 
+def latest_version(survey_id: int) -> SurveyVersion | None:
+    """The newest published version of a survey: what new invitations get."""
+    return db.session.scalar(
+        sa.select(SurveyVersion)
+        .where(SurveyVersion.survey_id == survey_id)
+        .order_by(SurveyVersion.number.desc())
+        .limit(1)
+    )
+
+
 def schedule_invitations(customer_ids: list[int]) -> int:
     """Give each newly departed, mailable customer a scheduled invitation.
 
-    Skips people without an email, unsubscribed, bounced or erased, those who
-    left longer ago than the cut-off, and those with an open invitation.
-    Returns how many invitations were scheduled.
+    Skips people without an email, unsubscribed, bounced, erased or on the
+    suppression list, those who left longer ago than the cut-off, and those
+    with an open invitation. Returns how many invitations were scheduled.
     """
     if not customer_ids:
         return 0
     survey = active_survey()
     if survey is None:
         return 0
-    config = current_app.config
     now = clock.now()
-    delay = timedelta(hours=config["INVITATION_DELAY_HOURS"])
-    cutoff = now - timedelta(days=config["INVITATION_CUTOFF_DAYS"])
+    delay = timedelta(hours=float(settings.get("INVITATION_DELAY_HOURS")))
+    cutoff = now - timedelta(days=int(settings.get("INVITATION_CUTOFF_DAYS")))
     open_invitation = (
         sa.select(Invitation.id)
         .where(
@@ -51,10 +93,10 @@ def schedule_invitations(customer_ids: list[int]) -> int:
         .exists()
     )
     scheduled = 0
-    for start in range(0, len(customer_ids), 500):
-        chunk = customer_ids[start : start + 500]
+    for start in range(0, len(customer_ids), BATCH):
+        chunk = customer_ids[start : start + BATCH]
         rows = db.session.execute(
-            sa.select(Customer.id, Customer.departed_at).where(
+            sa.select(Customer.id, Customer.departed_at, Customer.email).where(
                 Customer.id.in_(chunk),
                 Customer.email.is_not(None),
                 Customer.unsubscribed_at.is_(None),
@@ -64,6 +106,8 @@ def schedule_invitations(customer_ids: list[int]) -> int:
                 ~open_invitation,
             )
         ).all()
+        suppressed = _suppressed_among([email for _, _, email in rows])
+        rows = [r for r in rows if email_hash(r.email) not in suppressed]
         if rows:
             db.session.execute(
                 sa.insert(Invitation),
@@ -72,15 +116,223 @@ def schedule_invitations(customer_ids: list[int]) -> int:
                         "customer_id": cid,
                         "survey_id": survey.id,
                         "scheduled_for": max(departed + delay, now),
-                        "status": "scheduled",
+                        "status": InvitationStatus.SCHEDULED,
                         "reminders_sent": 0,
                         "created_at": now,
                     }
-                    for cid, departed in rows
+                    for cid, departed, _email in rows
                 ],
             )
             scheduled += len(rows)
     return scheduled
+
+
+def _suppressed_among(emails: list[str]) -> set[str]:
+    hashes = [email_hash(e) for e in emails if e]
+    if not hashes:
+        return set()
+    query = sa.select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
+    return set(db.session.scalars(query))
+
+
+def next_send_time(now: datetime) -> datetime:
+    """now, or the end of the quiet hours if now falls inside them."""
+    start, end = (
+        int(settings.get("QUIET_HOURS_START")),
+        int(settings.get("QUIET_HOURS_END")),
+    )
+    if start == end:
+        return now
+    zone = ZoneInfo(settings.get("TIMEZONE"))
+    local = now.astimezone(zone)
+    hour = local.hour
+    quiet = (start <= hour or hour < end) if start > end else (start <= hour < end)
+    if not quiet:
+        return now
+    resume = local.replace(hour=end, minute=0, second=0, microsecond=0)
+    if resume <= local:
+        resume += timedelta(days=1)
+    return resume.astimezone(now.tzinfo)
+
+
+@dataclass
+class DueReport:
+    """What one pass over the schedule did."""
+
+    invited: int = 0
+    reminded: int = 0
+    expired: int = 0
+    skipped: int = 0
+
+
+def _language(customer: Customer) -> str:
+    return (
+        customer.language.value
+        if customer.language
+        else current_app.config["DEFAULT_LANGUAGE"]
+    )
+
+
+def _close_unmailable(invitation: Invitation, now: datetime) -> bool:
+    """Close an invitation whose customer may no longer be mailed."""
+    customer = invitation.customer
+    if customer.unsubscribed_at or is_suppressed(customer.email):
+        invitation.status = InvitationStatus.UNSUBSCRIBED
+    elif customer.bounced_at:
+        invitation.status = InvitationStatus.BOUNCED
+    elif customer.erased_at or not customer.email:
+        invitation.status = InvitationStatus.CANCELLED
+    else:
+        return False
+    invitation.closed_at = now
+    return True
+
+
+def _enqueue(kind: str, invitation: Invitation, now: datetime) -> OutboxMessage:
+    customer = invitation.customer
+    lang = _language(customer)
+    return outbox.enqueue(
+        kind=kind,
+        to_address=customer.email,
+        language=lang,
+        customer_id=customer.id,
+        invitation_id=invitation.id,
+        due_at=next_send_time(now),
+        **mails.survey_mail(kind, customer, invitation.id, lang),
+    )
+
+
+def prepare_due_invitations(now: datetime) -> tuple[int, int]:
+    """Write the invitation mail of every due invitation; returns (sent, skipped)."""
+    due = db.session.scalars(
+        sa.select(Invitation.id)
+        .where(
+            Invitation.status == InvitationStatus.SCHEDULED,
+            Invitation.token_hash.is_(None),
+            Invitation.scheduled_for <= now,
+        )
+        .order_by(Invitation.scheduled_for)
+        .limit(BATCH)
+    ).all()
+    invited = skipped = 0
+    valid_days = int(settings.get("LINK_VALID_DAYS"))
+    for invitation_id in due:
+        # Claim: only the worker whose UPDATE changes the row writes the mail.
+        claimed = db.session.execute(
+            sa.update(Invitation)
+            .where(Invitation.id == invitation_id, Invitation.token_hash.is_(None))
+            .values(token_hash=links.token_hash(links.invitation_token(invitation_id)))
+        ).rowcount
+        if not claimed:
+            continue
+        invitation = db.session.get(Invitation, invitation_id)
+        if _close_unmailable(invitation, now):
+            skipped += 1
+        else:
+            version = latest_version(invitation.survey_id)
+            invitation.survey_version_id = version.id
+            invitation.expires_at = now + timedelta(days=valid_days)
+            _enqueue("invitation", invitation, now)
+            invited += 1
+        db.session.commit()
+    return invited, skipped
+
+
+def send_due_reminders(now: datetime) -> int:
+    """Write the reminder mail of every invitation whose next reminder is due."""
+    days = settings.reminder_days()
+    reminded = 0
+    for number, day in enumerate(days):
+        due = db.session.scalars(
+            sa.select(Invitation.id)
+            .where(
+                Invitation.status.in_(
+                    (InvitationStatus.SENT, InvitationStatus.REMINDED)
+                ),
+                Invitation.reminders_sent == number,
+                Invitation.sent_at <= now - timedelta(days=day),
+                sa.or_(Invitation.expires_at.is_(None), Invitation.expires_at > now),
+            )
+            .limit(BATCH)
+        ).all()
+        for invitation_id in due:
+            claimed = db.session.execute(
+                sa.update(Invitation)
+                .where(
+                    Invitation.id == invitation_id, Invitation.reminders_sent == number
+                )
+                .values(reminders_sent=number + 1)
+            ).rowcount
+            if not claimed:
+                continue
+            invitation = db.session.get(Invitation, invitation_id)
+            if not _close_unmailable(invitation, now):
+                _enqueue("reminder", invitation, now)
+                reminded += 1
+            db.session.commit()
+    return reminded
+
+
+def expire_invitations(now: datetime) -> int:
+    """Close invitations whose link has run out."""
+    expired = db.session.execute(
+        sa.update(Invitation)
+        .where(
+            Invitation.status.in_(OPEN_INVITATION_STATES),
+            Invitation.expires_at.is_not(None),
+            Invitation.expires_at <= now,
+        )
+        .values(status=InvitationStatus.EXPIRED, closed_at=now)
+    ).rowcount
+    db.session.commit()
+    return expired
+
+
+def run_due(now: datetime | None = None) -> DueReport:
+    """One pass over the schedule: invitations, reminders, expiry."""
+    now = now or clock.now()
+    report = DueReport()
+    report.expired = expire_invitations(now)
+    report.invited, report.skipped = prepare_due_invitations(now)
+    report.reminded = send_due_reminders(now)
+    return report
+
+
+def _cancel_pending_mail(where) -> int:
+    return db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            where, OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.HELD))
+        )
+        .values(status=OutboxStatus.CANCELLED)
+    ).rowcount
+
+
+def record_response(invitation: Invitation) -> None:
+    """The invitation is answered: no more reminders."""
+    now = clock.now()
+    invitation.status = InvitationStatus.RESPONDED
+    invitation.responded_at = invitation.closed_at = now
+    _cancel_pending_mail(OutboxMessage.invitation_id == invitation.id)
+
+
+def unsubscribe(customer: Customer, reason: str = "unsubscribed") -> bool:
+    """Stop all mail to a customer at once; True when it changed anything."""
+    now = clock.now()
+    changed = customer.unsubscribed_at is None
+    if changed:
+        customer.unsubscribed_at = now
+    db.session.execute(
+        sa.update(Invitation)
+        .where(
+            Invitation.customer_id == customer.id,
+            Invitation.status.in_(OPEN_INVITATION_STATES),
+        )
+        .values(status=InvitationStatus.UNSUBSCRIBED, closed_at=now)
+    )
+    _cancel_pending_mail(OutboxMessage.customer_id == customer.id)
+    suppress(customer.email, reason)
+    return changed
 
 
 def latest_invitations(customer_ids: list[int]) -> dict[int, Invitation]:

@@ -28,6 +28,8 @@ class Survey(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
+    # The survey's public link (/a/<token>) for a cancel page or a receipt.
+    public_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     versions: Mapped[list["SurveyVersion"]] = relationship(

@@ -9,7 +9,7 @@ import threading
 from flask import Flask
 
 from karn.extensions import db
-from karn.surveys import outbox
+from karn.surveys import delivery, outbox
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,17 @@ class Worker:
         self.stopping.set()
 
     def run_once(self) -> outbox.DispatchReport:
-        """One pass over every job."""
+        """One pass over every job: the schedule writes mail, the outbox sends it."""
         with self.app.app_context():
             try:
+                due = delivery.run_due()
+                if due.invited or due.reminded or due.expired:
+                    log.info(
+                        "invited %d, reminded %d, expired %d",
+                        due.invited,
+                        due.reminded,
+                        due.expired,
+                    )
                 return outbox.dispatch(self.name, should_stop=self.stopping.is_set)
             finally:
                 db.session.remove()

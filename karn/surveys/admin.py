@@ -1,0 +1,262 @@
+"""Admin pages for delivery: the outbox, the schedule settings, the suppression list."""
+
+import re
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
+from wtforms import EmailField, IntegerField, StringField
+from wtforms.validators import (
+    Email,
+    InputRequired,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from karn import settings
+from karn.accounts import audit
+from karn.accounts.forms import ConfirmForm
+from karn.accounts.security import ADMINS, roles_required
+from karn.customers.models import Suppression
+from karn.enums import OutboxStatus
+from karn.extensions import db
+from karn.surveys import delivery, outbox
+from karn.surveys.models import OutboxMessage
+
+bp = Blueprint("delivery", __name__, url_prefix="/admin")
+
+OUTBOX_LABELS = {
+    "held": _l("held"),
+    "pending": _l("waiting"),
+    "sending": _l("being sent"),
+    "sent": _l("sent"),
+    "failed": _l("failed"),
+    "cancelled": _l("cancelled"),
+}
+SUPPRESSION_LABELS = {
+    "unsubscribed": _l("unsubscribed"),
+    "bounced": _l("undeliverable"),
+    "erased": _l("erased"),
+    "admin": _l("added by an administrator"),
+}
+
+
+@bp.context_processor
+def _labels():
+    return {"outbox_labels": OUTBOX_LABELS, "suppression_labels": SUPPRESSION_LABELS}
+
+
+PAGE_SIZE = 50
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """Plain text with its web addresses made clickable, everything else escaped."""
+    out, last = [], 0
+    for match in _URL.finditer(text or ""):
+        out.append(escape(text[last : match.start()]))
+        url = match.group(0)
+        out.append(Markup('<a href="{0}">{0}</a>').format(url))
+        last = match.end()
+    out.append(escape((text or "")[last:]))
+    return Markup("").join(out)
+
+
+@bp.route("/outbox")
+@roles_required(*ADMINS)
+def outbox_list():
+    """Every mail Karn wrote, newest first; held mail when no SMTP server is set."""
+    status = request.args.get("status", "")
+    before = request.args.get("before", type=int)
+    query = sa.select(OutboxMessage).order_by(OutboxMessage.id.desc())
+    if status in {s.value for s in OutboxStatus}:
+        query = query.where(OutboxMessage.status == status)
+    if before:
+        query = query.where(OutboxMessage.id < before)
+    rows = db.session.scalars(query.limit(PAGE_SIZE + 1)).all()
+    counts = dict(
+        db.session.execute(
+            sa.select(OutboxMessage.status, sa.func.count()).group_by(
+                OutboxMessage.status
+            )
+        ).all()
+    )
+    return render_template(
+        "surveys/admin/outbox.html",
+        messages=rows[:PAGE_SIZE],
+        next_before=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
+        status=status,
+        counts={s.value: counts.get(s, 0) for s in OutboxStatus},
+        mail_configured=outbox.mail_configured(),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.route("/outbox/<int:message_id>")
+@roles_required(*ADMINS)
+def outbox_message(message_id: int):
+    """One mail as it was (or will be) sent, with its links."""
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    return render_template(
+        "surveys/admin/message.html",
+        message=message,
+        body=linkify(message.body_text or ""),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.route("/outbox/<int:message_id>/html")
+@roles_required(*ADMINS)
+def outbox_message_html(message_id: int):
+    """The HTML part on its own, with no scripts and nothing loaded from elsewhere."""
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    response = make_response(message.body_html or "")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+    )
+    return response
+
+
+@bp.route("/outbox/release", methods=["POST"])
+@roles_required(*ADMINS)
+def outbox_release():
+    """Send held mail now that an SMTP server is configured."""
+    if ConfirmForm().validate_on_submit() and outbox.mail_configured():
+        count = db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.HELD)
+            .values(status=OutboxStatus.PENDING)
+        ).rowcount
+        audit.record("outbox.release", count=count)
+        db.session.commit()
+        flash(_("%(n)d held messages will be sent.", n=count), "success")
+    return redirect(url_for("delivery.outbox_list"))
+
+
+@bp.route("/outbox/<int:message_id>/retry", methods=["POST"])
+@roles_required(*ADMINS)
+def outbox_retry(message_id: int):
+    """Send a failed message once more (after checking it was not delivered)."""
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    if ConfirmForm().validate_on_submit() and message.status == OutboxStatus.FAILED:
+        message.status = OutboxStatus.PENDING
+        message.attempts = 0
+        message.handed_over_at = None
+        audit.record("outbox.retry", message)
+        db.session.commit()
+        flash(_("The message will be sent again."), "success")
+    return redirect(url_for("delivery.outbox_message", message_id=message.id))
+
+
+def _valid_timezone(form, field):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(field.data)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(_("Unknown time zone, e.g. Europe/Amsterdam.")) from exc
+
+
+def _valid_days(form, field):
+    try:
+        settings.parse_days(field.data or "")
+    except ValueError as exc:
+        raise ValidationError(
+            _("Give at most two days, increasing, e.g. 5, 12 (or leave empty).")
+        ) from exc
+
+
+class ScheduleForm(FlaskForm):
+    INVITATION_DELAY_HOURS = IntegerField(
+        _l("Hours after departure before the invitation"),
+        validators=[InputRequired(), NumberRange(0, 24 * 60)],
+    )
+    REMINDER_DAYS = StringField(
+        _l("Reminders, days after the invitation"),
+        description=_l("At most two, e.g. 5, 12. Empty: no reminders."),
+        validators=[Optional(), _valid_days],
+    )
+    INVITATION_CUTOFF_DAYS = IntegerField(
+        _l("Do not invite people who left more than this many days ago"),
+        validators=[InputRequired(), NumberRange(1, 3650)],
+    )
+    LINK_VALID_DAYS = IntegerField(
+        _l("Days a survey link stays valid"),
+        validators=[InputRequired(), NumberRange(1, 3650)],
+    )
+    QUIET_HOURS_START = IntegerField(
+        _l("No mail from (hour)"), validators=[InputRequired(), NumberRange(0, 23)]
+    )
+    QUIET_HOURS_END = IntegerField(
+        _l("No mail until (hour)"), validators=[InputRequired(), NumberRange(0, 23)]
+    )
+    TIMEZONE = StringField(
+        _l("Time zone for quiet hours"), validators=[InputRequired(), _valid_timezone]
+    )
+    MAIL_RATE_PER_MINUTE = IntegerField(
+        _l("Most messages per minute (0: no limit)"),
+        validators=[InputRequired(), NumberRange(0, 100_000)],
+    )
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@roles_required(*ADMINS)
+def schedule():
+    """The invitation schedule: delay, reminders, cut-off, quiet hours, rate."""
+    form = ScheduleForm()
+    names = list(settings.EDITABLE)
+    if request.method == "GET":
+        for name in names:
+            value = settings.get(name)
+            if name == "REMINDER_DAYS":
+                value = ", ".join(str(d) for d in settings.reminder_days())
+            elif name == "INVITATION_DELAY_HOURS":
+                value = int(float(value))
+            getattr(form, name).data = value
+    if form.validate_on_submit():
+        values = {name: getattr(form, name).data for name in names}
+        values["REMINDER_DAYS"] = ",".join(
+            str(d) for d in settings.parse_days(values["REMINDER_DAYS"] or "")
+        )
+        settings.save(values, current_user.id)
+        audit.record("settings.schedule", **{k: str(v) for k, v in values.items()})
+        db.session.commit()
+        flash(
+            _("The schedule is saved. It applies to mail not yet written."), "success"
+        )
+        return redirect(url_for("delivery.schedule"))
+    return render_template("surveys/admin/settings.html", form=form)
+
+
+class SuppressForm(FlaskForm):
+    email = EmailField(_l("Email address"), validators=[InputRequired(), Email()])
+
+
+@bp.route("/suppressions", methods=["GET", "POST"])
+@roles_required(*ADMINS)
+def suppressions():
+    """Addresses Karn never mails, whatever is imported later."""
+    form = SuppressForm()
+    if form.validate_on_submit():
+        delivery.suppress(form.email.data, "admin")
+        audit.record("suppression.add", email=form.email.data.lower())
+        db.session.commit()
+        flash(_("%(email)s will never be mailed.", email=form.email.data), "success")
+        return redirect(url_for("delivery.suppressions"))
+    query = sa.select(Suppression).order_by(Suppression.created_at.desc()).limit(500)
+    rows = db.session.scalars(query).all()
+    return render_template("surveys/admin/suppressions.html", rows=rows, form=form)

@@ -1,0 +1,56 @@
+"""Creating surveys and publishing their versions (versions never change)."""
+
+import secrets
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from karn.accounts import audit
+from karn.extensions import db
+from karn.surveys import definition
+from karn.surveys.models import Survey, SurveyVersion
+
+
+class PublishError(ValueError):
+    """A version that cannot be published; the messages say why."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def ensure_default_survey() -> tuple[Survey, bool]:
+    """The first survey, created with the default questions when there is none."""
+    survey = db.session.scalar(sa.select(Survey).order_by(Survey.id).limit(1))
+    if survey is not None:
+        return survey, False
+    survey = Survey(name=str(_l("Exit survey")), public_token=secrets.token_urlsafe(16))
+    db.session.add(survey)
+    db.session.flush()
+    publish(survey, definition.default_questions(), user=None)
+    return survey, True
+
+
+def publish(survey: Survey, questions: list[dict], user=None) -> SurveyVersion:
+    """Publish questions as the survey's next version, after checking them."""
+    problems = definition.validate_definition(questions)
+    if problems:
+        raise PublishError(problems)
+    number = (
+        db.session.scalar(
+            sa.select(sa.func.max(SurveyVersion.number)).where(
+                SurveyVersion.survey_id == survey.id
+            )
+        )
+        or 0
+    ) + 1
+    version = SurveyVersion(
+        survey_id=survey.id,
+        number=number,
+        questions=questions,
+        published_by_id=getattr(user, "id", None),
+    )
+    db.session.add(version)
+    db.session.flush()
+    audit.record("survey.publish", version, user=user, number=number)
+    return version

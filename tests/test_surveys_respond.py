@@ -1,0 +1,257 @@
+"""The respondent's pages: answering, resuming, one submission, public link, XSS."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from karn import clock
+from karn.callbacks.models import CallTask
+from karn.customers.models import Customer
+from karn.customers.operations import upsert_departures
+from karn.enums import Source
+from karn.surveys import delivery, links
+from karn.surveys.models import Answer, Invitation, Response, ResponseReason
+from karn.surveys.respond import reference_signature
+from tests.conftest import csrf_token
+
+GOOD = {
+    "q_main_reason": "brand",
+    "q_switched_to": "Concurrent BV",
+    "q_ratings__service": "2",
+    "q_ratings__quality": "4",
+    "q_ratings__value": "3",
+    "q_come_back": "5",
+    "q_callback": "no",
+}
+
+
+@pytest.fixture
+def survey(db):
+    from karn.surveys.editing import ensure_default_survey
+
+    survey, _ = ensure_default_survey()
+    db.session.commit()
+    return survey
+
+
+@pytest.fixture
+def link(db, survey):
+    """A prepared invitation's personal link, as the mail carries it."""
+    result = upsert_departures(
+        [
+            (
+                {
+                    "external_id": "R1",
+                    "email": "r@example.nl",
+                    "language": "nl",
+                    "departed_at": clock.now() - timedelta(days=3),
+                },
+                {},
+            )
+        ],
+        Source.API,
+    )
+    db.session.commit()
+    delivery.run_due()
+    invitation = db.session.scalars(sa.select(Invitation)).one()
+    assert invitation.customer_id == result.ids[0]
+    return f"/s/{links.invitation_token(invitation.id)}"
+
+
+def post(client, url, data):
+    return client.post(url, data={**data, "csrf_token": csrf_token(client, url)})
+
+
+def stored_response(db):
+    db.session.expire_all()
+    return db.session.scalars(sa.select(Response)).one()
+
+
+def test_page_is_in_the_customers_language_and_switchable(client, link):
+    html = client.get(link).get_data(as_text=True)
+    assert 'lang="nl"' in html and "Waarom bent u vertrokken" in html
+    html = client.get(link + "?lang=en").get_data(as_text=True)
+    assert 'lang="en"' in html and "Why did you leave" in html
+
+
+def test_reason_options_are_shuffled_per_respondent_and_the_order_is_stored(
+    client, link, db
+):
+    html = client.get(link).get_data(as_text=True)
+    shown = re.findall(r'name="q_main_reason" value="(\w+)"', html)
+    assert sorted(shown) == sorted(
+        ["service", "quality", "brand", "price", "need", "other"]
+    )
+    assert shown[-1] == "other"
+    assert (
+        re.findall(
+            r'name="q_main_reason" value="(\w+)"',
+            client.get(link).get_data(as_text=True),
+        )
+        == shown
+    )  # the same order on every visit
+    assert post(client, link, GOOD).status_code == 302
+    rows = db.session.scalars(
+        sa.select(ResponseReason).order_by(ResponseReason.position)
+    ).all()
+    assert [r.reason.value for r in rows] == shown
+    assert [r.reason.value for r in rows if r.is_primary] == ["brand"]
+
+
+def test_missing_answers_are_explained_next_to_the_fields_in_dutch(client, link, db):
+    response = post(client, link, {"q_main_reason": "price", "q_come_back": "11"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Some answers" not in html  # Dutch page
+    assert 'class="error"' in html and "q-ratings" in html
+    # What was typed is kept, on the page and in the database.
+    assert 'value="price" checked' in html
+    answers = {a.question_key: a.value for a in db.session.scalars(sa.select(Answer))}
+    assert answers.get("main_reason") == "price"
+
+
+def test_conditional_question_is_only_kept_when_it_applies(client, link, db):
+    post(client, link, {**GOOD, "q_main_reason": "price"})
+    answers = {a.question_key for a in stored_response(db).answers}
+    assert "switched_to" not in answers
+    assert "main_reason" in answers
+
+
+def test_progress_is_kept_and_the_page_resumes(client, link, db):
+    url = link.replace("/s/", "/s/", 1) + "/save"
+    token = csrf_token(client, link)
+    saved = client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "q_main_reason": "need",
+            "q_keep_you": "Ik ben verhuisd",
+        },
+    )
+    assert saved.status_code == 204
+    other_tab = client.application.test_client()
+    html = other_tab.get(link).get_data(as_text=True)
+    assert 'value="need" checked' in html and "Ik ben verhuisd" in html
+    assert stored_response(db).submitted_at is None
+
+
+def test_double_submit_stores_one_response_and_thanks_twice(client, link, db):
+    # A double-click sends the same form, with the same token, twice.
+    token = csrf_token(client, link)
+    first = client.post(link, data={**GOOD, "csrf_token": token})
+    second = client.post(
+        link, data={**GOOD, "q_main_reason": "price", "csrf_token": token}
+    )
+    assert first.status_code == 302
+    assert second.status_code == 200
+    assert "al bij ons binnen" in second.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Response.id))) == 1
+    assert stored_response(db).primary_reason.value == "brand"
+
+
+def test_free_text_is_tagged_and_call_requests_reach_the_call_list(client, link, db):
+    post(
+        client,
+        link,
+        {
+            **GOOD,
+            "q_keep_you": "De klantenservice reageerde nooit, heel slecht.",
+            "q_callback": "yes",
+            "q_callback_phone__phone": "06-12345678",
+            "q_callback_phone__time": "na 18 uur",
+        },
+    )
+    answer = db.session.scalars(
+        sa.select(Answer).where(Answer.question_key == "keep_you")
+    ).one()
+    assert answer.sentiment.value == "negative"
+    assert answer.tag_reason.value == "service"
+    task = db.session.scalars(sa.select(CallTask)).one()
+    assert (task.phone, task.preferred_time, task.source.value) == (
+        "06-12345678",
+        "na 18 uur",
+        "requested",
+    )
+
+
+@pytest.mark.parametrize(
+    "field", ["q_keep_you", "q_switched_to", "q_callback_phone__time"]
+)
+def test_script_in_any_text_answer_is_shown_as_text(
+    client, link, db, create_user, login, field
+):
+    attack = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    post(
+        client,
+        link,
+        {
+            **GOOD,
+            "q_callback": "yes",
+            "q_callback_phone__phone": "0612345678",
+            field: attack,
+        },
+    )
+    customer = db.session.scalars(sa.select(Customer)).first()
+    login(create_user("manager"))
+    html = client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    if field != "q_callback_phone__time":
+        assert "&lt;script&gt;alert(" in html
+    assert "<script>alert" not in html and "<img src=x" not in html
+
+
+def test_public_link_without_reference_stores_an_anonymous_response(client, survey, db):
+    url = f"/a/{survey.public_token}"
+    assert client.get(url).status_code == 200
+    assert post(client, url, GOOD).status_code == 200
+    response = stored_response(db)
+    assert (response.channel, response.customer_id) == ("anonymous", None)
+
+
+def test_public_link_with_a_signed_reference_links_the_customer(
+    client, survey, db, app, create_customer
+):
+    app.config["PUBLIC_LINK_SECRET"] = "shared-with-the-shop"
+    customer = create_customer(external_id="SHOP-7")
+    sig = reference_signature("SHOP-7", "shared-with-the-shop")
+    url = f"/a/{survey.public_token}?ref=SHOP-7&sig={sig}"
+    post(client, url, GOOD)
+    assert stored_response(db).customer_id == customer.id
+
+
+def test_public_link_ignores_a_forged_reference(
+    client, survey, db, app, create_customer
+):
+    app.config["PUBLIC_LINK_SECRET"] = "shared-with-the-shop"
+    create_customer(external_id="SHOP-7")
+    url = f"/a/{survey.public_token}?ref=SHOP-7&sig={'0' * 64}"
+    post(client, url, GOOD)
+    assert stored_response(db).customer_id is None
+
+
+def test_honeypot_catches_bots(client, survey, db):
+    url = f"/a/{survey.public_token}"
+    response = post(client, url, {**GOOD, "website": "http://spam.example"})
+    assert response.status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count(Response.id))) == 0
+
+
+def test_public_link_is_rate_limited(client, survey, app):
+    url = f"/a/{survey.public_token}"
+    statuses = [post(client, url, GOOD).status_code for _ in range(21)]
+    assert statuses[:20] == [200] * 20 and statuses[20] == 429
+
+
+def test_survey_pages_allow_no_inline_script(client, link):
+    response = client.get(link)
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "<script>" not in response.get_data(as_text=True)
+
+
+def test_request_size_is_limited(client, link, app):
+    app.config["MAX_CONTENT_LENGTH"] = 10_000
+    token = csrf_token(client, link)
+    response = client.post(link, data={"csrf_token": token, "q_keep_you": "x" * 20_000})
+    assert response.status_code == 413
