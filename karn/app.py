@@ -47,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.customers.views import bp as customers_bp
     from karn.surveys import cli as surveys_cli
     from karn.surveys.admin import bp as delivery_bp
+    from karn.surveys.editor import bp as editor_bp
     from karn.surveys.respond import bp as respond_bp
 
     app.register_blueprint(core_bp)
@@ -56,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(customers_bp)
     app.register_blueprint(respond_bp)
     app.register_blueprint(delivery_bp)
+    app.register_blueprint(editor_bp)
     accounts_cli.register(app)
     surveys_cli.register(app)
     customers_cli.register(app)

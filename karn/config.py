@@ -42,6 +42,19 @@ class Defaults:
     MAIL_MAX_ATTEMPTS = 8
     # Permanent refusals (5xx) after which an address counts as undeliverable.
     MAIL_FAILURES_BEFORE_UNDELIVERABLE = 1
+    # Soft bounces (with other delivery failures) before an address counts as
+    # undeliverable; a hard bounce does so at once.
+    BOUNCE_SOFT_LIMIT = 3
+    # The mailbox bounces arrive in; unset: it is not read.
+    BOUNCE_IMAP_HOST = None
+    BOUNCE_IMAP_PORT = 993
+    BOUNCE_IMAP_USER = None
+    BOUNCE_IMAP_PASSWORD = None
+    BOUNCE_IMAP_FOLDER = "INBOX"
+    BOUNCE_IMAP_SSL = True
+    BOUNCE_IMAP_DELETE = False
+    # Seconds between the worker's polls of the bounce mailbox.
+    BOUNCE_IMAP_INTERVAL = 300
     # Seconds between the worker's passes when there is nothing to do.
     WORKER_INTERVAL = 5
 
@@ -93,6 +106,15 @@ ENV_SETTINGS = {
     "MAIL_BATCH_SIZE": int,
     "MAIL_MAX_ATTEMPTS": int,
     "MAIL_FAILURES_BEFORE_UNDELIVERABLE": int,
+    "BOUNCE_SOFT_LIMIT": int,
+    "BOUNCE_IMAP_HOST": str,
+    "BOUNCE_IMAP_PORT": int,
+    "BOUNCE_IMAP_USER": str,
+    "BOUNCE_IMAP_PASSWORD": str,
+    "BOUNCE_IMAP_FOLDER": str,
+    "BOUNCE_IMAP_SSL": _as_bool,
+    "BOUNCE_IMAP_DELETE": _as_bool,
+    "BOUNCE_IMAP_INTERVAL": float,
     "WORKER_INTERVAL": float,
     "INVITATION_DELAY_HOURS": float,
     "INVITATION_CUTOFF_DAYS": int,

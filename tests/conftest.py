@@ -347,7 +347,7 @@ def live_server(app, database_url, tmp_path):
     env = {
         **os.environ,
         "KARN_ENV": "testing",
-        "KARN_SECRET_KEY": "live-server-secret",
+        "KARN_SECRET_KEY": app.config["SECRET_KEY"],
         "KARN_DATABASE_URL": database_url,
         "KARN_BASE_URL": f"http://127.0.0.1:{port}",
         "KARN_INSTANCE_PATH": str(tmp_path / "instance"),

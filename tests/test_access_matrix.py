@@ -51,6 +51,11 @@ MATRIX = {
     "delivery.outbox_retry": ("POST", LOGIN, 403, 403, 302),
     "delivery.schedule": ("GET", LOGIN, 403, 403, 200),
     "delivery.suppressions": ("GET", LOGIN, 403, 403, 200),
+    "editor.index": ("GET", LOGIN, 403, 200, 200),
+    "editor.edit": ("GET", LOGIN, 403, 200, 200),
+    "editor.discard": ("POST", LOGIN, 403, 302, 302),
+    "editor.preview": ("GET", LOGIN, 403, 200, 200),
+    "editor.version": ("GET", LOGIN, 403, 200, 200),
 }
 NOT_CHECKED = {"static"}
 
@@ -94,6 +99,8 @@ def sample_args(create_user, create_customer, db):
         "token": links.invitation_token(invitation.id),
         "unsubscribe_token": links.unsubscribe_token(customer.id),
         "public_token": survey.public_token,
+        "survey_id": survey.id,
+        "number": 1,
         "message_id": message.id,
         "user_id": target.id,
         "key_id": key.id,

@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 
 from karn.extensions import db
 from karn.surveys import outbox
+from karn.surveys.bounce_processing import bounces_command
 from karn.surveys.editing import ensure_default_survey
 from karn.surveys.worker import Worker
 
@@ -49,6 +50,9 @@ def worker():
     """Run until stopped (SIGTERM finishes the current message, then exits)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     Worker(current_app._get_current_object()).run_forever()
+
+
+surveys_cli.add_command(bounces_command)
 
 
 def register(app: Flask) -> None:

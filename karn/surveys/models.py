@@ -30,6 +30,8 @@ class Survey(db.Model):
     name: Mapped[str] = mapped_column(sa.String(200))
     # The survey's public link (/a/<token>) for a cancel page or a receipt.
     public_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    # Questions being edited, not yet published (published versions never change).
+    draft: Mapped[list | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     versions: Mapped[list["SurveyVersion"]] = relationship(

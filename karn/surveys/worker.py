@@ -9,7 +9,7 @@ import threading
 from flask import Flask
 
 from karn.extensions import db
-from karn.surveys import delivery, outbox
+from karn.surveys import bounce_processing, delivery, outbox
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,13 @@ class Worker:
                         due.reminded,
                         due.expired,
                     )
-                return outbox.dispatch(self.name, should_stop=self.stopping.is_set)
+                report = outbox.dispatch(self.name, should_stop=self.stopping.is_set)
             finally:
                 db.session.remove()
+        # Opens its own context and never raises: a mailbox that is down must
+        # not stop the sending.
+        bounce_processing.run_bounce_job(self.app)
+        return report
 
     def run_forever(self) -> None:
         """Loop until SIGTERM or SIGINT; a failing pass is logged, not fatal."""
