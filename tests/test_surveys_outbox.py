@@ -1,5 +1,10 @@
 """The outbox and its worker, against a real SMTP server on localhost."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from datetime import timedelta
 
@@ -12,6 +17,8 @@ from karn.surveys import outbox
 from karn.surveys.models import OutboxMessage
 from karn.surveys.worker import Worker
 from tests.conftest import free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -164,3 +171,126 @@ def test_dispatch_command_reports_what_it_did(app, db, runner, smtp_server):
     result = runner.invoke(args=["surveys", "dispatch"])
     assert result.exit_code == 0
     assert "sent 2, retried 0, failed 0" in result.output
+
+
+# A worker process that is killed (no cleanup at all) right after the server
+# accepted its DIE_AFTER-th message.
+KILLED_WORKER = textwrap.dedent(
+    """
+    import json, os, smtplib, sys
+
+    from karn.app import create_app
+    from karn.surveys import outbox
+    from tests.conftest import settings
+
+    config, die_after = json.loads(sys.argv[1]), int(sys.argv[2])
+    real_sendmail = smtplib.SMTP.sendmail
+    accepted = 0
+
+    def sendmail(self, *args, **kwargs):
+        global accepted
+        result = real_sendmail(self, *args, **kwargs)
+        accepted += 1
+        if accepted == die_after:
+            os._exit(9)
+        return result
+
+    smtplib.SMTP.sendmail = sendmail
+    app = create_app(settings(**config))
+    with app.app_context():
+        outbox.dispatch("dead-worker")
+    """
+)
+
+
+def test_a_worker_killed_mid_group_loses_and_doubles_nothing(
+    app, db, smtp_server, database_url, mail_settings
+):
+    assert outbox.HAND_OVER_GROUP == 10
+    messages = put(db, 30)
+    config = {"database_url": database_url, **mail_settings, "MAIL_BATCH_SIZE": 25}
+    # Batch of 25: groups 0-9, 10-19, 20-24; killed after 13 were accepted.
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WORKER, json.dumps(config), "13"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert killed.returncode == 9, killed.stderr
+    assert len(smtp_server.handler.messages) == 13
+
+    clock.freeze(clock.now() + outbox.CLAIM_LEASE + timedelta(seconds=1))
+    report = outbox.dispatch("w2")
+    # The group in flight is failed as uncertain; the claimed messages of the
+    # next group go back and are sent with the never-claimed ones.
+    assert (report.uncertain, report.released, report.sent) == (10, 5, 10)
+    assert outbox.dispatch("w2").sent == 0
+
+    received = [m[1][0] for m in smtp_server.handler.messages]
+    assert len(received) == len(set(received)) == 23
+    delivered = [*range(13), *range(20, 30)]
+    assert set(received) == {f"person{i}@example.com" for i in delivered}
+    db.session.expire_all()
+    by_index = [db.session.get(OutboxMessage, m.id) for m in messages]
+    assert [m.status for m in by_index] == (
+        [OutboxStatus.SENT] * 10 + [OutboxStatus.FAILED] * 10 + [OutboxStatus.SENT] * 10
+    )
+    assert all("may have been delivered" in m.last_error for m in by_index[10:20])
+
+
+def test_long_lines_and_headers_reach_the_server_intact(app, db, smtp_server):
+    long_line = "Waarom? " * 400  # 3,200 characters: beyond SMTP's 998 per line
+    url = "https://survey.karn.example/u/" + "x" * 90
+    message = outbox.enqueue(
+        kind="test",
+        to_address="jurgen@example.com",
+        language="nl",
+        subject="Jürgen, waarom ben je vertrokken?",
+        body_text=long_line,
+        body_html=f"<p>{long_line}</p>",
+        headers={
+            "List-Unsubscribe": f"<{url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    db.session.commit()
+    assert outbox.dispatch("w1").sent == 1
+    (_, _, received) = smtp_server.handler.messages[0]
+    assert received["Subject"] == "Jürgen, waarom ben je vertrokken?"
+    assert received["Message-ID"] == message.message_id
+    assert received.get_body(("plain",)).get_content().strip() == long_line.strip()
+    assert long_line.strip() in received.get_body(("html",)).get_content()
+    # Mail clients read this header as it is: no encoded words.
+    raw = dict(received.raw_items())
+    assert raw["List-Unsubscribe"].replace("\r\n ", " ").strip() == f"<{url}>"
+
+
+def test_a_message_that_cannot_be_rendered_fails_alone_unsent(
+    app, db, smtp_server, create_customer
+):
+    customer = create_customer(email="inject@example.com")
+    put(db, 2)
+    bad = outbox.enqueue(
+        kind="test",
+        to_address="inject@example.com",
+        language="nl",
+        subject="Hallo",
+        body_text="Tekst",
+        headers={"X-Note": "a\r\nBcc: everyone@example.com"},
+        customer_id=customer.id,
+    )
+    db.session.commit()
+    report = outbox.dispatch("w1")
+    assert (report.sent, report.failed) == (2, 1)
+    assert [m[1] for m in smtp_server.handler.messages] == [
+        ["person0@example.com"],
+        ["person1@example.com"],
+    ]
+    db.session.refresh(bad)
+    assert bad.status == OutboxStatus.FAILED and bad.handed_over_at is None
+    assert "line break" in bad.last_error
+    # Our own mistake says nothing about the address.
+    db.session.refresh(customer)
+    assert customer.delivery_failures == 0
