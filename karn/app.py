@@ -40,6 +40,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn import models  # noqa: F401  (registers every table)
     from karn.accounts import cli as accounts_cli
     from karn.accounts.views import bp as accounts_bp
+    from karn.analysis import cli as analysis_cli
+    from karn.analysis.views import bp as analysis_bp
     from karn.api.views import bp as api_bp
     from karn.core import bp as core_bp
     from karn.customers import cli as customers_cli
@@ -58,9 +60,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(respond_bp)
     app.register_blueprint(delivery_bp)
     app.register_blueprint(editor_bp)
+    app.register_blueprint(analysis_bp)
     accounts_cli.register(app)
     surveys_cli.register(app)
     customers_cli.register(app)
+    analysis_cli.register(app)
 
     formatting.register(app)
     _register_error_pages(app)

@@ -84,6 +84,14 @@ ADMIN_PAGES = [
     "/customers/",
     "/customers/new",
     "/customers/import",
+    "/analysis/",
+    "/analysis/trends",
+    "/analysis/segments",
+    "/analysis/text",
+    "/admin/outbox",
+    "/admin/settings",
+    "/admin/suppressions",
+    "/surveys/",
 ]
 
 

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document of the REST API, kept beside the code it describes."""
 
 from karn.customers import csvparse
-from karn.enums import InvitationStatus
+from karn.enums import InvitationStatus, Reason
+
+REASONS = [r.value for r in Reason]
 
 _STRING_FIELDS = {
     "external_id": "Your id for the customer (CRM number, Stripe id); matched on.",
@@ -88,6 +90,15 @@ def _departure_out() -> dict:
         }
     )
     return {"type": "object", "properties": properties, "required": sorted(properties)}
+
+
+def _query(name: str, description: str) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 def _error_response(description: str) -> dict:
@@ -194,6 +205,47 @@ def document() -> dict:
                     },
                 }
             },
+            "/rankings": {
+                "get": {
+                    "operationId": "getRankings",
+                    "summary": "Departure reasons ranked, with 95% Wilson intervals.",
+                    "parameters": [
+                        _query("since", "First day (YYYY-MM-DD) of the period."),
+                        _query("until", "Last day (YYYY-MM-DD) of the period."),
+                        _query(
+                            "by", "Period by 'response' (default) or 'departure' date."
+                        ),
+                        _query("weight", "'count' (default) or 'revenue'."),
+                        _query("segment", "Only this customer segment."),
+                        _query("plan", "Only this plan."),
+                        _query("region", "Only this region."),
+                        _query("language", "'nl' or 'en'."),
+                        _query("source", "csv, api, stripe or manual."),
+                        _query("version", "Survey version id."),
+                        _query("tenure", "Band: 0-6, 6-12, 12-24, 24-60, 60+."),
+                        _query("revenue", "Band: 0-25, 25-50, 50-100, 100-250, 250+."),
+                        {
+                            "name": "segment.<attribute>",
+                            "in": "query",
+                            "description": "Imported attribute equals the value, e.g. "
+                            "segment.Plaats=Utrecht.",
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The ranking.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Ranking"}
+                                }
+                            },
+                        },
+                        "401": _error_response("No valid API key."),
+                        "422": _error_response("A parameter is not valid."),
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -208,6 +260,42 @@ def document() -> dict:
             "schemas": {
                 "DepartureIn": _departure_in(),
                 "DepartureOut": _departure_out(),
+                "Ranking": {
+                    "type": "object",
+                    "required": ["n", "weight", "reasons"],
+                    "properties": {
+                        "n": {"type": "integer"},
+                        "weight": {"type": "string", "enum": ["count", "revenue"]},
+                        "filters": {"type": "object"},
+                        "reasons": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": [
+                                    "reason",
+                                    "count",
+                                    "share",
+                                    "ci_low",
+                                    "ci_high",
+                                    "revenue",
+                                    "overlaps_next",
+                                ],
+                                "properties": {
+                                    "reason": {"type": "string", "enum": REASONS},
+                                    "count": {"type": "integer"},
+                                    "shown": {"type": "integer"},
+                                    "share": {"type": ["number", "null"]},
+                                    "ci_low": {"type": ["number", "null"]},
+                                    "ci_high": {"type": ["number", "null"]},
+                                    "revenue": {"type": ["number", "null"]},
+                                    "revenue_share": {"type": ["number", "null"]},
+                                    "secondary": {"type": "integer"},
+                                    "overlaps_next": {"type": ["boolean", "null"]},
+                                },
+                            },
+                        },
+                    },
+                },
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],

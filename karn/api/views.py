@@ -196,6 +196,19 @@ def get_departure(external_id: str):
     )
 
 
+@bp.route("/rankings", methods=["GET"])
+@auth.api_key_required
+def rankings():
+    """The reason ranking with 95% intervals, filtered like the dashboard."""
+    from karn.analysis import report
+    from karn.analysis.queries import Filters
+
+    weight = request.args.get("weight", "count")
+    if weight not in ("count", "revenue"):
+        return _error(422, "invalid_weight", "weight must be count or revenue.")
+    return jsonify(report.ranking_json(Filters.from_args(request.args), weight))
+
+
 @bp.route("/openapi.json", methods=["GET"])
 def openapi():
     """The OpenAPI 3.1 description of this API."""

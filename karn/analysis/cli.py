@@ -1,0 +1,69 @@
+"""`flask analysis ...`: the ranking on the command line, and evaluating the taggers."""
+
+import json
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from karn.analysis import report
+from karn.analysis.evaluate import evaluate, read_labelled_csv
+from karn.analysis.queries import Filters, reason_labels_for
+
+analysis_cli = AppGroup("analysis", help="Reason ranking and text analysis.")
+
+
+@analysis_cli.command("ranking")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON like the API.")
+@click.option("--since", help="YYYY-MM-DD")
+@click.option("--until", help="YYYY-MM-DD")
+@click.option("--by", type=click.Choice(["response", "departure"]), default="response")
+@click.option("--weight", type=click.Choice(["count", "revenue"]), default="count")
+@click.option(
+    "--filter",
+    "pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="segment=MKB, plan=…, region=…, language=nl, segment.<attr>=…",
+)
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="en")
+def ranking(as_json, since, until, by, weight, pairs, lang):
+    """The reason ranking with 95% intervals, as the dashboard shows it."""
+    args = {"since": since or "", "until": until or "", "by": by}
+    for pair in pairs:
+        name, _sep, value = pair.partition("=")
+        args[name.strip()] = value.strip()
+    data = report.ranking_json(Filters.from_args(args), weight)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    names = reason_labels_for(lang)
+    click.echo(f"n = {data['n']}  (weight: {data['weight']})")
+    for row in data["reasons"]:
+        if row["share"] is None:
+            click.echo(f"  {names[row['reason']]:<32} not shown")
+            continue
+        flag = "  ≈ next" if row["overlaps_next"] else ""
+        revenue = (
+            f"  €{row['revenue']:,.0f}/month" if row["revenue"] is not None else ""
+        )
+        click.echo(
+            f"  {names[row['reason']]:<32} {row['count']:>7}  {row['share']:6.1%}"
+            f"  [{row['ci_low']:.1%} – {row['ci_high']:.1%}]{revenue}{flag}"
+        )
+
+
+@analysis_cli.command("evaluate")
+@click.option("--task", type=click.Choice(["sentiment", "reason"]), required=True)
+@click.option("--lang", type=click.Choice(["nl", "en"]), required=True)
+@click.option("--baseline", is_flag=True, help="Measure the plain lexicons instead.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def evaluate_command(task, lang, baseline, file):
+    """Measure a tagger on a CSV with columns text,label; prints one JSON line."""
+    rows = read_labelled_csv(file)
+    result = evaluate(task, lang, rows, baseline=baseline)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(analysis_cli)

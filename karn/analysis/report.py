@@ -1,0 +1,89 @@
+"""From SQL counts to the statistics the dashboard, the API and the CLI show."""
+
+from collections import OrderedDict
+from threading import Lock
+from typing import Any
+
+from karn.analysis import queries, stats
+from karn.analysis.queries import Filters
+
+
+def ranking(
+    f: Filters, weight: str = "count"
+) -> tuple[stats.Ranking, queries.ReasonCounts]:
+    """The reason ranking with Wilson intervals, by count or by lost revenue."""
+    counts = queries.reason_counts(f)
+    # Every reason gets a revenue figure (0 when nobody citing it had one), so
+    # ranking by revenue works even before revenues are known.
+    revenue = {code: counts.monthly_revenue.get(code, 0.0) for code in counts.shown}
+    ranked = stats.rank_reasons(
+        counts.counts,
+        counts.shown,
+        revenue=revenue,
+        weight="revenue" if weight == "revenue" else "count",
+    )
+    return ranked, counts
+
+
+def ranking_json(f: Filters, weight: str = "count") -> dict[str, Any]:
+    """The ranking as the API and `flask analysis ranking --json` give it."""
+    ranked, counts = ranking(f, weight)
+    return {
+        "n": ranked.n,
+        "weight": ranked.weight,
+        "filters": f.to_args(),
+        "reasons": [
+            {
+                "reason": row.reason,
+                "count": row.count,
+                "shown": row.shown,
+                "share": row.share,
+                "ci_low": row.ci_low,
+                "ci_high": row.ci_high,
+                "revenue": round(row.revenue, 2) if row.revenue is not None else None,
+                "revenue_share": row.revenue_share,
+                "secondary": counts.secondary.get(row.reason, 0),
+                "overlaps_next": row.overlaps_next,
+            }
+            for row in ranked.reasons
+        ],
+    }
+
+
+def trend(f: Filters) -> stats.Trend:
+    """Each reason's monthly share with intervals."""
+    return stats.trend(queries.monthly_counts(f))
+
+
+def p_chart(f: Filters, reason: str) -> list[stats.PChartPoint]:
+    """A p-chart of one reason's monthly share."""
+    return stats.p_chart(
+        [
+            (month, counts.get(reason, 0), shown.get(reason, 0))
+            for month, counts, shown in queries.monthly_counts(f)
+        ]
+    )
+
+
+class ChartCache:
+    """Rendered charts by (name, filters, language, data version); bounded in size."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple, render) -> bytes:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = render()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+charts_cache = ChartCache()

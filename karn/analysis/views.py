@@ -1,0 +1,286 @@
+"""The manager's dashboard: ranking, trends, segments, text, charts and exports."""
+
+import csv
+import io
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from karn.accounts import audit
+from karn.accounts.security import MANAGERS, roles_required
+from karn.analysis import charts, exports, queries, report, stats
+from karn.analysis.models import ImprovementAction
+from karn.analysis.queries import REVENUE_BANDS, TENURE_BANDS, Filters
+from karn.customers.models import Customer
+from karn.extensions import db
+from karn.surveys.models import SurveyVersion
+
+bp = Blueprint("analysis", __name__, url_prefix="/analysis")
+
+CHARTS = ("ranking", "trend", "pchart", "funnel", "sentiment")
+
+
+def _lang() -> str:
+    return str(get_locale())
+
+
+def _filters() -> Filters:
+    return Filters.from_args(request.args)
+
+
+def _options() -> dict:
+    """Values for the filter form's drop-downs."""
+
+    def distinct(column):
+        return db.session.scalars(
+            sa.select(column)
+            .where(column.is_not(None))
+            .distinct()
+            .order_by(column)
+            .limit(100)
+        ).all()
+
+    versions = db.session.execute(
+        sa.select(SurveyVersion.id, SurveyVersion.number).order_by(SurveyVersion.number)
+    ).all()
+    return {
+        "segments": distinct(Customer.segment),
+        "plans": distinct(Customer.plan),
+        "regions": distinct(Customer.region),
+        "versions": versions,
+        "tenure_bands": list(TENURE_BANDS),
+        "revenue_bands": list(REVENUE_BANDS),
+    }
+
+
+def _chart_url(name: str, fmt: str = "svg", **extra) -> str:
+    args = {**_filters().to_args(), **extra, "lang": _lang()}
+    return url_for("analysis.chart", name=name, fmt=fmt) + "?" + urlencode(args)
+
+
+def _labels() -> dict:
+    labels = queries.reason_labels_for(_lang())
+    return {
+        **labels,
+        "negative": _("negative"),
+        "neutral": _("neutral"),
+        "positive": _("positive"),
+    }
+
+
+@bp.context_processor
+def _helpers():
+    return {"chart_url": _chart_url, "filter_args": _filters().to_args()}
+
+
+def _actions() -> list[ImprovementAction]:
+    return db.session.scalars(
+        sa.select(ImprovementAction).order_by(ImprovementAction.started_on)
+    ).all()
+
+
+@bp.route("/")
+@roles_required(*MANAGERS)
+def dashboard():
+    """Why customers leave: the ranking with intervals, the funnel, the trend."""
+    f = _filters()
+    weight = request.args.get("weight", "count")
+    ranked, counts = report.ranking(f, weight)
+    return render_template(
+        "analysis/dashboard.html",
+        filters=f,
+        weight=weight,
+        ranking=ranked,
+        counts=counts,
+        funnel=queries.funnel(f),
+        labels=_labels(),
+        options=_options(),
+    )
+
+
+@bp.route("/trends")
+@roles_required(*MANAGERS)
+def trends():
+    """Monthly shares per reason, and a p-chart of one reason with the actions."""
+    f = _filters()
+    reason = request.args.get("reason", "service")
+    if reason not in queries.REASONS:
+        reason = "service"
+    trend = report.trend(f)
+    points = report.p_chart(f, reason)
+    return render_template(
+        "analysis/trends.html",
+        filters=f,
+        trend=trend,
+        points=points,
+        reason=reason,
+        labels=_labels(),
+        options=_options(),
+        actions=_actions(),
+    )
+
+
+@bp.route("/segments")
+@roles_required(*MANAGERS)
+def segments():
+    """Two segments side by side, with a chi-square test of their reason mix."""
+    f = _filters()
+    attribute = request.args.get("attribute", "segment")
+    values = queries.segment_values(attribute)
+    a, b = request.args.get("a", ""), request.args.get("b", "")
+    comparison = None
+    if a and b and a != b:
+
+        def narrowed(value):
+            if attribute in ("segment", "plan", "region", "source"):
+                return Filters(**{**f.__dict__, attribute: value})
+            return Filters(**{**f.__dict__, "extra": f.extra + ((attribute, value),)})
+
+        counts_a = queries.reason_counts(narrowed(a), secondary=False).counts
+        counts_b = queries.reason_counts(narrowed(b), secondary=False).counts
+        comparison = stats.compare_segments(counts_a, counts_b)
+    attributes = ["segment", "plan", "region", "source", *_extra_attributes()]
+    return render_template(
+        "analysis/segments.html",
+        filters=f,
+        attribute=attribute,
+        attributes=attributes,
+        values=values,
+        a=a,
+        b=b,
+        comparison=comparison,
+        labels=_labels(),
+        options=_options(),
+    )
+
+
+def _extra_attributes(limit: int = 500) -> list[str]:
+    """Imported attribute names, from a sample of recent customers."""
+    rows = db.session.scalars(
+        sa.select(Customer.extra).order_by(Customer.id.desc()).limit(limit)
+    ).all()
+    names = sorted({k for extra in rows if extra for k in extra if k != "demo"})
+    return names[:50]
+
+
+@bp.route("/text")
+@roles_required(*MANAGERS)
+def text():
+    """Sentiment per reason and the most telling comments."""
+    f = _filters()
+    dist = queries.sentiment_by_reason(f)
+    telling = {reason: queries.quotes(f, reason) for reason in dist}
+    return render_template(
+        "analysis/text.html",
+        filters=f,
+        dist=dist,
+        quotes=telling,
+        labels=_labels(),
+        options=_options(),
+    )
+
+
+@bp.route("/chart/<name>.<fmt>")
+@roles_required(*MANAGERS)
+def chart(name: str, fmt: str):
+    """A chart as PNG or SVG, cached until the data or the filters change."""
+    if name not in CHARTS or fmt not in ("png", "svg"):
+        abort(404)
+    f = _filters()
+    lang = _lang()
+    reason = request.args.get("reason", "service")
+    weight = request.args.get("weight", "count")
+    key = (
+        name,
+        fmt,
+        f.key(),
+        lang,
+        reason,
+        weight,
+        queries.data_version(),
+        len(_actions()),
+    )
+    labels = _labels()
+
+    def render() -> bytes:
+        if name == "ranking":
+            ranked, _counts = report.ranking(f, weight)
+            return charts.ranking_chart(ranked, {**labels, "x_axis": _("share")}, fmt)
+        if name == "trend":
+            actions = [(a.started_on.strftime("%Y-%m"), a.title) for a in _actions()]
+            return charts.trend_chart(report.trend(f), labels, actions, fmt)
+        if name == "pchart":
+            actions = [
+                (a.started_on.strftime("%Y-%m"), a.title)
+                for a in _actions()
+                if a.reason.value == reason
+            ]
+            return charts.p_chart_chart(
+                report.p_chart(f, reason),
+                labels.get(reason, reason),
+                actions,
+                {
+                    "proportion": _("share"),
+                    "centre": _("average"),
+                    "limits": _("control limits"),
+                    "out_of_control": _("unusual month"),
+                },
+                fmt,
+            )
+        if name == "funnel":
+            data = queries.funnel(f)
+            stages = [
+                (s, data[s]) for s in ("departed", "invited", "delivered", "responded")
+            ]
+            names = {
+                "departed": _("departed"),
+                "invited": _("invited"),
+                "delivered": _("delivered"),
+                "responded": _("responded"),
+            }
+            return charts.funnel_chart(stages, names, fmt)
+        return charts.sentiment_chart(queries.sentiment_by_reason(f), labels, fmt)
+
+    body = report.charts_cache.get(key, render)
+    mimetype = "image/svg+xml" if fmt == "svg" else "image/png"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@bp.route("/export/<what>.<fmt>")
+@roles_required(*MANAGERS)
+def export(what: str, fmt: str):
+    """Responses or the ranking as CSV or XLSX, with the page's filters."""
+    if what not in ("responses", "ranking") or fmt not in ("csv", "xlsx"):
+        abort(404)
+    f = _filters()
+    audit.record("analysis.export", what=what, fmt=fmt, **f.to_args())
+    db.session.commit()
+    if what == "ranking":
+        rows = exports.ranking_rows(f, request.args.get("weight", "count"), _lang())
+    else:
+        rows = exports.response_rows(f)
+    name = f"karn-{what}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "csv":
+        return Response(_csv_stream(rows), mimetype="text/csv", headers=headers)
+    return Response(
+        exports.xlsx(rows),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers=headers,
+    )
+
+
+def _csv_stream(rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    yield "\ufeff"  # Excel reads UTF-8 only with the byte-order mark
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)

@@ -1,0 +1,229 @@
+"""End to end: import, answer through the real pages, and the numbers agree
+everywhere — dashboard, CSV and XLSX exports, the rankings API and the CLI."""
+
+import csv
+import io
+import json
+import re
+from datetime import timedelta
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+
+from karn import clock
+from karn.accounts.operations import create_api_key
+from karn.analysis.stats import wilson_interval
+from karn.customers.operations import import_csv
+from karn.surveys import delivery, links
+from karn.surveys.editing import ensure_default_survey
+from karn.surveys.models import Invitation
+from tests.conftest import csrf_token
+
+# customer number, segment, monthly revenue, main reason, comment
+PEOPLE = [
+    ("1", "MKB", "40,00", "service", "De helpdesk reageerde nooit op mijn vragen."),
+    ("2", "MKB", "60,00", "service", "Heel slechte service, niemand belde terug."),
+    ("3", "MKB", "20,00", "service", ""),
+    ("4", "Particulier", "10,00", "service", "Wachttijd aan de telefoon was te lang."),
+    ("5", "Particulier", "15,00", "service", ""),
+    ("6", "Particulier", "12,50", "price", "Veel te duur geworden."),
+    ("7", "Particulier", "12,50", "price", ""),
+    ("8", "MKB", "100,00", "price", "De prijsverhoging was de druppel."),
+    ("9", "Particulier", "30,00", "brand", "Overgestapt naar een andere aanbieder."),
+    ("10", "MKB", "70,00", "brand", ""),
+]
+HAND = {"service": 5, "price": 3, "brand": 2}
+REVENUE = {"service": 145.0, "price": 125.0, "brand": 100.0}
+
+
+@pytest.fixture
+def answered(client, db):
+    """Ten customers imported from CSV who answered through the survey pages."""
+    ensure_default_survey()
+    db.session.commit()
+    left = (clock.now() - timedelta(days=5)).strftime("%d-%m-%Y")
+    lines = ["Klantnummer;E-mailadres;Segment;Maandbedrag;Opzegdatum;Taal"]
+    lines += [
+        f"{n};klant{n}@example.nl;{seg};{rev};{left};nl"
+        for n, seg, rev, _r, _t in PEOPLE
+    ]
+    import_csv(io.BytesIO("\n".join(lines).encode("cp1252")))
+    delivery.run_due()
+    for n, _seg, _rev, reason, comment in PEOPLE:
+        invitation = db.session.scalars(
+            sa.select(Invitation)
+            .join(Invitation.customer)
+            .where(sa.text("customers.external_id = :n"))
+            .params(n=n)
+        ).one()
+        link = f"/s/{links.invitation_token(invitation.id)}"
+        token = csrf_token(client, link)
+        response = client.post(
+            link,
+            data={
+                "csrf_token": token,
+                "q_main_reason": reason,
+                "q_keep_you": comment,
+                "q_ratings__service": "2",
+                "q_ratings__quality": "3",
+                "q_ratings__value": "3",
+                "q_come_back": "3",
+                "q_callback": "no",
+                "q_switched_to": "Concurrent" if reason == "brand" else "",
+            },
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+
+
+@pytest.fixture
+def manager(create_user, login):
+    user = create_user("manager", language="en")
+    login(user)
+    return user
+
+
+def test_dashboard_export_api_and_cli_agree_with_a_hand_count(
+    answered, client, manager, db, runner
+):
+    page = client.get("/analysis/").get_data(as_text=True)
+    assert "10 respondents" in page
+    rows = dict(
+        re.findall(
+            r'<th scope="row">([^<]+?)(?: <span[^>]*>≈</span>)?</th>\s*'
+            r'<td class="num">(\d+)</td>',
+            page,
+        )
+    )
+    assert rows["Service"] == "5" and rows["Price"] == "3"
+    assert rows["Preferred another brand"] == "2"
+
+    exported = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/analysis/export/ranking.csv")
+                .get_data(as_text=True)
+                .lstrip("\ufeff")
+            )
+        )
+    )
+    by_reason = {r["reason"]: r for r in exported}
+    for reason, count in HAND.items():
+        assert int(by_reason[reason]["count"]) == count
+        assert float(by_reason[reason]["share"]) == pytest.approx(count / 10)
+
+    book = openpyxl.load_workbook(
+        io.BytesIO(client.get("/analysis/export/ranking.xlsx").data)
+    )
+    sheet = list(book.active.iter_rows(values_only=True))
+    assert {row[0]: row[2] for row in sheet[1:]}["service"] == 5
+
+    answers = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/analysis/export/responses.csv")
+                .get_data(as_text=True)
+                .lstrip("\ufeff")
+            )
+        )
+    )
+    assert len(answers) == 10
+    assert sorted(a["primary_reason"] for a in answers) == sorted(
+        r for *_x, r, _t in [(p[0], p[1], p[2], p[3], p[4]) for p in PEOPLE]
+    )
+    tagged = [a for a in answers if a["keep_you"]]
+    assert tagged and all(a["keep_you_sentiment"] for a in tagged)
+
+    _key, secret = create_api_key("bi")
+    db.session.commit()
+    api = client.get(
+        "/api/v1/rankings", headers={"Authorization": f"Bearer {secret}"}
+    ).json
+    assert api["n"] == 10
+    api_rows = {r["reason"]: r for r in api["reasons"]}
+    low, high = wilson_interval(5, 10)
+    assert (
+        api_rows["service"]["ci_low"],
+        api_rows["service"]["ci_high"],
+    ) == pytest.approx((low, high))
+    # Known value: 5 of 10 gives the Wilson interval [0.2366, 0.7634].
+    assert api_rows["service"]["ci_low"] == pytest.approx(0.2366, abs=1e-4)
+    assert api_rows["service"]["overlaps_next"] is True  # 5 vs 3 of 10: not established
+    for reason, money in REVENUE.items():
+        assert api_rows[reason]["revenue"] == pytest.approx(money)
+
+    cli = runner.invoke(args=["analysis", "ranking", "--json"])
+    assert json.loads(cli.output)["reasons"] == api["reasons"]
+
+
+def test_revenue_weighting_orders_by_lost_revenue(answered, client, manager, db):
+    _key, secret = create_api_key("bi")
+    db.session.commit()
+    api = client.get(
+        "/api/v1/rankings?weight=revenue", headers={"Authorization": f"Bearer {secret}"}
+    ).json
+    order = [r["reason"] for r in api["reasons"] if r["revenue"]]
+    assert order == ["service", "price", "brand"]
+    total = sum(REVENUE.values())
+    assert api["reasons"][0]["revenue_share"] == pytest.approx(145 / total)
+
+
+def test_filters_narrow_every_view(answered, client, manager, db, runner):
+    _key, secret = create_api_key("bi")
+    db.session.commit()
+    auth = {"Authorization": f"Bearer {secret}"}
+    mkb = client.get("/api/v1/rankings?segment=MKB", headers=auth).json
+    assert mkb["n"] == 5
+    assert {r["reason"]: r["count"] for r in mkb["reasons"]}["service"] == 3
+    future = (clock.now() + timedelta(days=3)).date().isoformat()
+    assert client.get(f"/api/v1/rankings?since={future}", headers=auth).json["n"] == 0
+    page = client.get("/analysis/?segment=MKB").get_data(as_text=True)
+    assert "5 respondents" in page
+    answers = client.get("/analysis/export/responses.csv?segment=Particulier")
+    assert len(answers.get_data(as_text=True).strip().splitlines()) == 1 + 5
+    cli = runner.invoke(
+        args=["analysis", "ranking", "--json", "--filter", "segment=MKB"]
+    )
+    assert json.loads(cli.output)["n"] == 5
+
+
+def test_segment_comparison_trends_and_comments(answered, client, manager):
+    compare = client.get("/analysis/segments?attribute=segment&a=MKB&b=Particulier")
+    html = compare.get_data(as_text=True)
+    assert "chi-square p =" in html and "not reliable" in html
+    month = clock.now().strftime("%Y-%m")
+    assert month in client.get("/analysis/trends?reason=service").get_data(as_text=True)
+    text = client.get("/analysis/text").get_data(as_text=True)
+    assert "Heel slechte service, niemand belde terug." in text
+    for name in ("ranking", "trend", "pchart", "funnel", "sentiment"):
+        svg = client.get(f"/analysis/chart/{name}.svg")
+        assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+        assert b"<svg" in svg.data
+    png = client.get("/analysis/chart/ranking.png")
+    assert png.data.startswith(b"\x89PNG")
+
+
+def test_charts_speak_the_readers_language(answered, client, manager):
+    dutch = client.get("/analysis/chart/ranking.svg?lang=nl").get_data(as_text=True)
+    english = client.get("/analysis/chart/ranking.svg?lang=en").get_data(as_text=True)
+    assert (
+        "Voorkeur voor een ander merk" in dutch and "Preferred another brand" in english
+    )
+
+
+def test_exports_defuse_formulas(answered, client, manager, db):
+    from karn.surveys.models import Answer
+
+    answer = db.session.scalars(
+        sa.select(Answer).where(Answer.text.is_not(None))
+    ).first()
+    answer.value = '=HYPERLINK("http://evil")'
+    db.session.commit()
+    body = client.get("/analysis/export/responses.csv").get_data(as_text=True)
+    assert "'=HYPERLINK" in body
+
+
+def test_empty_database_shows_a_calm_dashboard(client, manager):
+    page = client.get("/analysis/")
+    assert page.status_code == 200
+    assert "No answers match these filters yet." in page.get_data(as_text=True)
