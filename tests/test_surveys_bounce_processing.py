@@ -567,7 +567,7 @@ def test_command_prints_the_counts(db, runner, cli, tmp_path, outbox_mail):
     assert result.exit_code == 0, result.output
     assert "hard 1, soft 0," in result.output
     assert "autoreply 0, unknown 0, unmatched 0," in result.output
-    assert "unreadable 1;" in result.output
+    assert "unreadable 1," in result.output
     assert "garbage.eml: no mail headers" in result.output
     assert reload(db, Customer, message.customer_id).bounced_at is not None
 

@@ -322,3 +322,24 @@ def test_outbox_page_shows_held_mail_with_working_link(
     page = client.get(f"/admin/outbox/{message.id}").get_data(as_text=True)
     link = re.search(r'<a href="https://karn\.example\.nl(/s/[\w-]+)">', page).group(1)
     assert client.get(link).status_code == 200
+
+
+def test_unsubscribe_by_mail_through_the_mailto_link(app, db, survey, smtp_server):
+    from karn.surveys.bounce_processing import process_bounce
+
+    depart(db)
+    at(timedelta(hours=49), app)
+    header = received(smtp_server)[0]["List-Unsubscribe"]
+    subject = re.search(r"subject=([^>]+)>", header).group(1).replace("%20", " ")
+    request = (
+        "From: jan@example.nl\r\nTo: survey@karn.example\r\n"
+        f"Subject: {subject}\r\nMessage-ID: <u1@example.nl>\r\n\r\n"
+    ).encode()
+    assert process_bounce(request).result == "unsubscribe"
+    db.session.commit()
+    at(timedelta(days=20), app)
+    assert len(received(smtp_server)) == 1
+    db.session.expire_all()
+    assert (
+        db.session.scalars(sa.select(Invitation)).one().status.value == "unsubscribed"
+    )

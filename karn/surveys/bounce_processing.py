@@ -38,7 +38,7 @@ from karn.accounts.models import AuditEntry
 from karn.customers.models import Customer
 from karn.enums import OPEN_INVITATION_STATES, InvitationStatus, OutboxStatus
 from karn.extensions import db
-from karn.surveys import bounces
+from karn.surveys import bounces, delivery, links
 from karn.surveys.models import Invitation, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ UNMATCHED = "unmatched"  # a bounce, but for no message we know
 DUPLICATE = "duplicate"  # handled before
 IGNORED = "ignored"  # mail, but neither a bounce nor an auto-reply
 UNREADABLE = "unreadable"  # not mail at all, or it could not be read
+UNSUBSCRIBE = "unsubscribe"  # a List-Unsubscribe mailto: request
+
+# The subject a mail client writes for the mailto: of List-Unsubscribe.
+_UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe\s+(\S+)\s*$", re.IGNORECASE)
 
 
 class MailboxError(Exception):
@@ -99,6 +103,7 @@ class Report:
     duplicate: int = 0
     ignored: int = 0
     unreadable: int = 0
+    unsubscribed: int = 0
     undeliverable: int = 0
     cancelled: int = 0
     errors: list[str] = field(default_factory=list)
@@ -118,6 +123,7 @@ class Report:
                 "duplicate",
                 "ignored",
                 "unreadable",
+                "unsubscribed",
             )
         )
 
@@ -132,6 +138,7 @@ class Report:
                 DUPLICATE: "duplicate",
                 IGNORED: "ignored",
                 UNREADABLE: "unreadable",
+                UNSUBSCRIBE: "unsubscribed",
             }[outcome.result]
             setattr(self, name, getattr(self, name) + 1)
         self.undeliverable += len(outcome.undeliverable)
@@ -150,7 +157,8 @@ class Report:
             f"hard {self.hard}, soft {self.soft}, delayed {self.delayed}, "
             f"autoreply {self.autoreply}, unknown {self.unknown}, "
             f"unmatched {self.unmatched}, duplicate {self.duplicate}, "
-            f"not a bounce {self.ignored}, unreadable {self.unreadable}; "
+            f"not a bounce {self.ignored}, unreadable {self.unreadable}, "
+            f"unsubscribe requests {self.unsubscribed}; "
             f"marked undeliverable {self.undeliverable}, "
             f"cancelled mail {self.cancelled}"
         )
@@ -166,6 +174,9 @@ def process_bounce(raw: bytes) -> BounceOutcome:
     )
     if not headers.keys():
         return BounceOutcome(UNREADABLE, reason="no mail headers")
+    unsubscribe = _unsubscribe_request(headers)
+    if unsubscribe is not None:
+        return unsubscribe
     bounce = bounces.parse_bounce(raw, _envelope_from())
     if bounce is None:
         return BounceOutcome(IGNORED, reason="not a bounce or automatic reply")
@@ -206,6 +217,22 @@ def process_bounce(raw: bytes) -> BounceOutcome:
     )
     db.session.flush()
     return outcome
+
+
+def _unsubscribe_request(headers) -> BounceOutcome | None:
+    """A mail sent through the List-Unsubscribe mailto: link: stop their mail."""
+    match = _UNSUBSCRIBE_SUBJECT.match(str(headers.get("Subject", "")))
+    if not match:
+        return None
+    customer_id = links.customer_of_unsubscribe_token(match.group(1))
+    customer = db.session.get(Customer, customer_id) if customer_id else None
+    if customer is None:
+        return BounceOutcome(
+            IGNORED, reason="unsubscribe request with an unknown token"
+        )
+    delivery.unsubscribe(customer)
+    audit.record("mail.unsubscribe", customer, channel="mailto")
+    return BounceOutcome(UNSUBSCRIBE, customer_ids=[customer.id], reason="unsubscribe")
 
 
 def _envelope_from() -> str | None:
