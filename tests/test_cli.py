@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -96,22 +97,31 @@ def test_serve_starts_web_and_worker_and_ctrl_c_stops_both(database_url, tmp_pat
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode() for line in proc.stdout), daemon=True
+    )
+    reader.start()
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/login") as r:
                     assert r.status == 200
+                if any("worker" in line and "started" in line for line in lines):
                     break
             except OSError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-                assert time.monotonic() < deadline, "Karn did not start in 120 s"
-                time.sleep(0.2)
+                pass
+            assert proc.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "Karn did not start in 120 s"
+            time.sleep(0.2)
         # Ctrl-C in a terminal signals the whole process group.
         os.killpg(proc.pid, signal.SIGINT)
-        output = proc.communicate(timeout=30)[0].decode()
+        proc.wait(30)
+        reader.join(10)
+        output = "".join(lines)
         assert "Karn is running at" in output
-        assert "worker" in output and "stopped" in output
+        assert any("worker" in line and "stopped" in line for line in lines), output
         time.sleep(0.5)
         try:
             os.killpg(proc.pid, 0)
@@ -122,4 +132,5 @@ def test_serve_starts_web_and_worker_and_ctrl_c_stops_both(database_url, tmp_pat
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            proc.wait()
+        proc.stdout.close()
