@@ -48,11 +48,11 @@ def _upgrade_check_downgrade(url: str) -> None:
 
         # The check does see drift: an index missing from the database.
         with app.app_context(), db.engine.begin() as conn:
-            conn.execute(sa.text("DROP INDEX ix_customers_segment"))
+            conn.execute(sa.text("DROP INDEX ix_customers_plan"))
         assert runner.invoke(args=["db", "check"]).exit_code != 0
         with app.app_context(), db.engine.begin() as conn:
             conn.execute(
-                sa.text("CREATE INDEX ix_customers_segment ON customers (segment)")
+                sa.text("CREATE INDEX ix_customers_plan ON customers (plan)")
             )
 
         # Every revision can be undone and done again.

@@ -15,6 +15,7 @@ from karn.analysis import charts, exports, queries, report, stats
 from karn.analysis.models import ImprovementAction
 from karn.analysis.queries import REVENUE_BANDS, TENURE_BANDS, Filters
 from karn.customers.models import Customer
+from karn.customers.queries import distinct_values
 from karn.extensions import db
 from karn.surveys.models import SurveyVersion
 
@@ -47,9 +48,9 @@ def _options() -> dict:
         sa.select(SurveyVersion.id, SurveyVersion.number).order_by(SurveyVersion.number)
     ).all()
     return {
-        "segments": distinct(Customer.segment),
-        "plans": distinct(Customer.plan),
-        "regions": distinct(Customer.region),
+        "segments": distinct_values("segment"),
+        "plans": distinct_values("plan"),
+        "regions": distinct_values("region"),
         "versions": versions,
         "tenure_bands": list(TENURE_BANDS),
         "revenue_bands": list(REVENUE_BANDS),

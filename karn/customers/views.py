@@ -31,6 +31,7 @@ from karn.accounts.security import ALL_ROLES, MANAGERS, roles_required
 from karn.callbacks.models import CallNote
 from karn.customers import csvparse, operations
 from karn.customers.models import Customer, ImportRun
+from karn.customers.queries import distinct_values
 from karn.enums import InvitationStatus
 from karn.extensions import db
 from karn.surveys.delivery import latest_invitations
@@ -161,13 +162,7 @@ def index():
         next_url = (
             url_for("customers.index") + "?" + urlencode({**params, "after": cursor})
         )
-    segments = db.session.scalars(
-        sa.select(Customer.segment)
-        .where(Customer.segment.is_not(None))
-        .distinct()
-        .order_by(Customer.segment)
-        .limit(200)
-    ).all()
+    segments = distinct_values("segment")
     return render_template(
         "customers/index.html",
         customers=rows,
