@@ -265,9 +265,10 @@ def reason_counts(f: Filters, secondary: bool = True) -> ReasonCounts:
         for code in shown_reasons(version_id):
             result.shown[code] = result.shown.get(code, 0) + count
     if secondary:
-        query = _responses(
-            f, ResponseReason.reason, sa.func.count(), base=ResponseReason
-        ).join(Response, Response.id == ResponseReason.response_id)
+        mentions = sa.join(
+            ResponseReason, Response, Response.id == ResponseReason.response_id
+        )
+        query = _responses(f, ResponseReason.reason, sa.func.count(), base=mentions)
         query = query.where(ResponseReason.is_secondary.is_(True)).group_by(
             ResponseReason.reason
         )
