@@ -47,6 +47,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.customers import cli as customers_cli
     from karn.customers.stripe_webhook import bp as webhooks_bp
     from karn.customers.views import bp as customers_bp
+    from karn.privacy import cli as privacy_cli
+    from karn.privacy.views import bp as privacy_bp
     from karn.surveys import cli as surveys_cli
     from karn.surveys.admin import bp as delivery_bp
     from karn.surveys.editor import bp as editor_bp
@@ -61,10 +63,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(delivery_bp)
     app.register_blueprint(editor_bp)
     app.register_blueprint(analysis_bp)
+    app.register_blueprint(privacy_bp)
     accounts_cli.register(app)
     surveys_cli.register(app)
     customers_cli.register(app)
     analysis_cli.register(app)
+    privacy_cli.register(app)
 
     formatting.register(app)
     _register_error_pages(app)

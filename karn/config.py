@@ -73,6 +73,10 @@ class Defaults:
     # CSV uploads larger than this are refused (bytes).
     IMPORT_MAX_BYTES = 64 * 1024 * 1024
     STRIPE_WEBHOOK_SECRET = None
+    # Personal data of departed customers is erased this many months after departure.
+    RETENTION_PERSONAL_MONTHS = 24
+    # Subject and text of sent mail are removed this many days after sending.
+    RETENTION_MAIL_DAYS = 90
     # Shared with the company's server to sign customer references on the
     # survey's public link (see the README); references are ignored without it.
     PUBLIC_LINK_SECRET = None
@@ -124,6 +128,8 @@ ENV_SETTINGS = {
     "QUIET_HOURS_END": int,
     "IMPORT_MAX_BYTES": int,
     "STRIPE_WEBHOOK_SECRET": str,
+    "RETENTION_PERSONAL_MONTHS": int,
+    "RETENTION_MAIL_DAYS": int,
     "PUBLIC_LINK_SECRET": str,
     "PUBLIC_LINK_RATE_LIMIT": str,
     "RATELIMIT_STORAGE_URI": str,

@@ -58,6 +58,14 @@ MATRIX = {
     "analysis.chart": ("GET", LOGIN, 403, 200, 200),
     "analysis.export": ("GET", LOGIN, 403, 200, 200),
     "api.rankings": ("GET", 401, 401, 401, 401),
+    "privacy.erase": ("GET", LOGIN, 403, 403, 200),
+    "privacy.export_json": ("GET", LOGIN, 403, 403, 200),
+    "privacy.export_page": ("GET", LOGIN, 403, 403, 200),
+    "privacy.audit_csv": ("GET", LOGIN, 403, 403, 200),
+    "privacy.admin": ("GET", LOGIN, 403, 403, 200),
+    "privacy.notice_edit": ("GET", LOGIN, 403, 403, 200),
+    "privacy.notice": ("GET", 200, 200, 200, 200),
+    "api.delete_departure": ("DELETE", 401, 401, 401, 401),
     "editor.index": ("GET", LOGIN, 403, 200, 200),
     "editor.edit": ("GET", LOGIN, 403, 200, 200),
     "editor.discard": ("POST", LOGIN, 403, 302, 302),
@@ -135,6 +143,8 @@ def test_access(endpoint, role, app, client, create_user, login, sample_args):
         url = url_for(endpoint, **{arg: values[arg] for arg in rule.arguments})
     if method == "GET":
         response = client.get(url)
+    elif method == "DELETE":
+        response = client.delete(url)
     else:
         page = "/login" if role == "anonymous" else "/account"
         response = client.post(url, data={"csrf_token": csrf_token(client, page)})

@@ -92,6 +92,8 @@ ADMIN_PAGES = [
     "/admin/settings",
     "/admin/suppressions",
     "/surveys/",
+    "/privacy/admin",
+    "/privacy/notice/edit",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from karn.customers import csvparse
 from karn.enums import InvitationStatus, Reason
+from karn.privacy.api import openapi_delete
 
 REASONS = [r.value for r in Reason]
 
@@ -203,7 +204,8 @@ def document() -> dict:
                         "401": _error_response("No valid API key."),
                         "404": _error_response("No such departure."),
                     },
-                }
+                },
+                "delete": openapi_delete(_error_response),
             },
             "/rankings": {
                 "get": {

@@ -196,6 +196,15 @@ def get_departure(external_id: str):
     )
 
 
+@bp.route("/departures/<external_id>", methods=["DELETE"])
+@auth.api_key_required
+def delete_departure(external_id: str):
+    """Erase one departed customer's personal data; returns what was removed."""
+    from karn.privacy.api import erase_departure
+
+    return erase_departure(external_id)
+
+
 @bp.route("/rankings", methods=["GET"])
 @auth.api_key_required
 def rankings():

@@ -9,6 +9,7 @@ import threading
 from flask import Flask
 
 from karn.extensions import db
+from karn.privacy import operations as privacy_operations
 from karn.surveys import bounce_processing, delivery, outbox
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class Worker:
         # Opens its own context and never raises: a mailbox that is down must
         # not stop the sending.
         bounce_processing.run_bounce_job(self.app)
+        # Opens its own context, runs at most once a day and never raises.
+        privacy_operations.run_retention_job(self.app)
         return report
 
     def run_forever(self) -> None:
