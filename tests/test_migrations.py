@@ -51,9 +51,7 @@ def _upgrade_check_downgrade(url: str) -> None:
             conn.execute(sa.text("DROP INDEX ix_customers_plan"))
         assert runner.invoke(args=["db", "check"]).exit_code != 0
         with app.app_context(), db.engine.begin() as conn:
-            conn.execute(
-                sa.text("CREATE INDEX ix_customers_plan ON customers (plan)")
-            )
+            conn.execute(sa.text("CREATE INDEX ix_customers_plan ON customers (plan)"))
 
         # Every revision can be undone and done again.
         assert runner.invoke(args=["db", "downgrade", "base"]).exit_code == 0
