@@ -57,5 +57,13 @@ instance/config.py: | $(VENV)/.runtime
 	mkdir -p instance
 	$(BIN)/python -c "import secrets; print('SECRET_KEY = %r' % secrets.token_hex(32))" > $@
 
+# Karn on a separate database filled with invented demo data (logins are printed).
+demo: export KARN_DATABASE_URL := sqlite:///$(CURDIR)/instance/demo.db
+demo: $(VENV)/.runtime $(COMPILED) instance/config.py
+	rm -f instance/demo.db instance/demo.db-wal instance/demo.db-shm
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo seed
+	$(BIN)/python -m karn.serve
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(COMPILED)

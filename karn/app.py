@@ -37,7 +37,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     mail.init_app(app)
     limiter.init_app(app)
 
-    from karn import models  # noqa: F401  (registers every table)
+    from karn import (
+        demo,
+        models,  # noqa: F401  (registers every table)
+    )
     from karn.accounts import cli as accounts_cli
     from karn.accounts.views import bp as accounts_bp
     from karn.analysis import cli as analysis_cli
@@ -69,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     customers_cli.register(app)
     analysis_cli.register(app)
     privacy_cli.register(app)
+    demo.register(app)
 
     formatting.register(app)
     _register_error_pages(app)

@@ -8,6 +8,9 @@ import time
 
 BIND = os.environ.get("KARN_BIND", "127.0.0.1:5000")
 WEB_WORKERS = os.environ.get("KARN_WEB_WORKERS", "2")
+# Threads per web process: while one request waits on the database another
+# runs; at most the connection pool's size (5).
+WEB_THREADS = os.environ.get("KARN_WEB_THREADS", "4")
 
 
 def main() -> int:
@@ -21,6 +24,10 @@ def main() -> int:
             BIND,
             "--workers",
             WEB_WORKERS,
+            "--worker-class",
+            "gthread",
+            "--threads",
+            WEB_THREADS,
             "--access-logfile",
             "-",
             "karn.app:create_app()",

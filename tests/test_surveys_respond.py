@@ -1,6 +1,8 @@
 """The respondent's pages: answering, resuming, one submission, public link, XSS."""
 
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,8 +13,14 @@ from karn.callbacks.models import CallTask
 from karn.customers.models import Customer
 from karn.customers.operations import upsert_departures
 from karn.enums import Source
-from karn.surveys import delivery, links
-from karn.surveys.models import Answer, Invitation, Response, ResponseReason
+from karn.surveys import definition, delivery, links, respond, responses
+from karn.surveys.models import (
+    Answer,
+    Invitation,
+    OutboxMessage,
+    Response,
+    ResponseReason,
+)
 from karn.surveys.respond import reference_signature
 from tests.conftest import csrf_token
 
@@ -255,3 +263,149 @@ def test_request_size_is_limited(client, link, app):
     token = csrf_token(client, link)
     response = client.post(link, data={"csrf_token": token, "q_keep_you": "x" * 20_000})
     assert response.status_code == 413
+
+
+def test_an_answer_closes_the_invitation_and_cancels_its_waiting_mail(client, link, db):
+    # Without a mail server the invitation mail waits in the outbox as held.
+    assert db.session.scalars(sa.select(OutboxMessage)).one().status.value == "held"
+    assert post(client, link, GOOD).status_code == 302
+    db.session.expire_all()
+    invitation = db.session.scalars(sa.select(Invitation)).one()
+    assert invitation.status.value == "responded"
+    assert invitation.responded_at == invitation.closed_at is not None
+    assert db.session.scalars(sa.select(OutboxMessage)).one().status.value == (
+        "cancelled"
+    )
+
+
+def test_submitting_after_saved_progress_replaces_the_saved_answers(client, link, db):
+    token = csrf_token(client, link)
+    client.post(
+        link + "/save",
+        data={"csrf_token": token, "q_main_reason": "need", "q_keep_you": "Niets"},
+    )
+    assert post(client, link, GOOD).status_code == 302
+    response = stored_response(db)
+    assert response.submitted_at is not None
+    assert response.primary_reason.value == "brand"
+    answers = {a.question_key: a.value for a in response.answers}
+    assert answers["main_reason"] == "brand" and "keep_you" not in answers
+    assert len(response.reasons) == 6
+    assert "al bij ons binnen" in client.get(link).get_data(as_text=True)
+
+
+def test_opening_and_submitting_take_few_statements(client, link, db):
+    client.get(link)  # the first visit also reads the survey version
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = client.get(link)
+        opened = len(statements)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        assert client.post(link, data={**GOOD, "csrf_token": token}).status_code == 302
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    # The invitation with its customer and response; then the response, its
+    # answers and reasons, the invitation and its waiting mail.
+    assert opened == 1
+    assert len(statements) - opened == 6
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_questions_rendered_once_are_what_the_page_renders(app, link, db, lang):
+    invitation = db.session.scalars(sa.select(Invitation)).one()
+    version = respond._version(invitation.survey_version_id)
+    orders = respond._shown_orders(version, "a respondent")
+    with app.test_request_context(f"/?lang={lang}"):
+        from flask import render_template, session
+
+        session["lang"] = lang
+        context = {
+            "questions": version.shown,
+            "values": {},
+            "errors": {},
+            "orders": orders,
+            "lang": lang,
+            "labels": definition.UI_LABELS,
+            "localise": definition.localise,
+            "field_name": definition.field_name,
+        }
+        once = respond._questions_html(version, orders, dict(context))
+        page = render_template(
+            respond.FORM, action="/", save_url=None, honeypot="website", **context
+        )
+    assert 'name="q_main_reason"' in once and str(once) in page
+    assert respond._questions_html(version, orders, dict(context)) is once
+
+
+def _wait_for_a_lock_wait(db):
+    deadline = time.monotonic() + 10
+    with db.engine.connect() as watcher:
+        while not watcher.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ):
+            assert time.monotonic() < deadline, "the second submission never waited"
+            # pg_stat_activity is read once per transaction.
+            watcher.rollback()
+            time.sleep(0.05)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("saved_first", [False, True], ids=["new", "saved-progress"])
+def test_two_simultaneous_submissions_store_one_response(
+    app, db, link, monkeypatch, saved_first
+):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (KARN_TEST_DB=postgresql)")
+    first, second = app.test_client(), app.test_client()
+    tokens = [csrf_token(c, link) for c in (first, second)]
+    if saved_first:
+        first.post(link + "/save", data={"csrf_token": tokens[0], "q_come_back": "2"})
+    submit = responses.submit_invitation
+    stored, release = threading.Event(), threading.Event()
+
+    def hold_the_first(**kwargs):
+        done = submit(**kwargs)
+        if not stored.is_set():
+            # Keep this submission's transaction open while the other arrives.
+            stored.set()
+            release.wait(10)
+        return done
+
+    monkeypatch.setattr(responses, "submit_invitation", hold_the_first)
+    statuses = {}
+
+    def send(name, browser, token, reason):
+        data = {**GOOD, "q_main_reason": reason, "csrf_token": token}
+        statuses[name] = browser.post(link, data=data).status_code
+
+    one = threading.Thread(target=send, args=("first", first, tokens[0], "brand"))
+    two = threading.Thread(target=send, args=("second", second, tokens[1], "price"))
+    one.start()
+    try:
+        assert stored.wait(10), "the first submission did not get through"
+        two.start()
+        # The second waits for the first's row: the unique invitation_id of a
+        # new response, or the lock of the saved one.
+        _wait_for_a_lock_wait(db)
+    finally:
+        release.set()
+        one.join(10)
+        if two.ident is not None:
+            two.join(10)
+    assert statuses == {"first": 302, "second": 302}
+    response = stored_response(db)
+    assert response.submitted_at is not None
+    assert response.primary_reason.value == "brand"
+    assert {a.question_key: a.value for a in response.answers}["main_reason"] == (
+        "brand"
+    )
+    assert db.session.scalar(sa.select(sa.func.count(ResponseReason.response_id))) == 6
+    assert "al bij ons binnen" in second.get(link).get_data(as_text=True)

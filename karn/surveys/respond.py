@@ -8,6 +8,7 @@ typing), so a closed tab resumes where it was.
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import (
@@ -22,12 +23,12 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
-from sqlalchemy.exc import IntegrityError
+from markupsafe import Markup
 
 from karn import clock
 from karn.customers.models import Customer
 from karn.customers.operations import upsert_departures
-from karn.enums import Source
+from karn.enums import InvitationStatus, Source
 from karn.extensions import csrf, db, limiter
 from karn.surveys import definition, delivery, links, responses
 from karn.surveys.models import Invitation, Response, Survey, SurveyVersion
@@ -35,48 +36,110 @@ from karn.surveys.models import Invitation, Response, Survey, SurveyVersion
 bp = Blueprint("respond", __name__)
 
 HONEYPOT = "website"
+FORM = "surveys/respond/form.html"
+# Published versions a process keeps; a survey gains one per publication.
+VERSIONS_KEPT = 64
+# Rendered question blocks kept per version: one per language and option order
+# (120 orders for the default survey's five shuffled reasons).
+RENDERED_KEPT = 512
 
 
 def _lang() -> str:
     return str(get_locale())
 
 
-def _shown_orders(version: SurveyVersion, seed: str) -> dict[str, list[str]]:
-    return {
-        q["key"]: definition.option_order(q, seed)
-        for q in version.questions
-        if q["type"] in definition.CHOICE_TYPES
-    }
+# --- Published versions ----------------------------------------------------------
 
 
-def _render_form(version, values, errors, orders, action, save_url=None, status=200):
-    lang = _lang()
-    questions = [q for q in version.questions if not q.get("hidden")]
+@dataclass(frozen=True)
+class _Version:
+    """A published version's questions as the pages use them; shared, never changed."""
+
+    id: int
+    questions: list[dict]
+    shown: list[dict]  # without the hidden questions
+    choices: list[dict]  # the questions whose options each respondent sees ordered
+    # (language, option orders) -> the questions as HTML, nothing filled in
+    rendered: dict[tuple, Markup] = field(default_factory=dict)
+
+
+def _version(version_id: int) -> _Version:
+    # A published version never changes, so each process reads it once. The
+    # cache belongs to the app, whose database it mirrors.
+    cache = current_app.extensions.setdefault("karn.survey_versions", {})
+    version = cache.get(version_id)
+    if version is None:
+        questions = db.session.scalar(
+            sa.select(SurveyVersion.questions).where(SurveyVersion.id == version_id)
+        )
+        version = _Version(
+            id=version_id,
+            questions=questions,
+            shown=[q for q in questions if not q.get("hidden")],
+            choices=[q for q in questions if q["type"] in definition.CHOICE_TYPES],
+        )
+        if len(cache) >= VERSIONS_KEPT:
+            cache.clear()
+        cache[version_id] = version
+    return version
+
+
+def _shown_orders(version: _Version, seed: str) -> dict[str, list[str]]:
+    return {q["key"]: definition.option_order(q, seed) for q in version.choices}
+
+
+def _questions_html(version: _Version, orders: dict, context: dict) -> Markup:
+    """The form's questions with nothing filled in, rendered once per order."""
+    key = (context["lang"], tuple((k, tuple(v)) for k, v in orders.items()))
+    html = version.rendered.get(key)
+    if html is None:
+        template = current_app.jinja_env.get_template(FORM)
+        block = template.blocks["questions"](template.new_context(context))
+        html = Markup("".join(block))
+        if len(version.rendered) >= RENDERED_KEPT:
+            version.rendered.clear()
+        version.rendered[key] = html
+    return html
+
+
+def _render_form(
+    version: _Version,
+    values,
+    errors,
+    orders,
+    action,
+    save_url=None,
+    status=200,
+    customer_id: int | None = None,
+):
+    if customer_id is not None:
+        # The footer's unsubscribe link; only pages that are shown need it.
+        g.unsubscribe_token = links.unsubscribe_token(customer_id)
+    questions = version.shown
     # Errors arrive per form field (an item of a rating, the phone number);
     # the page shows them at their question.
     by_question: dict[str, list[str]] = {}
     for q in questions:
         name = definition.field_name(q["key"])
-        for field, message in errors.items():
-            if field in (name, q["key"]) or field.startswith(name + "__"):
+        for posted, message in errors.items():
+            if posted in (name, q["key"]) or posted.startswith(name + "__"):
                 by_question.setdefault(q["key"], []).append(message)
-    return (
-        render_template(
-            "surveys/respond/form.html",
-            questions=questions,
-            values=values,
-            errors=by_question,
-            orders=orders,
-            lang=lang,
-            labels=definition.UI_LABELS,
-            localise=definition.localise,
-            field_name=definition.field_name,
-            action=action,
-            save_url=save_url,
-            honeypot=HONEYPOT,
-        ),
-        status,
+    context = {
+        "questions": questions,
+        "values": values,
+        "errors": by_question,
+        "orders": orders,
+        "lang": _lang(),
+        "labels": definition.UI_LABELS,
+        "localise": definition.localise,
+        "field_name": definition.field_name,
+    }
+    if not values and not errors:
+        context["questions_html"] = _questions_html(version, orders, context)
+    page = render_template(
+        FORM, action=action, save_url=save_url, honeypot=HONEYPOT, **context
     )
+    return page, status
 
 
 def _page(template: str, status: int = 200, **context):
@@ -86,105 +149,126 @@ def _page(template: str, status: int = 200, **context):
 # --- The personal link -----------------------------------------------------------
 
 
-def _invitation(token: str) -> Invitation | None:
+# An invitation has at most one response (invitation_id is unique), so the
+# outer join adds no rows. Built once, as building it costs more than running it.
+_LINK = (
+    sa.select(
+        Invitation.id,
+        Invitation.customer_id,
+        Invitation.survey_version_id,
+        Invitation.status,
+        Invitation.expires_at,
+        Customer.language,
+        Response.id.label("response_id"),
+        Response.submitted_at,
+    )
+    .join(Customer, Customer.id == Invitation.customer_id)
+    .outerjoin(Response, Response.invitation_id == Invitation.id)
+    .where(Invitation.token_hash == sa.bindparam("token_hash"))
+)
+
+
+def _link(token_hash: str) -> sa.Row | None:
+    """The invitation of a link with its customer's language and its response."""
     # One indexed lookup by hash whether or not the token exists, so the
     # answer takes as long for a guess as for a real link.
-    return db.session.scalar(
-        sa.select(Invitation).where(Invitation.token_hash == links.token_hash(token))
-    )
+    return db.session.connection().execute(_LINK, {"token_hash": token_hash}).first()
 
 
-def _respondent_language(invitation: Invitation) -> None:
-    customer = invitation.customer
-    if customer.language:
-        g.respondent_language = customer.language.value
-
-
-def _closed_page(invitation: Invitation | None):
-    """The friendly page for a link that cannot be answered, or None."""
-    if invitation is None or invitation.survey_version_id is None:
-        return _page("unknown", 404)
-    response = db.session.scalar(
-        sa.select(Response).where(Response.invitation_id == invitation.id)
-    )
-    if response is not None and response.submitted_at is not None:
-        return _page("thanks", 200, again=True, unsubscribe_token=_unsub(invitation))
-    expires = invitation.expires_at
-    if invitation.status.value == "expired" or (expires and expires <= clock.now()):
-        return _page("expired", 410)
+def _closed(link: sa.Row | None) -> str | None:
+    """Why a link cannot be answered (the page to show instead), or None."""
+    if link is None or link.survey_version_id is None:
+        return "unknown"
+    if link.submitted_at is not None:
+        return "thanks"
+    expires = link.expires_at
+    if link.status == InvitationStatus.EXPIRED or (expires and expires <= clock.now()):
+        return "expired"
     return None
 
 
-def _unsub(invitation: Invitation) -> str:
-    return links.unsubscribe_token(invitation.customer_id)
+def _closed_page(link: sa.Row | None, reason: str):
+    """The friendly page for a link that cannot be answered."""
+    if reason == "thanks":
+        token = links.unsubscribe_token(link.customer_id)
+        return _page("thanks", 200, again=True, unsubscribe_token=token)
+    return _page(reason, 404 if reason == "unknown" else 410)
 
 
-def _response_for(invitation: Invitation, create: bool) -> Response | None:
-    response = db.session.scalar(
-        sa.select(Response).where(Response.invitation_id == invitation.id)
-    )
-    if response is None and create:
-        response = Response(
-            invitation_id=invitation.id,
-            customer_id=invitation.customer_id,
-            survey_version_id=invitation.survey_version_id,
-            language=_lang(),
-            channel="invitation",
-        )
-        db.session.add(response)
-        try:
-            db.session.flush()
-        except IntegrityError:
-            # A second tab created it a moment ago.
-            db.session.rollback()
-            return _response_for(invitation, create=False)
-    return response
+def _start(token: str) -> tuple[str, sa.Row | None, str | None]:
+    """The token's hash, its link, and why it is closed; sets the page language."""
+    token_hash = links.token_hash(token)
+    link = _link(token_hash)
+    if link is not None and link.language:
+        g.respondent_language = link.language.value
+    return token_hash, link, _closed(link)
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
 def survey(token: str):
     """The exit survey behind a personal link."""
-    invitation = _invitation(token)
-    if invitation is not None:
-        _respondent_language(invitation)
-    closed = _closed_page(invitation)
+    if request.method == "GET" and not db.session().in_transaction():
+        # Opening the page only reads: outside a transaction it costs no
+        # BEGIN and ROLLBACK round trips to the database.
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    token_hash, link, closed = _start(token)
     if closed is not None:
-        return closed
-    version = db.session.get(SurveyVersion, invitation.survey_version_id)
-    orders = _shown_orders(version, invitation.token_hash)
+        return _closed_page(link, closed)
+    version = _version(link.survey_version_id)
+    orders = _shown_orders(version, token_hash)
     action = url_for("respond.survey", token=token)
     save_url = url_for("respond.save", token=token)
-    g.unsubscribe_token = _unsub(invitation)
     if request.method == "GET":
-        response = _response_for(invitation, create=False)
         values = definition.form_values(
-            version.questions, responses.saved_answers(response)
+            version.questions, responses.saved_answers(link.response_id)
         )
-        return _render_form(version, values, {}, orders, action, save_url)
+        return _render_form(
+            version, values, {}, orders, action, save_url, customer_id=link.customer_id
+        )
 
     form = request.form.to_dict(flat=False)
-    clean, errors = definition.validate_answers(version.questions, form, _lang())
-    response = _response_for(invitation, create=True)
+    lang = _lang()
+    clean, errors = definition.validate_answers(version.questions, form, lang)
     if errors:
-        responses.save_progress(response, version.questions, form)
+        response_id = responses.open_response(
+            link.id, link.customer_id, link.survey_version_id, lang
+        )
+        if response_id is not None:
+            responses.save_progress(response_id, version.questions, form)
         db.session.commit()
-        return _render_form(version, form, errors, orders, action, save_url, 422)
-    responses.submit(response, version, clean, orders)
+        return _render_form(
+            version, form, errors, orders, action, save_url, 422, link.customer_id
+        )
+    responses.submit_invitation(
+        invitation_id=link.id,
+        customer_id=link.customer_id,
+        version_id=link.survey_version_id,
+        questions=version.questions,
+        clean=clean,
+        shown_orders=orders,
+        lang=lang,
+        has_progress=link.response_id is not None,
+    )
     db.session.commit()
-    return redirect(url_for("respond.survey", token=token))
+    # Submitted, or submitted a moment ago by another tab: either way the
+    # link now shows the thanks page.
+    return redirect(action)
 
 
 @bp.route("/s/<token>/save", methods=["POST"])
 def save(token: str):
     """Keep the answers typed so far (called by the page's script)."""
-    invitation = _invitation(token)
-    if invitation is None or _closed_page(invitation) is not None:
+    _token_hash, link, closed = _start(token)
+    if closed is not None:
         return "", 404
-    version = db.session.get(SurveyVersion, invitation.survey_version_id)
-    response = _response_for(invitation, create=True)
-    responses.save_progress(
-        response, version.questions, request.form.to_dict(flat=False)
+    version = _version(link.survey_version_id)
+    response_id = responses.open_response(
+        link.id, link.customer_id, link.survey_version_id, _lang()
     )
+    if response_id is not None:
+        responses.save_progress(
+            response_id, version.questions, request.form.to_dict(flat=False)
+        )
     db.session.commit()
     return "", 204
 
@@ -237,13 +321,18 @@ def _referenced_customer(ref: str | None, sig: str | None) -> Customer | None:
     return customer
 
 
-def _public_survey(public_token: str) -> Survey:
-    survey = db.session.scalar(
-        sa.select(Survey).where(Survey.public_token == public_token)
-    )
-    if survey is None:
+def _public_version(public_token: str) -> _Version | None:
+    """The newest version of the survey with this public link (404 without one)."""
+    row = db.session.execute(
+        sa.select(Survey.id, SurveyVersion.id.label("version_id"))
+        .outerjoin(SurveyVersion, SurveyVersion.survey_id == Survey.id)
+        .where(Survey.public_token == public_token)
+        .order_by(SurveyVersion.number.desc())
+        .limit(1)
+    ).first()
+    if row is None:
         abort(404)
-    return survey
+    return None if row.version_id is None else _version(row.version_id)
 
 
 def _public_limit() -> str:
@@ -254,8 +343,7 @@ def _public_limit() -> str:
 @limiter.limit(_public_limit, methods=["POST"])
 def public(public_token: str):
     """The survey's public link, for a cancel page or a receipt."""
-    survey = _public_survey(public_token)
-    version = delivery.latest_version(survey.id)
+    version = _public_version(public_token)
     if version is None:
         return _page("unknown", 404)
     # The shown order must survive a failed submit; keep its seed in the session.
@@ -273,15 +361,14 @@ def public(public_token: str):
     if errors:
         return _render_form(version, form, errors, orders, action, status=422)
     customer = _referenced_customer(ref, sig)
-    response = Response(
+    responses.submit_anonymous(
+        version_id=version.id,
         customer_id=customer.id if customer else None,
-        survey_version_id=version.id,
-        language=_lang(),
-        channel="anonymous",
+        questions=version.questions,
+        clean=clean,
+        shown_orders=orders,
+        lang=_lang(),
     )
-    db.session.add(response)
-    db.session.flush()
-    responses.submit(response, version, clean, orders)
     db.session.commit()
     session.pop("public_seed", None)
     return _page("thanks", 200)

@@ -1,15 +1,22 @@
 """Saving what a respondent answered: progress, the submission, and what follows.
 
-A submission is final exactly once: the UPDATE that sets submitted_at only
-succeeds while it is still empty, so a double-click or a second tab cannot
-submit twice. Free-text answers are tagged for sentiment and reason on the
-way in, and "yes, call me" puts the person on the call list.
+A submission is final exactly once. Without saved progress it is one INSERT
+that skips on a conflict with the unique invitation_id, so the database lets
+only one response per invitation through; with saved progress it is an UPDATE
+that only succeeds while submitted_at is still empty. Either way a double-click
+or a second tab cannot submit twice. Free-text answers are tagged for sentiment
+and reason on the way in, and "yes, call me" puts the person on the call list.
+
+These are the survey page's hot path, so they write with Core statements (a
+few round trips, no ORM flushes) and leave the transaction to the caller.
 """
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from karn import clock
 from karn.analysis.language import detect_language
@@ -17,68 +24,214 @@ from karn.analysis.reasons import tag_reasons
 from karn.analysis.sentiment import tag_sentiment
 from karn.callbacks.models import CallTask
 from karn.customers.models import Customer
-from karn.enums import CallTaskSource, Source
+from karn.enums import CallTaskSource, InvitationStatus, OutboxStatus, Source
 from karn.extensions import db
-from karn.surveys import definition, delivery
-from karn.surveys.models import Answer, Response, ResponseReason, SurveyVersion
+from karn.surveys import definition
+from karn.surveys.models import (
+    Answer,
+    Invitation,
+    OutboxMessage,
+    Response,
+    ResponseReason,
+)
 
 log = logging.getLogger(__name__)
 
 # Respondents who ask to be called come first on the call list.
 REQUESTED_CALL_PRIORITY = 10
 
+# Every answer row carries every column: one multi-row INSERT needs equal keys.
+_NO_TAGS = {
+    "sentiment": None,
+    "sentiment_score": None,
+    "tag_reason": None,
+    "tags": None,
+    "tagged_at": None,
+}
 
-def replace_answers(response: Response, questions: list[dict], clean: dict) -> None:
-    """Store the answers given so far, replacing earlier ones."""
-    db.session.execute(sa.delete(Answer).where(Answer.response_id == response.id))
+# The statements are built once: building them is a good part of what SQLAlchemy
+# spends on a request. Values come with each execution; b_* name the others.
+_responses = Response.__table__
+
+
+def _insert_once(insert) -> sa.Insert:
+    # A response for an invitation that has none; nothing (no id) otherwise.
+    return (
+        insert(_responses)
+        .on_conflict_do_nothing(index_elements=["invitation_id"])
+        .returning(Response.id)
+    )
+
+
+_INSERT_ONCE = {
+    "postgresql": _insert_once(postgresql.insert),
+    "sqlite": _insert_once(sqlite.insert),
+}
+_INSERT_RESPONSE = sa.insert(_responses).returning(Response.id)
+_LOCK_RESPONSE = (
+    sa.select(Response.id, Response.submitted_at)
+    .where(Response.invitation_id == sa.bindparam("b_invitation"))
+    .with_for_update()
+)
+_SUBMIT_SAVED = (
+    sa.update(_responses)
+    .where(
+        Response.invitation_id == sa.bindparam("b_invitation"),
+        Response.submitted_at.is_(None),
+    )
+    .values(submitted_at=sa.bindparam("b_now"), primary_reason=sa.bindparam("b_reason"))
+    .returning(Response.id, Response.language)
+)
+_SET_CUSTOMER = (
+    sa.update(_responses)
+    .where(Response.id == sa.bindparam("b_response"))
+    .values(customer_id=sa.bindparam("b_customer"))
+)
+_SAVED_ANSWERS = sa.select(Answer.question_key, Answer.value).where(
+    Answer.response_id == sa.bindparam("b_response")
+)
+_DELETE_ANSWERS = sa.delete(Answer.__table__).where(
+    Answer.response_id == sa.bindparam("b_response")
+)
+_DELETE_REASONS = sa.delete(ResponseReason.__table__).where(
+    ResponseReason.response_id == sa.bindparam("b_response")
+)
+# With RETURNING, SQLAlchemy sends many rows as one multi-row INSERT
+# ("insertmanyvalues"); without it, psycopg would send one statement per row.
+_INSERT_ANSWERS = sa.insert(Answer.__table__).returning(Answer.id)
+_INSERT_REASONS = sa.insert(ResponseReason.__table__).returning(
+    ResponseReason.response_id
+)
+_INSERT_CALL_TASK = sa.insert(CallTask.__table__)
+# The number given is kept unless staff already know one.
+_KEEP_PHONE = (
+    sa.update(Customer.__table__)
+    .where(
+        Customer.id == sa.bindparam("b_customer"),
+        sa.or_(Customer.phone.is_(None), Customer.phone == ""),
+    )
+    .values(phone=sa.bindparam("b_phone"))
+)
+# As delivery.record_response: the invitation is answered, no more reminders.
+_ANSWERED = (
+    sa.update(Invitation.__table__)
+    .where(Invitation.id == sa.bindparam("b_invitation"))
+    .values(
+        status=InvitationStatus.RESPONDED,
+        responded_at=sa.bindparam("b_now"),
+        closed_at=sa.bindparam("b_now"),
+    )
+)
+_CANCEL_WAITING_MAIL = (
+    sa.update(OutboxMessage.__table__)
+    .where(
+        OutboxMessage.invitation_id == sa.bindparam("b_invitation"),
+        OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.HELD)),
+    )
+    .values(status=OutboxStatus.CANCELLED)
+)
+
+
+def _conn() -> sa.Connection:
+    return db.session.connection()
+
+
+def open_response(
+    invitation_id: int, customer_id: int, version_id: int, lang: str
+) -> int | None:
+    """The id of the invitation's response still being answered, made if needed.
+
+    None when it has been submitted. An existing row is locked until commit, so
+    progress saved now cannot overwrite a submission made at the same moment.
+    """
+    conn = _conn()
+    now = clock.now()
+    response_id = conn.scalar(
+        _INSERT_ONCE[conn.dialect.name],
+        {
+            "invitation_id": invitation_id,
+            "customer_id": customer_id,
+            "survey_version_id": version_id,
+            "language": lang,
+            "channel": "invitation",
+            "started_at": now,
+        },
+    )
+    if response_id is not None:
+        return response_id
+    row = conn.execute(_LOCK_RESPONSE, {"b_invitation": invitation_id}).first()
+    return row.id if row is not None and row.submitted_at is None else None
+
+
+def _tags(text: str, lang: str, now: datetime) -> dict[str, Any]:
+    # People answer in the language they think in, not always the page's.
+    text_lang = detect_language(text, default=lang)
+    label, score = tag_sentiment(text, text_lang)
+    reasons = tag_reasons(text, text_lang)
+    return {
+        "sentiment": label,
+        "sentiment_score": max(-1.0, min(1.0, score)),
+        "tag_reason": reasons[0][0] if reasons else None,
+        "tags": {"reasons": [[r, round(c, 3)] for r, c in reasons]},
+        "tagged_at": now,
+    }
+
+
+def _insert_answers(
+    conn: sa.Connection,
+    response_id: int,
+    questions: list[dict],
+    clean: dict,
+    tag_lang: str | None,
+) -> None:
     texts = definition.free_texts(questions, clean)
+    now = clock.now()
+    rows = []
     for key, value in clean.items():
-        db.session.add(
-            Answer(
-                response_id=response.id,
-                question_key=key,
-                value=value,
-                text=texts.get(key),
-            )
-        )
-    db.session.flush()
+        text = texts.get(key)
+        row = {
+            "response_id": response_id,
+            "question_key": key,
+            "value": value,
+            "text": text,
+            **_NO_TAGS,
+        }
+        if text and tag_lang:
+            row.update(_tags(text, tag_lang, now))
+        rows.append(row)
+    if rows:
+        conn.execute(_INSERT_ANSWERS, rows)
 
 
-def save_progress(response: Response, questions: list[dict], form: dict) -> None:
+def replace_answers(response_id: int, questions: list[dict], clean: dict) -> None:
+    """Store the answers given so far, replacing earlier ones."""
+    conn = _conn()
+    conn.execute(_DELETE_ANSWERS, {"b_response": response_id})
+    _insert_answers(conn, response_id, questions, clean, tag_lang=None)
+
+
+def save_progress(response_id: int, questions: list[dict], form: dict) -> None:
     """Keep whatever the respondent typed so far, leniently, until they submit."""
-    if response.submitted_at is not None:
-        return
-    replace_answers(response, questions, definition.partial_answers(questions, form))
+    replace_answers(response_id, questions, definition.partial_answers(questions, form))
 
 
-def saved_answers(response: Response | None) -> dict[str, Any]:
+def saved_answers(response_id: int | None) -> dict[str, Any]:
     """The stored answers of a response as clean values, to fill the form again."""
-    if response is None:
+    if response_id is None:
         return {}
-    rows = db.session.execute(
-        sa.select(Answer.question_key, Answer.value).where(
-            Answer.response_id == response.id
-        )
-    ).all()
+    rows = _conn().execute(_SAVED_ANSWERS, {"b_response": response_id})
     return {key: value for key, value in rows}
 
 
-def _tag(answers: list[Answer], lang: str) -> None:
-    now = clock.now()
-    for answer in answers:
-        if not answer.text:
-            continue
-        # People answer in the language they think in, not always the page's.
-        text_lang = detect_language(answer.text, default=lang)
-        label, score = tag_sentiment(answer.text, text_lang)
-        reasons = tag_reasons(answer.text, text_lang)
-        answer.sentiment, answer.sentiment_score = label, max(-1.0, min(1.0, score))
-        answer.tag_reason = reasons[0][0] if reasons else None
-        answer.tags = {"reasons": [[r, round(c, 3)] for r, c in reasons]}
-        answer.tagged_at = now
-
-
-def _call_task(response: Response, clean: dict, questions: list[dict]) -> None:
+def _call_task(
+    conn: sa.Connection,
+    response_id: int,
+    customer_id: int | None,
+    clean: dict,
+    questions: list[dict],
+    lang: str,
+    now: datetime,
+) -> None:
     callback = next(
         (
             q
@@ -90,64 +243,139 @@ def _call_task(response: Response, clean: dict, questions: list[dict]) -> None:
     if callback is None:
         return
     details = clean[callback["key"]]
-    customer = response.customer
-    if customer is None:
+    phone = details.get("phone")
+    if customer_id is None:
         # An anonymous respondent who wants a call becomes a customer record,
         # so the request reaches the call list.
         customer = Customer(
-            external_id=f"anonymous-{response.id}",
-            departed_at=response.submitted_at,
+            external_id=f"anonymous-{response_id}",
+            departed_at=now,
             source=Source.MANUAL,
-            language=response.language,
-            phone=details.get("phone"),
+            language=lang,
+            phone=phone,
         )
         db.session.add(customer)
         db.session.flush()
-        response.customer_id = customer.id
-    elif details.get("phone") and not customer.phone:
-        customer.phone = details["phone"]
-    db.session.add(
-        CallTask(
-            customer_id=customer.id,
-            response_id=response.id,
-            source=CallTaskSource.REQUESTED,
-            priority=REQUESTED_CALL_PRIORITY,
-            phone=details.get("phone"),
-            preferred_time=details.get("time") or None,
+        customer_id = customer.id
+        conn.execute(
+            _SET_CUSTOMER, {"b_response": response_id, "b_customer": customer_id}
         )
+    elif phone:
+        conn.execute(_KEEP_PHONE, {"b_customer": customer_id, "b_phone": phone})
+    conn.execute(
+        _INSERT_CALL_TASK,
+        {
+            "customer_id": customer_id,
+            "response_id": response_id,
+            "source": CallTaskSource.REQUESTED,
+            "priority": REQUESTED_CALL_PRIORITY,
+            "phone": phone,
+            "preferred_time": details.get("time") or None,
+        },
     )
 
 
-def submit(
-    response: Response,
-    version: SurveyVersion,
+def _store(
+    conn: sa.Connection,
+    response_id: int,
+    customer_id: int | None,
+    questions: list[dict],
     clean: dict,
     shown_orders: dict[str, list[str]],
+    lang: str,
+    now: datetime,
+) -> None:
+    """Answers (tagged), reason rows and call task of a response just submitted."""
+    _insert_answers(conn, response_id, questions, clean, tag_lang=lang)
+    reasons = [
+        {"response_id": response_id, **row}
+        for row in definition.reasons_of(questions, clean, shown_orders)
+    ]
+    if reasons:
+        conn.execute(_INSERT_REASONS, reasons)
+    _call_task(conn, response_id, customer_id, clean, questions, lang, now)
+
+
+def _record_response(conn: sa.Connection, invitation_id: int, now: datetime) -> None:
+    conn.execute(_ANSWERED, {"b_invitation": invitation_id, "b_now": now})
+    conn.execute(_CANCEL_WAITING_MAIL, {"b_invitation": invitation_id})
+
+
+def submit_invitation(
+    *,
+    invitation_id: int,
+    customer_id: int,
+    version_id: int,
+    questions: list[dict],
+    clean: dict,
+    shown_orders: dict[str, list[str]],
+    lang: str,
+    has_progress: bool,
 ) -> bool:
-    """Make a response final; False when it had already been submitted."""
+    """Make the response to an invitation final; False when it already was.
+
+    ``has_progress`` says whether a response row was seen for the invitation;
+    without one the response is inserted submitted, in one statement.
+    """
+    conn = _conn()
     now = clock.now()
-    won = db.session.execute(
-        sa.update(Response)
-        .where(Response.id == response.id, Response.submitted_at.is_(None))
-        .values(submitted_at=now)
-    ).rowcount
-    if not won:
-        return False
-    db.session.refresh(response)
-    questions = version.questions
-    replace_answers(response, questions, clean)
-    response.primary_reason = definition.primary_reason(questions, clean)
-    db.session.execute(
-        sa.delete(ResponseReason).where(ResponseReason.response_id == response.id)
-    )
-    for row in definition.reasons_of(questions, clean, shown_orders):
-        db.session.add(ResponseReason(response_id=response.id, **row))
-    answers = db.session.scalars(
-        sa.select(Answer).where(Answer.response_id == response.id)
-    ).all()
-    _tag(answers, response.language.value)
-    _call_task(response, clean, questions)
-    if response.invitation is not None:
-        delivery.record_response(response.invitation)
-    db.session.flush()
+    reason = definition.primary_reason(questions, clean)
+    response_id = None
+    if not has_progress:
+        response_id = conn.scalar(
+            _INSERT_ONCE[conn.dialect.name],
+            {
+                "invitation_id": invitation_id,
+                "customer_id": customer_id,
+                "survey_version_id": version_id,
+                "language": lang,
+                "channel": "invitation",
+                "started_at": now,
+                "submitted_at": now,
+                "primary_reason": reason,
+            },
+        )
+    if response_id is None:
+        # Saved progress, perhaps by another tab a moment ago: only the UPDATE
+        # that finds submitted_at empty wins. The row keeps the language it
+        # was started in.
+        row = conn.execute(
+            _SUBMIT_SAVED,
+            {"b_invitation": invitation_id, "b_now": now, "b_reason": reason},
+        ).first()
+        if row is None:
+            return False
+        response_id, lang = row.id, row.language.value
+        conn.execute(_DELETE_ANSWERS, {"b_response": response_id})
+        conn.execute(_DELETE_REASONS, {"b_response": response_id})
+    _store(conn, response_id, customer_id, questions, clean, shown_orders, lang, now)
+    _record_response(conn, invitation_id, now)
     return True
+
+
+def submit_anonymous(
+    *,
+    version_id: int,
+    customer_id: int | None,
+    questions: list[dict],
+    clean: dict,
+    shown_orders: dict[str, list[str]],
+    lang: str,
+) -> int:
+    """Store a submission through the public link; returns the response id."""
+    conn = _conn()
+    now = clock.now()
+    response_id = conn.scalar(
+        _INSERT_RESPONSE,
+        {
+            "customer_id": customer_id,
+            "survey_version_id": version_id,
+            "language": lang,
+            "channel": "anonymous",
+            "primary_reason": definition.primary_reason(questions, clean),
+            "started_at": now,
+            "submitted_at": now,
+        },
+    )
+    _store(conn, response_id, customer_id, questions, clean, shown_orders, lang, now)
+    return response_id
