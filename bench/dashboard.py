@@ -801,7 +801,7 @@ def report_slow(app, client, results: dict) -> None:
 
 
 def secondary_counts(f, skip_join: bool = False) -> dict[str, int]:
-    """Secondary mentions with Response joined before Customer (the bug fix)."""
+    """Secondary mentions, testing `is_secondary` so a partial index applies."""
     # With skip_join and no filter, response_reasons is counted alone: its rows
     # are written only when a response is submitted.
     from karn.analysis import queries
@@ -1183,15 +1183,6 @@ def fixes() -> list[tuple[str, str, dict, object, list[str]]]:
     both = lambda *sql: {"sqlite": list(sql), "postgresql": list(sql)}  # noqa: E731
     counts = ["reason_counts", "reason_counts segment=MKB"]
     return [
-        (
-            "secondary join order",
-            "queries.reason_counts: join responses before customers in the "
-            "secondary-mention query (PostgreSQL rejects it with any customer "
-            "filter: missing FROM-clause entry for table responses)",
-            {},
-            lambda: patch_secondary(skip_join=False),
-            counts,
-        ),
         (
             "partial index on secondary mentions",
             "CREATE INDEX ix_response_reasons_secondary ON response_reasons "

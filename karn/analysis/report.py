@@ -4,6 +4,8 @@ from collections import OrderedDict
 from threading import Lock
 from typing import Any
 
+from flask import g
+
 from karn.analysis import queries, stats
 from karn.analysis.queries import Filters
 
@@ -50,9 +52,18 @@ def ranking_json(f: Filters, weight: str = "count") -> dict[str, Any]:
     }
 
 
+def _monthly(f: Filters) -> list:
+    # The trends page needs the same monthly counts twice (trend and p-chart);
+    # count once per request.
+    cache = g.setdefault("karn_monthly_counts", {})
+    if f.key() not in cache:
+        cache[f.key()] = queries.monthly_counts(f)
+    return cache[f.key()]
+
+
 def trend(f: Filters) -> stats.Trend:
     """Each reason's monthly share with intervals."""
-    return stats.trend(queries.monthly_counts(f))
+    return stats.trend(_monthly(f))
 
 
 def p_chart(f: Filters, reason: str) -> list[stats.PChartPoint]:
@@ -60,7 +71,7 @@ def p_chart(f: Filters, reason: str) -> list[stats.PChartPoint]:
     return stats.p_chart(
         [
             (month, counts.get(reason, 0), shown.get(reason, 0))
-            for month, counts, shown in queries.monthly_counts(f)
+            for month, counts, shown in _monthly(f)
         ]
     )
 
