@@ -77,7 +77,20 @@ def test_apikeys_create_list_revoke(runner, db):
     assert runner.invoke(args=["apikeys", "revoke", "999"]).exit_code != 0
 
 
-def test_serve_starts_web_and_worker_and_ctrl_c_stops_both(database_url, tmp_path):
+def test_serve_starts_web_and_worker_and_ctrl_c_stops_both(tmp_path):
+    # A database of its own, as `make run` has: the test is about the processes,
+    # and must not wait on locks other tests' connections hold on the shared one.
+    from flask_migrate import upgrade
+
+    from karn.app import create_app
+    from karn.extensions import db
+    from tests.conftest import settings
+
+    database_url = f"sqlite:///{tmp_path}/serve.db"
+    app = create_app(settings(database_url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
     port = free_port()
     env = {
         **os.environ,
