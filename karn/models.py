@@ -2,7 +2,13 @@
 
 from karn.accounts.models import ApiKey, AuditEntry, Setting, User
 from karn.analysis.models import ImprovementAction
-from karn.callbacks.models import CallNote, CallNoteReason, CallTask
+from karn.callbacks.models import (
+    CallNote,
+    CallNoteReason,
+    CallTask,
+    DigestRun,
+    WinBack,
+)
 from karn.customers.models import Customer, ImportRun, StripeEvent, Suppression
 from karn.surveys.models import (
     Answer,
@@ -22,6 +28,7 @@ __all__ = [
     "CallNoteReason",
     "CallTask",
     "Customer",
+    "DigestRun",
     "ImportRun",
     "ImprovementAction",
     "Invitation",
@@ -34,4 +41,5 @@ __all__ = [
     "Survey",
     "SurveyVersion",
     "User",
+    "WinBack",
 ]

@@ -1,6 +1,7 @@
 """Call tasks and the notes staff write when they phone ex-customers."""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -8,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from karn import clock
 from karn.accounts.models import User
 from karn.customers.models import Customer
-from karn.dbtypes import UTCDateTime
+from karn.dbtypes import Cents, UTCDateTime
 from karn.enums import (
     CallOutcome,
     CallTaskSource,
@@ -48,11 +49,17 @@ class CallTask(db.Model):
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     attempts: Mapped[int] = mapped_column(default=0)
+    # Why this person is on the list, for selections and manual additions.
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     customer: Mapped[Customer] = relationship()
-    assigned_to: Mapped[User | None] = relationship()
+    assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     notes: Mapped[list["CallNote"]] = relationship(
         back_populates="task", order_by="CallNote.created_at"
     )
@@ -92,6 +99,7 @@ class CallNote(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=clock.now, index=True
     )
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     task: Mapped[CallTask | None] = relationship(back_populates="notes")
     customer: Mapped[Customer] = relationship()
@@ -114,3 +122,48 @@ class CallNoteReason(db.Model):
     )
 
     note: Mapped[CallNote] = relationship(back_populates="reasons")
+
+
+class WinBack(db.Model):
+    """A departed customer who came back: when, who recorded it, what it regained."""
+
+    __tablename__ = "win_backs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One per customer: marking again corrects the record.
+    customer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="CASCADE"), unique=True
+    )
+    returned_on: Mapped[date] = mapped_column(index=True)
+    # How it was recorded: call, manual, csv, api, stripe.
+    via: Mapped[str] = mapped_column(sa.String(16))
+    # Monthly revenue regained.
+    revenue: Mapped[Decimal | None] = mapped_column(Cents)
+    note_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("call_notes.id", ondelete="SET NULL")
+    )
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    customer: Mapped[Customer] = relationship()
+    recorded_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "via IN ('call', 'manual', 'csv', 'api', 'stripe')", name="via_known"
+        ),
+        sa.CheckConstraint("revenue >= 0", name="revenue_not_negative"),
+    )
+
+
+class DigestRun(db.Model):
+    """A team digest mailed for one period, so it goes out once."""
+
+    __tablename__ = "digest_runs"
+
+    period_start: Mapped[date] = mapped_column(primary_key=True)
+    period_end: Mapped[date]
+    recipients: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
