@@ -19,9 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from karn import clock
-from karn.analysis.language import detect_language
-from karn.analysis.reasons import tag_reasons
-from karn.analysis.sentiment import tag_sentiment
+from karn.analysis.tagging import tags_for
 from karn.callbacks.models import CallTask
 from karn.customers.models import Customer
 from karn.enums import CallTaskSource, InvitationStatus, OutboxStatus, Source
@@ -163,20 +161,6 @@ def open_response(
     return row.id if row is not None and row.submitted_at is None else None
 
 
-def _tags(text: str, lang: str, now: datetime) -> dict[str, Any]:
-    # People answer in the language they think in, not always the page's.
-    text_lang = detect_language(text, default=lang)
-    label, score = tag_sentiment(text, text_lang)
-    reasons = tag_reasons(text, text_lang)
-    return {
-        "sentiment": label,
-        "sentiment_score": max(-1.0, min(1.0, score)),
-        "tag_reason": reasons[0][0] if reasons else None,
-        "tags": {"reasons": [[r, round(c, 3)] for r, c in reasons]},
-        "tagged_at": now,
-    }
-
-
 def _insert_answers(
     conn: sa.Connection,
     response_id: int,
@@ -197,7 +181,7 @@ def _insert_answers(
             **_NO_TAGS,
         }
         if text and tag_lang:
-            row.update(_tags(text, tag_lang, now))
+            row.update(tags_for(text, tag_lang, now))
         rows.append(row)
     if rows:
         conn.execute(_INSERT_ANSWERS, rows)
