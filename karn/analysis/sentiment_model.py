@@ -1,16 +1,20 @@
 """Linear sentiment model on top of the lexicon rules, and its shipped weights.
 
 A multinomial logistic regression reads what the lexicon rules found in a text
-(their compound score, positive and negative mass, negation, contrast) and the
-text's words and word pairs, and gives the probabilities of negative, neutral
-and positive. The rules carry what the lexicons know; the word weights learn,
-from labelled sentences, which plain statements are neutral and which words
-the lexicons lack. Weights are plain JSON in ``data/``, built by
-``python -m karn.analysis.sentiment_train``.
+(their compound score, positive and negative mass, also per word, negation,
+contrast), marks of a post that passes news on (a link, an @-mention, a
+hashtag, figures, a quote), emphasis (``!!``, capitals, stretched words) and
+the text's words and word pairs (for Dutch also the first letters of long
+words, which catch inflections and compounds), and gives the probabilities of
+negative, neutral and positive. The rules carry what the lexicons know; the
+word weights learn, from labelled sentences, which plain statements are
+neutral and which words the lexicons lack. Weights are plain JSON in
+``data/``, built by ``python -m karn.analysis.sentiment_train``.
 """
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,8 +30,11 @@ from karn.analysis.sentiment import (
 
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_FORMAT = "karn-sentiment-linear"
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: link, mention, digits, density and Dutch prefix features
 _BINS = 20  # compound score bins, so the model can bend the rules' scale
+_STEM = 5  # letters of a long Dutch word's beginning that make a feature
+_SHOUTED = re.compile(r"\b[A-Z]{3,}\b")  # "LOVE it", "NEVER again"
+_STRETCHED = re.compile(r"([a-z])\1\1")  # "sooo good", "noooo"
 
 
 def model_path(lang: str) -> Path:
@@ -50,8 +57,25 @@ def features(ev: Evidence, text: str, lang: str) -> dict[str, float]:
         f["mixed"] = 1.0
     if "!" in text:
         f["excl"] = 1.0
+        if "!!" in text:
+            f["excl2"] = 1.0
+    if _SHOUTED.search(text):
+        f["caps"] = 1.0
+    if _STRETCHED.search(text):
+        f["stretched"] = 1.0
     if "?" in text:
         f["question"] = 1.0
+    # Marks of a post that passes news on rather than an opinion.
+    if "http" in text or "www." in text:
+        f["link"] = 1.0
+    if "@" in text:
+        f["mention"] = 1.0
+    if "#" in text:
+        f["hashtag"] = 1.0
+    if any(c.isdigit() for c in text):
+        f["digits"] = 1.0
+    if '"' in text or "“" in text or "”" in text:
+        f["quote"] = 1.0
     negations, contrast = _NEGATIONS[lang], _CONTRAST[lang]
     words = ev.words
     if any(w in negations or w.endswith("n't") for w in words):
@@ -59,6 +83,7 @@ def features(ev: Evidence, text: str, lang: str) -> dict[str, float]:
     if any(w in contrast for w in words):
         f["contrast"] = 1.0
     n = 0
+    stems = lang == "nl"
     previous = None
     for w in words:
         if w in ",!?":
@@ -66,10 +91,17 @@ def features(ev: Evidence, text: str, lang: str) -> dict[str, float]:
             continue
         n += 1
         f["w:" + w] = 1.0
+        if stems and len(w) > _STEM:
+            f["p:" + w[:_STEM]] = 1.0  # Dutch inflections and compounds
         if previous is not None:
             f["b:" + previous + "_" + w] = 1.0
         previous = w
     f["short" if n < 6 else "medium" if n < 16 else "long"] = 1.0
+    # The rules' evidence per word: a long post with one loaded word is
+    # weaker evidence than a short one.
+    root = math.sqrt(max(n, 1))
+    f["posd"] = ev.positive / root
+    f["negd"] = ev.negative / root
     return f
 
 
