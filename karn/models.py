@@ -1,7 +1,12 @@
 """Every model, imported in one place so metadata and migrations see them all."""
 
 from karn.accounts.models import ApiKey, AuditEntry, Setting, User
-from karn.analysis.models import ImprovementAction
+from karn.analysis.models import (
+    ImprovementAction,
+    ReasonTotal,
+    TagCorrection,
+    TagModel,
+)
 from karn.callbacks.models import (
     CallNote,
     CallNoteReason,
@@ -33,6 +38,7 @@ __all__ = [
     "ImprovementAction",
     "Invitation",
     "OutboxMessage",
+    "ReasonTotal",
     "Response",
     "ResponseReason",
     "Setting",
@@ -40,6 +46,8 @@ __all__ = [
     "Suppression",
     "Survey",
     "SurveyVersion",
+    "TagCorrection",
+    "TagModel",
     "User",
     "WinBack",
 ]

@@ -1,16 +1,24 @@
-"""`flask analysis ...`: the ranking on the command line, and evaluating the taggers."""
+"""`flask analysis ...`: the ranking on the command line, and evaluating the taggers.
+
+Training, versions and re-tagging of the reason tagger: `training_cli`.
+"""
 
 import json
+import time
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 
-from karn.analysis import report
+from karn.analysis import report, totals, training_cli
 from karn.analysis.evaluate import evaluate, read_labelled_csv
 from karn.analysis.queries import Filters, reason_labels_for
+from karn.extensions import db
 
 analysis_cli = AppGroup("analysis", help="Reason ranking and text analysis.")
+for _command in training_cli.COMMANDS:
+    analysis_cli.add_command(_command)
 
 
 @analysis_cli.command("ranking")
@@ -63,6 +71,26 @@ def evaluate_command(task, lang, baseline, file):
     rows = read_labelled_csv(file)
     result = evaluate(task, lang, rows, baseline=baseline)
     click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@analysis_cli.command("rebuild-totals")
+def rebuild_totals_command():
+    """Recompute the dashboard's daily reason totals from the stored responses.
+
+    For after responses were loaded or changed past Karn (SQL, a partial
+    restore). Submissions wait until it is done; on SQLite at most 10 s.
+    """
+    started = time.perf_counter()
+    with db.engine.begin() as conn:
+        rows = totals.rebuild(conn)
+    seconds = time.perf_counter() - started
+    click.echo(
+        _(
+            "Reason totals rebuilt: %(rows)d rows in %(seconds)s s.",
+            rows=rows,
+            seconds=f"{seconds:.1f}",
+        )
+    )
 
 
 def register(app: Flask) -> None:

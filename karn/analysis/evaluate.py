@@ -37,7 +37,7 @@ def read_labelled_csv(path: str | Path) -> list[tuple[str, str]]:
         ]
 
 
-def _predictor(task: str, lang: str, labels: list[str], baseline: bool):
+def _predictor(task: str, lang: str, labels: list[str], baseline: bool, model=None):
     """A function text -> predicted label for the task."""
     if task == "sentiment":
         from karn.analysis.sentiment import baseline_sentiment, tag_sentiment
@@ -50,7 +50,7 @@ def _predictor(task: str, lang: str, labels: list[str], baseline: bool):
         allowed = set(labels) - {"other"}
 
         def predict(text: str) -> str:
-            found = tag_reasons(text, lang, seed_only=baseline)
+            found = tag_reasons(text, lang, model=model, seed_only=baseline)
             return next((r for r, _c in found if r in allowed), "other")
 
         return predict
@@ -65,14 +65,21 @@ def _f1(tp: int, fp: int, fn: int) -> float:
 
 
 def evaluate(
-    task: str, lang: str, rows: Iterable[tuple[str, str]], baseline: bool = False
+    task: str,
+    lang: str,
+    rows: Iterable[tuple[str, str]],
+    baseline: bool = False,
+    model=None,
 ) -> dict:
-    """Macro-F1, per-class F1, confusion and speed of a tagger on gold rows."""
+    """Macro-F1, per-class F1, confusion and speed of a tagger on gold rows.
+
+    ``model`` is a reason model to measure instead of the one in use.
+    """
     if lang not in ("nl", "en"):
         raise ValueError(f"unsupported language: {lang!r}")
     rows = list(rows)
     gold_labels = sorted({label for _text, label in rows})
-    predict = _predictor(task, lang, gold_labels, baseline)
+    predict = _predictor(task, lang, gold_labels, baseline, model=model)
     if rows:
         predict(rows[0][0])  # load lexicons and models outside the timing
     started = time.perf_counter()

@@ -1,14 +1,16 @@
-"""Improvement actions: what managers changed, to measure whether it worked."""
+"""Analysis tables: improvement actions, daily reason totals, tag corrections
+and the trained tag models."""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from karn import clock
 from karn.accounts.models import User
-from karn.dbtypes import UTCDateTime
-from karn.enums import Reason, enum_column
+from karn.dbtypes import Cents, UTCDateTime
+from karn.enums import Reason, Sentiment, enum_column
 from karn.extensions import db
 
 
@@ -33,5 +35,118 @@ class ImprovementAction(db.Model):
     __table_args__ = (
         sa.CheckConstraint(
             "ended_on IS NULL OR ended_on >= started_on", name="ends_after_start"
+        ),
+    )
+
+
+class ReasonTotal(db.Model):
+    """How many submitted responses gave a reason, per day: the dashboard's totals.
+
+    One row per response day (UTC) x survey version x language x reason x main
+    or "also played a part", for all respondents (attribute and value '') and
+    again for each value of the customer attributes in `karn.analysis.totals`
+    (segment, plan, region, source). Revenue is summed for main reasons only.
+    Kept in step by the submission, by changes to those customer attributes,
+    and rebuilt from the responses by `flask analysis rebuild-totals`.
+    """
+
+    __tablename__ = "reason_totals"
+
+    attribute: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    survey_version_id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(sa.String(2), primary_key=True)
+    reason: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    is_secondary: Mapped[bool] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(sa.BigInteger)
+    monthly_revenue: Mapped[Decimal] = mapped_column(Cents)
+    lifetime_value: Mapped[Decimal] = mapped_column(Cents)
+
+
+class TagCorrection(db.Model):
+    """A person's correction of the tags of a free-text answer or a call note.
+
+    Only labels are kept, never text: what the tags were, what they became, who
+    changed them and when. The answer's or note's own columns then hold the
+    corrected values (what pages show and counts use), and its ``tags`` JSON is
+    marked ``corrected`` so a re-tag leaves it alone.
+    """
+
+    __tablename__ = "tag_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("answers.id", ondelete="CASCADE"), index=True
+    )
+    note_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("call_notes.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=clock.now, index=True
+    )
+    old_sentiment: Mapped[Sentiment | None] = mapped_column(
+        enum_column(Sentiment, "old_sentiment")
+    )
+    new_sentiment: Mapped[Sentiment | None] = mapped_column(
+        enum_column(Sentiment, "new_sentiment")
+    )
+    old_score: Mapped[float | None]
+    old_reason: Mapped[Reason | None] = mapped_column(enum_column(Reason, "old_reason"))
+    new_reason: Mapped[Reason | None] = mapped_column(enum_column(Reason, "new_reason"))
+
+    user: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(answer_id IS NULL) <> (note_id IS NULL)", name="one_target"
+        ),
+    )
+
+    @property
+    def kind(self) -> str:
+        return "answer" if self.answer_id is not None else "note"
+
+
+_ACTIVE_MODEL = sa.text("active")
+
+
+class TagModel(db.Model):
+    """A trained text-tagging model, versioned; at most one per task is active.
+
+    Version 0 is the model shipped with Karn and has no row: it is in use when
+    no row of the task is active.
+    """
+
+    __tablename__ = "tag_models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(sa.String(16))
+    version: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # Who ran the training (a user's email, or the system account's name).
+    created_by: Mapped[str | None] = mapped_column(sa.String(254))
+    active: Mapped[bool] = mapped_column(default=False)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Training examples per source, language and label.
+    examples: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # Held-out evaluation of this model and of the one active when it was made.
+    metrics: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # The model itself, as the JSON document of ReasonModel.to_json().
+    payload: Mapped[str] = mapped_column(sa.Text)
+
+    __table_args__ = (
+        sa.UniqueConstraint("task", "version", name="uq_tag_models_task_version"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
+        sa.CheckConstraint("task IN ('reason', 'sentiment')", name="task_known"),
+        sa.Index(
+            "uq_tag_models_active",
+            "task",
+            unique=True,
+            sqlite_where=_ACTIVE_MODEL,
+            postgresql_where=_ACTIVE_MODEL,
         ),
     )

@@ -4,8 +4,11 @@ Two parts work together. A hand-written seed lexicon (``data/reasons_seed.tsv``)
 recognises reasons from the first day ("klantenservice", "te duur",
 "overgestapt naar", "no longer need"). A multinomial naive Bayes model on
 words, word pairs and word beginnings/endings (``ReasonModel``) learns from
-labelled responses; Karn ships one trained on ``data/reason_examples.tsv`` and
-the application can train its own with ``train_reason_model`` and pass it in.
+labelled responses; Karn ships one trained on ``data/reason_examples.tsv``
+(version 0), and ``flask analysis train`` trains versions from the platform's
+own data (``karn.analysis.training``). Without a ``model`` argument the active
+version is used: ``active_model`` asks the provider the application registers
+(``karn.analysis.model_store``), and falls back to the shipped model.
 
 ``tag_reasons`` returns the recognised reasons, best first, each with a
 confidence in [0, 1]. When none reaches ``MIN_CONFIDENCE`` it returns
@@ -17,7 +20,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -269,6 +272,23 @@ def default_model() -> ReasonModel:
     return ReasonModel.from_json(path.read_text(encoding="utf-8"))
 
 
+ModelProvider = Callable[[], tuple[int, ReasonModel]]
+_provider: ModelProvider | None = None
+
+
+def set_active_model_provider(provider: ModelProvider | None) -> None:
+    """Register the function that says which model version is in use."""
+    global _provider
+    _provider = provider
+
+
+def active_model() -> tuple[int, ReasonModel]:
+    """(version, model) in use: the provider's, else the shipped model (0)."""
+    if _provider is not None:
+        return _provider()
+    return 0, default_model()
+
+
 # ---------------------------------------------------------------- tagging
 
 
@@ -292,7 +312,7 @@ def reason_scores(
         reason: 1 - math.exp(-max(total, 0.0) / 2.5) for reason, total in seed.items()
     }
     if not seed_only:
-        model = model or default_model()
+        model = model or active_model()[1]
         weight = _model_weight(model)
         for reason, p in model.predict_proba(text, lang).items():
             if reason == "other":
