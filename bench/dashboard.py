@@ -1,36 +1,41 @@
 """Dashboard speed: Karn's analysis pages, charts and rankings API on a million answers.
 
     python bench/dashboard.py [--responses 1000000] [--runs 5] [--postgres URL]
-                              [--no-fixes]
+                              [--keep DIR]
 
-Fills a fresh, migrated database (a SQLite file; with --postgres also a new
-database on that server, dropped afterwards) in chunks, by executemany on SQLite
-and COPY on PostgreSQL: departed customers over 18 months (segment, plan,
-region, tenure, revenue), one invitation each in a state that fits its age, the
-default survey, and N submitted responses with a main reason (service most
-common, the mix shifting a little by segment), one response_reasons row per
-shown option (six, "other" last, one or two also-mentioned reasons for most),
-every answer the default survey stores, and a tagged free-text comment
-(sentiment, score, reason) on about 30% of them. About 30% more customers than
-responses never answered; a few of those left a half-filled form.
+Fills a fresh, migrated database (a SQLite file; with --postgres also a
+database on that server, dropped afterwards unless --keep) in chunks, by
+executemany on SQLite and COPY on PostgreSQL: departed customers over 18 months
+(segment, plan, region, tenure, revenue), one invitation each in a state that
+fits its age, the default survey, and N submitted responses with a main reason
+(service most common, the mix shifting a little by segment), one
+response_reasons row per shown option (six, "other" last, one or two
+also-mentioned reasons for most), every answer the default survey stores, and a
+tagged free-text comment (sentiment, score, reason) on about 30% of them. About
+30% more customers than responses never answered; a few of those left a
+half-filled form. The rows go in past Karn, so the daily reason totals are then
+rebuilt as `flask analysis rebuild-totals` does (its time is printed).
+
+With --keep DIR the filled databases stay (SQLite: DIR/dashboard-N.db;
+PostgreSQL: database karn_bench_dashboard_N) and a later run with the same
+--responses reuses them after migrating them to head (new migrations run on the
+kept data, and their time is printed) instead of filling again.
 
 Then, as a signed-in manager through the Flask test client, it times every
 dashboard page (/analysis/ by count and by revenue, trends, segments, text)
-without a filter, for segment MKB and for the last three months, with the chart
-cache emptied before each request; the five SVG charts uncached and cached; and
-GET /api/v1/rankings with an API key. Each figure is the median of --runs
-requests after one warm-up (cases over 1 s get fewer runs, at least one).
+without a filter, for segment MKB, for the last three months (all three
+answered from the daily totals) and for tenure 24-60 months (which the totals
+do not keep: counted from the responses), with the chart cache emptied before
+each request; the five SVG charts uncached and cached; and GET
+/api/v1/rankings with an API key. Each figure is the median of --runs requests
+after one warm-up (cases over 1 s get fewer runs, at least one).
 
 The baseline, measured in the same run on the same engine, is the bare
 ``SELECT primary_reason, count(*) FROM responses GROUP BY primary_reason``.
 Targets: every page under 1 s, the rankings API under 3x the baseline.
 
-Afterwards each query function of karn.analysis.queries is timed alone, the
-statements of the slow unfiltered pages are timed and the slowest explained,
-and the proposed fixes (indexes, query rewrites, a denormalised revenue, daily
-totals) are applied one after the other inside the bench database and process
-only, each with its effect on the functions it touches, before every case is
-measured again.
+Afterwards each query function of karn.analysis.queries is timed alone, and the
+statements of the slow pages are timed and the slowest explained.
 """
 
 import argparse
@@ -120,15 +125,26 @@ TONE = {
 BRANDS = ["Concurrent BV", "Ziggo", "KPN", "Odido", "Budget Plus", "Simyo"]
 
 
-def database(kind: str, tmp: str, postgres: str | None) -> str:
-    """A fresh, empty database URL of this kind."""
+def database(
+    kind: str, folder: str, postgres: str | None, responses: int, fresh: bool = False
+) -> str:
+    """The bench database's URL; with fresh, emptied (or created) first."""
     if kind == "sqlite":
-        return f"sqlite:///{tmp}/dashboard.db"
+        path = os.path.join(folder, f"dashboard-{responses}.db")
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.remove(path + suffix)
+        return f"sqlite:///{path}"
+    name = f"karn_bench_dashboard_{responses}"
     engine = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
-    name = f"karn_bench_dashboard_{os.getpid()}"
     with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if fresh or not exists:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return postgres.rsplit("/", 1)[0] + "/" + name
 
@@ -544,11 +560,13 @@ def filter_sets() -> list[tuple[str, dict[str, str]]]:
         ("", {}),
         ("segment=MKB", {"segment": "MKB"}),
         ("last 3 months", {"since": since}),
+        # Not kept in the daily totals: counted from the responses.
+        ("tenure=24-60", {"tenure": "24-60"}),
     ]
 
 
-def page_cases() -> list[tuple[str, str, bool]]:
-    """(label, URL, filtered) of every page and filter to time."""
+def page_cases() -> list[tuple[str, str]]:
+    """(label, URL) of every page and filter to time."""
     pages = [
         ("/analysis/", "/analysis/", {}),
         ("/analysis/?weight=revenue", "/analysis/", {"weight": "revenue"}),
@@ -565,7 +583,7 @@ def page_cases() -> list[tuple[str, str, bool]]:
         for name, filters in filter_sets():
             query = urlencode({**args, **filters})
             url = f"{path}?{query}".rstrip("?")
-            out.append((f"{label} {name}".strip(), url, bool(name)))
+            out.append((f"{label} {name}".strip(), url))
     return out
 
 
@@ -636,7 +654,7 @@ def baseline(app, runs: int) -> float:
 def measure(app, client, secret: str, runs: int) -> dict[str, float]:
     """Median ms per case: pages, charts uncached and cached, the rankings API."""
     results = {}
-    for label, url, _filtered in page_cases():
+    for label, url in page_cases():
         results[label] = timed(getter(client, url), runs)
     for label, url in chart_cases():
         results[label + " uncached"] = timed(getter(client, url), runs)
@@ -780,11 +798,11 @@ def one_line(statement: str, width: int = 150) -> str:
 
 
 def report_slow(app, client, results: dict) -> None:
-    """Statement times of each slow unfiltered page, and plans of the slowest."""
+    """Statement times of each slow page, and plans of the slowest."""
     explained = set()
-    for label, url, filtered in page_cases():
+    for label, url in page_cases():
         ms = results.get(label)
-        if filtered or (isinstance(ms, float) and ms < PAGE_TARGET_MS / 2):
+        if isinstance(ms, float) and ms < PAGE_TARGET_MS / 2:
             continue
         print(f"\n--- {label}: {cell(ms)} ms  {url}")
         timed_statements = statement_times(app, client, url)
@@ -798,540 +816,6 @@ def report_slow(app, client, results: dict) -> None:
             print(f"  plan of ({stmt_ms:.0f} ms) {one_line(statement, 90)}")
             for line in explain(app, statement, params).splitlines():
                 print("    " + line)
-
-
-def secondary_counts(f, skip_join: bool = False) -> dict[str, int]:
-    """Secondary mentions, testing `is_secondary` so a partial index applies."""
-    # With skip_join and no filter, response_reasons is counted alone: its rows
-    # are written only when a response is submitted.
-    from karn.analysis import queries
-    from karn.extensions import db
-    from karn.surveys.models import Response, ResponseReason
-
-    if skip_join and f == queries.Filters():
-        query = sa.select(ResponseReason.reason, sa.func.count())
-    else:
-        base = sa.join(
-            ResponseReason, Response, Response.id == ResponseReason.response_id
-        )
-        query = queries._responses(f, ResponseReason.reason, sa.func.count(), base=base)
-    # A plain boolean test, which the partial index's WHERE matches on both
-    # databases (`IS true` / `IS 1` does not on SQLite).
-    query = query.where(ResponseReason.is_secondary).group_by(ResponseReason.reason)
-    return {r.value: c for r, c in db.session.execute(query)}
-
-
-def patch_secondary(skip_join: bool):
-    """Replace reason_counts' secondary query; returns the undo."""
-    from karn.analysis import queries
-
-    original = queries.reason_counts
-
-    def reason_counts(f, secondary=True):
-        result = original(f, secondary=False)
-        if secondary:
-            result.secondary = secondary_counts(f, skip_join)
-        return result
-
-    queries.reason_counts = reason_counts
-    return lambda: setattr(queries, "reason_counts", original)
-
-
-def funnel_one_pass(f):
-    """queries.funnel from one GROUP BY over invitations instead of two scans."""
-    # Every invitation has its customer, so the join is needed only to filter.
-    from dataclasses import replace
-
-    from karn.customers.models import Customer
-    from karn.enums import InvitationStatus
-    from karn.extensions import db
-    from karn.surveys.models import Invitation
-
-    g = replace(f, period_by="departure")
-    conds = [*g.customer_conditions(), *g.period_conditions(Customer.departed_at)]
-    departed = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Customer)
-        .where(Customer.erased_at.is_(None), *conds)
-    )
-    sent = Invitation.sent_at.is_not(None).label("sent")
-    query = sa.select(
-        Invitation.status, Invitation.reminders_sent, sent, sa.func.count()
-    ).group_by(Invitation.status, Invitation.reminders_sent, sent)
-    if conds:
-        query = query.join(Customer, Customer.id == Invitation.customer_id).where(
-            *conds
-        )
-    out = dict.fromkeys(
-        ("invited", "delivered", "responded", "bounced", "unsubscribed"), 0
-    )
-    after = dict.fromkeys(range(3), 0)
-    failed = (InvitationStatus.BOUNCED, InvitationStatus.FAILED)
-    for status, reminders, was_sent, n in db.session.execute(query):
-        if was_sent:
-            out["invited"] += n
-            if status not in failed:
-                out["delivered"] += n
-        if status == InvitationStatus.RESPONDED:
-            out["responded"] += n
-            if reminders in after:
-                after[reminders] += n
-        elif status == InvitationStatus.BOUNCED:
-            out["bounced"] += n
-        elif status == InvitationStatus.UNSUBSCRIBED:
-            out["unsubscribed"] += n
-    return {"departed": departed, **out, "after_reminder": after}
-
-
-def distinct_values(name: str, limit: int) -> list[str]:
-    """DISTINCT values of an indexed customer column by a loose index scan."""
-    # One index lookup per distinct value instead of reading every row.
-    from karn.extensions import db
-
-    sql = (
-        f"WITH RECURSIVE v(x) AS (SELECT min({name}) FROM customers UNION ALL "
-        f"SELECT (SELECT min({name}) FROM customers WHERE {name} > v.x) "
-        f"FROM v WHERE v.x IS NOT NULL) "
-        f"SELECT x FROM v WHERE x IS NOT NULL LIMIT {int(limit)}"
-    )
-    return list(db.session.scalars(sa.text(sql)))
-
-
-def patch_distinct():
-    """Filter drop-downs and segment pickers through distinct_values."""
-    from karn.analysis import queries, views
-    from karn.extensions import db
-    from karn.surveys.models import SurveyVersion
-
-    options, values = views._options, queries.segment_values
-
-    def _options():
-        versions = db.session.execute(
-            sa.select(SurveyVersion.id, SurveyVersion.number).order_by(
-                SurveyVersion.number
-            )
-        ).all()
-        return {
-            "segments": distinct_values("segment", 100),
-            "plans": distinct_values("plan", 100),
-            "regions": distinct_values("region", 100),
-            "versions": versions,
-            "tenure_bands": list(queries.TENURE_BANDS),
-            "revenue_bands": list(queries.REVENUE_BANDS),
-        }
-
-    def segment_values(attribute, limit=200):
-        if attribute in ("segment", "plan", "region"):
-            return distinct_values(attribute, limit)
-        return values(attribute, limit)
-
-    views._options, queries.segment_values = _options, segment_values
-
-    def undo():
-        views._options, queries.segment_values = options, values
-
-    return undo
-
-
-def patch_funnel():
-    """funnel -> funnel_one_pass."""
-    from karn.analysis import queries
-
-    original = queries.funnel
-    queries.funnel = funnel_one_pass
-    return lambda: setattr(queries, "funnel", original)
-
-
-def patch_monthly_once():
-    """monthly_counts computed once per request: trends asks for it twice."""
-    from flask import g, has_request_context
-
-    from karn.analysis import queries
-
-    original = queries.monthly_counts
-
-    def monthly_counts(f):
-        if not has_request_context():
-            return original(f)
-        memo = g.setdefault("bench_monthly", {})
-        if f.key() not in memo:
-            memo[f.key()] = original(f)
-        return memo[f.key()]
-
-    queries.monthly_counts = monthly_counts
-    return lambda: setattr(queries, "monthly_counts", original)
-
-
-def revenue_columns(engine) -> None:
-    """Copy each respondent's revenue onto their response (the denormalisation)."""
-    with engine.begin() as conn:
-        for column in ("monthly_revenue", "lifetime_value"):
-            conn.exec_driver_sql(f"ALTER TABLE responses ADD COLUMN {column} BIGINT")
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                "UPDATE responses SET monthly_revenue = c.monthly_revenue, "
-                "lifetime_value = c.lifetime_value FROM customers c "
-                "WHERE c.id = responses.customer_id"
-            )
-        else:
-            conn.exec_driver_sql(
-                "UPDATE responses SET (monthly_revenue, lifetime_value) = "
-                "(SELECT monthly_revenue, lifetime_value FROM customers c "
-                "WHERE c.id = responses.customer_id)"
-            )
-    analyse(engine)
-
-
-def patch_revenue_on_responses():
-    """reason_counts summing revenue kept on responses: no join to customers."""
-    from karn.analysis import queries
-    from karn.dbtypes import Cents
-    from karn.extensions import db
-    from karn.surveys.models import Response
-
-    original = queries.reason_counts
-    monthly = sa.literal_column("responses.monthly_revenue", Cents)
-    lifetime = sa.literal_column("responses.lifetime_value", Cents)
-
-    def reason_counts(f, secondary=True):
-        result = queries.ReasonCounts()
-        query = queries._responses(
-            f,
-            Response.survey_version_id,
-            Response.primary_reason,
-            sa.func.count(),
-            sa.func.sum(monthly),
-            sa.func.sum(lifetime),
-        )
-        query = query.where(Response.primary_reason.is_not(None)).group_by(
-            Response.survey_version_id, Response.primary_reason
-        )
-        per_version = {}
-        for version_id, reason, count, money, value in db.session.execute(query):
-            code = reason.value
-            result.counts[code] = result.counts.get(code, 0) + count
-            per_version[version_id] = per_version.get(version_id, 0) + count
-            if money is not None:
-                result.monthly_revenue[code] = result.monthly_revenue.get(
-                    code, 0
-                ) + float(money)
-            if value is not None:
-                result.lifetime_value[code] = result.lifetime_value.get(
-                    code, 0
-                ) + float(value)
-        result.n = sum(per_version.values())
-        for version_id, count in per_version.items():
-            for code in queries.shown_reasons(version_id):
-                result.shown[code] = result.shown.get(code, 0) + count
-        if secondary:
-            result.secondary = secondary_counts(f, skip_join=True)
-        return result
-
-    queries.reason_counts = reason_counts
-    return lambda: setattr(queries, "reason_counts", original)
-
-
-def data_version_fast():
-    """queries.data_version as two scalar subqueries."""
-    # SQLite answers a lone max() from an index, but max(a), max(b) in one
-    # SELECT scans the whole table.
-    from karn.extensions import db
-    from karn.surveys.models import Response
-
-    return tuple(
-        db.session.execute(
-            sa.select(
-                sa.select(sa.func.max(Response.submitted_at)).scalar_subquery(),
-                sa.select(sa.func.max(Response.id)).scalar_subquery(),
-            )
-        ).one()
-    )
-
-
-def patch_data_version():
-    """queries.data_version -> data_version_fast."""
-    from karn.analysis import queries
-
-    original = queries.data_version
-    queries.data_version = data_version_fast
-    return lambda: setattr(queries, "data_version", original)
-
-
-def rollup_tables(engine) -> None:
-    """Daily totals per version, reason and language, as submit would keep them."""
-    if engine.dialect.name == "postgresql":
-        day = "to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        secondary = "rr.is_secondary"
-    else:
-        day = "substr(r.submitted_at, 1, 10)"
-        secondary = "rr.is_secondary = 1"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            f"CREATE TABLE reason_days AS SELECT {day} AS day, "
-            "r.survey_version_id, r.language, r.primary_reason AS reason, "
-            "count(*) AS n, sum(c.monthly_revenue) AS monthly_revenue, "
-            "sum(c.lifetime_value) AS lifetime_value "
-            "FROM responses r LEFT JOIN customers c ON c.id = r.customer_id "
-            "WHERE r.submitted_at IS NOT NULL AND r.primary_reason IS NOT NULL "
-            "GROUP BY 1, 2, 3, 4"
-        )
-        conn.exec_driver_sql(
-            f"CREATE TABLE secondary_days AS SELECT {day} AS day, "
-            "r.survey_version_id, r.language, rr.reason, count(*) AS n "
-            "FROM response_reasons rr JOIN responses r ON r.id = rr.response_id "
-            f"WHERE {secondary} AND r.submitted_at IS NOT NULL GROUP BY 1, 2, 3, 4"
-        )
-        for table in ("reason_days", "secondary_days"):
-            conn.exec_driver_sql(f"CREATE INDEX ix_{table} ON {table} (day)")
-            conn.exec_driver_sql(f"ANALYZE {table}")
-
-
-def patch_rollup():
-    """reason_counts and monthly_counts from the daily totals when they can."""
-    # Customer filters and departure periods still read the responses.
-    from karn.analysis import queries
-    from karn.extensions import db
-
-    counts, monthly = queries.reason_counts, queries.monthly_counts
-
-    def where(f) -> tuple[str, dict]:
-        conds, params = ["1 = 1"], {}
-        if f.since:
-            conds.append("day >= :since")
-            params["since"] = f.since.isoformat()
-        if f.until:
-            conds.append("day <= :until")
-            params["until"] = f.until.isoformat()
-        if f.version:
-            conds.append("survey_version_id = :version")
-            params["version"] = f.version
-        if f.language:
-            conds.append("language = :language")
-            params["language"] = f.language
-        return " AND ".join(conds), params
-
-    def usable(f) -> bool:
-        return not f.needs_customer and f.period_by == "response"
-
-    def reason_counts(f, secondary=True):
-        if not usable(f):
-            return counts(f, secondary)
-        cond, params = where(f)
-        result = queries.ReasonCounts()
-        rows = db.session.execute(
-            sa.text(
-                "SELECT survey_version_id, reason, sum(n), sum(monthly_revenue), "
-                f"sum(lifetime_value) FROM reason_days WHERE {cond} GROUP BY 1, 2"
-            ),
-            params,
-        )
-        per_version: dict[int, int] = {}
-        for version_id, code, n, money, value in rows:
-            n = int(n)
-            result.counts[code] = result.counts.get(code, 0) + n
-            per_version[version_id] = per_version.get(version_id, 0) + n
-            if money is not None:
-                revenue = result.monthly_revenue.get(code, 0) + int(money) / 100
-                result.monthly_revenue[code] = revenue
-            if value is not None:
-                ltv = result.lifetime_value.get(code, 0) + int(value) / 100
-                result.lifetime_value[code] = ltv
-        result.n = sum(per_version.values())
-        for version_id, n in per_version.items():
-            for code in queries.shown_reasons(version_id):
-                result.shown[code] = result.shown.get(code, 0) + n
-        if secondary:
-            rows = db.session.execute(
-                sa.text(
-                    f"SELECT reason, sum(n) FROM secondary_days WHERE {cond} GROUP BY 1"
-                ),
-                params,
-            )
-            result.secondary = {code: int(n) for code, n in rows}
-        return result
-
-    def monthly_counts(f):
-        if not usable(f):
-            return monthly(f)
-        cond, params = where(f)
-        rows = db.session.execute(
-            sa.text(
-                "SELECT substr(day, 1, 7), survey_version_id, reason, sum(n) "
-                f"FROM reason_days WHERE {cond} GROUP BY 1, 2, 3"
-            ),
-            params,
-        )
-        by_month: dict[str, tuple[dict, dict]] = {}
-        for month, version_id, code, n in rows:
-            got, shown = by_month.setdefault(month, ({}, {}))
-            got[code] = got.get(code, 0) + int(n)
-            for option in queries.shown_reasons(version_id):
-                shown[option] = shown.get(option, 0) + int(n)
-        return [(m, *by_month[m]) for m in sorted(by_month)]
-
-    queries.reason_counts, queries.monthly_counts = reason_counts, monthly_counts
-
-    def undo():
-        queries.reason_counts, queries.monthly_counts = counts, monthly
-
-    return undo
-
-
-def fixes() -> list[tuple[str, str, dict, object, list[str]]]:
-    """(name, what it changes, SQL per dialect, query patch, functions it affects)."""
-    # Applied in order and kept: each is measured on top of the ones before.
-    both = lambda *sql: {"sqlite": list(sql), "postgresql": list(sql)}  # noqa: E731
-    counts = ["reason_counts", "reason_counts segment=MKB"]
-    return [
-        (
-            "partial index on secondary mentions",
-            "CREATE INDEX ix_response_reasons_secondary ON response_reasons "
-            "(reason, response_id) WHERE is_secondary; the query tests "
-            "`is_secondary` (not `IS true`) and, unfiltered, counts "
-            "response_reasons alone (its rows exist only for submitted answers)",
-            {
-                "sqlite": [
-                    "CREATE INDEX ix_response_reasons_secondary ON response_reasons"
-                    " (reason, response_id) WHERE is_secondary = 1"
-                ],
-                "postgresql": [
-                    "CREATE INDEX ix_response_reasons_secondary ON response_reasons"
-                    " (reason, response_id) WHERE is_secondary"
-                ],
-            },
-            lambda: patch_secondary(skip_join=True),
-            counts,
-        ),
-        (
-            "covering index on responses",
-            "CREATE INDEX ix_responses_submitted_reason ON responses "
-            "(submitted_at, survey_version_id, primary_reason, customer_id)",
-            both(
-                "CREATE INDEX ix_responses_submitted_reason ON responses "
-                "(submitted_at, survey_version_id, primary_reason, customer_id)"
-            ),
-            None,
-            [
-                "reason_counts (no secondary)",
-                "monthly_counts",
-                "monthly_counts segment=MKB",
-            ],
-        ),
-        (
-            "revenue kept on responses",
-            "responses.monthly_revenue / lifetime_value (Cents) copied from the "
-            "customer when the answer is stored; reason_counts sums those and "
-            "joins customers only for customer filters",
-            {"sqlite": [revenue_columns], "postgresql": [revenue_columns]},
-            patch_revenue_on_responses,
-            ["reason_counts (no secondary)", *counts],
-        ),
-        (
-            "monthly_counts once per request",
-            "the trends page asks for the same monthly counts twice (trend and "
-            "p-chart); keep them on flask.g for the request",
-            {},
-            patch_monthly_once,
-            [],
-        ),
-        (
-            "partial indexes on tagged answers",
-            "CREATE INDEX ix_answers_sentiment ON answers (response_id, sentiment) "
-            "WHERE sentiment IS NOT NULL; CREATE INDEX ix_answers_score ON answers "
-            "(sentiment_score, response_id) WHERE sentiment_score IS NOT NULL AND "
-            "text IS NOT NULL",
-            both(
-                "CREATE INDEX ix_answers_sentiment ON answers (response_id, sentiment)"
-                " WHERE sentiment IS NOT NULL",
-                "CREATE INDEX ix_answers_score ON answers (sentiment_score, "
-                "response_id) WHERE sentiment_score IS NOT NULL AND text IS NOT NULL",
-            ),
-            None,
-            [
-                "sentiment_by_reason",
-                "sentiment_by_reason segment=MKB",
-                "quotes (service)",
-                "quotes (service) segment=MKB",
-            ],
-        ),
-        (
-            "funnel in one pass",
-            "queries.funnel: one GROUP BY status, reminders_sent, sent over "
-            "invitations (joined to customers only for customer filters) instead "
-            "of two joined scans; CREATE INDEX ix_invitations_funnel ON "
-            "invitations (status, reminders_sent, sent_at); CREATE INDEX "
-            "ix_customers_kept_departed ON customers (departed_at) WHERE erased_at "
-            "IS NULL",
-            both(
-                "CREATE INDEX ix_invitations_funnel ON invitations "
-                "(status, reminders_sent, sent_at)",
-                "CREATE INDEX ix_customers_kept_departed ON customers (departed_at) "
-                "WHERE erased_at IS NULL",
-            ),
-            patch_funnel,
-            ["funnel", "funnel segment=MKB"],
-        ),
-        (
-            "distinct values by loose index scan",
-            "views._options and queries.segment_values: segment, plan and region "
-            "values by a recursive CTE that hops through the column's index",
-            {},
-            patch_distinct,
-            ["segment_values(segment)", "views._options (filter drop-downs)"],
-        ),
-        (
-            "data_version by two subqueries",
-            "queries.data_version: SELECT (SELECT max(submitted_at) FROM responses), "
-            "(SELECT max(id) FROM responses); every chart request, cached or not, "
-            "asks for it",
-            {},
-            patch_data_version,
-            ["data_version"],
-        ),
-        (
-            "daily totals (rollup)",
-            "tables reason_days (day, survey_version_id, language, reason -> n, "
-            "revenue sums) and secondary_days (-> n), kept up to date by the "
-            "submit transaction; reason_counts and monthly_counts read them when "
-            "no customer filter is set",
-            {"sqlite": [rollup_tables], "postgresql": [rollup_tables]},
-            patch_rollup,
-            ["reason_counts (no secondary)", "reason_counts", "monthly_counts"],
-        ),
-    ]
-
-
-def apply_fixes(app, runs: int) -> list:
-    """Each fix in turn in the bench database and process; the patches' undos."""
-    undo = []
-    from karn.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-    dialect = engine.dialect.name
-    for name, what, sql, patch, affects in fixes():
-        before = time_functions(app, runs, set(affects))
-        start = time.perf_counter()
-        for step in sql.get(dialect, []):
-            if callable(step):
-                step(engine)
-                continue
-            index, table = re.match(r"CREATE INDEX (\w+) ON (\w+)", step).groups()
-            with engine.begin() as conn:
-                conn.exec_driver_sql(step)
-                # Statistics for the new index only: a whole ANALYZE takes longer.
-                target = table if dialect == "postgresql" else index
-                conn.exec_driver_sql(f"ANALYZE {target}")
-        built = time.perf_counter() - start
-        if patch is not None:
-            undo.append(patch())
-        after = time_functions(app, runs, set(affects))
-        print(f"\n* fix: {name} ({built:.0f} s to build)\n  {what}")
-        for label in affects:
-            print(
-                f"  {label:44} {cell(before[label]):>9} -> {cell(after[label]):>9} ms"
-            )
-    return undo
 
 
 def verdict(label: str, ms: float | str, base: float) -> str:
@@ -1348,37 +832,68 @@ def cell(ms: float | str) -> str:
     return ms if isinstance(ms, str) else f"{ms:.1f}"
 
 
-def print_table(results: dict, base: float, after: dict | None = None) -> None:
-    """Every case with its verdict against the targets (and after the fixes)."""
-    head = f"{'case':58} {'median ms':>10} {'x base':>7}  {'target':12}"
-    if after:
-        head += f" {'fixed ms':>9} {'x base':>7}  target"
-    print(head)
+def print_table(results: dict, base: float) -> None:
+    """Every case with its verdict against the targets."""
+    print(f"{'case':58} {'median ms':>10} {'x base':>7}  target")
     for label, ms in results.items():
         ratio = f"{ms / base:7.1f}" if not isinstance(ms, str) else " " * 7
-        line = f"{label:58} {cell(ms):>10} {ratio}  {verdict(label, ms, base):12}"
-        if after:
-            fixed = after[label]
-            ratio = f"{fixed / base:7.1f}" if not isinstance(fixed, str) else " " * 7
-            line += f" {cell(fixed):>9} {ratio}  {verdict(label, fixed, base)}"
-        print(line)
+        print(f"{label:58} {cell(ms):>10} {ratio}  {verdict(label, ms, base)}")
     print(f"{'baseline: SELECT primary_reason, count(*) … GROUP BY':58} {base:10.1f}")
-    for name, table in (("", results), ("fixed ", after or {})):
-        api = table.get("GET /api/v1/rankings")
-        if isinstance(api, float):
-            print(f"{name}rankings API / baseline: {api / base:.1f}x (target < 3x)")
+    api = results.get("GET /api/v1/rankings")
+    if isinstance(api, float):
+        print(f"rankings API / baseline: {api / base:.1f}x (target < 3x)")
 
 
-def run(kind: str, url: str, responses: int, runs: int, try_fixes: bool) -> None:
-    """Fill, time every case against the baseline, then look for the time."""
+def submitted(url: str) -> int:
+    """How many submitted responses a kept database holds (0 if none or broken)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT count(*) FROM responses WHERE submitted_at IS NOT NULL")
+            ).scalar_one()
+    except sa.exc.DBAPIError:
+        return 0
+    finally:
+        engine.dispose()
+
+
+def rebuild_totals(app) -> None:
+    """The daily totals of the bulk-loaded responses, as after a restore."""
+    from karn.analysis import totals
+    from karn.extensions import db
+
+    with app.app_context():
+        started = time.perf_counter()
+        with db.engine.begin() as conn:
+            rows = totals.rebuild(conn)
+        took = time.perf_counter() - started
+        print(f"flask analysis rebuild-totals: {rows:,} rows in {took:.0f} s")
+        analyse(db.engine)
+        db.engine.dispose()
+
+
+def run(kind: str, url: str, responses: int, runs: int, reuse: bool) -> None:
+    """Fill (or reuse a kept database), then time every case against the baseline."""
     start = time.perf_counter()
     app = fresh_app(url)
-    counts = fill(app, responses)
-    filled = time.perf_counter() - start
-    print(
-        f"\n== {kind}: filled and analysed in {filled:.0f} s: "
-        + ", ".join(f"{n:,} {name}" for name, n in counts.items())
-    )
+    print(f"\n== {kind}: migrated to head in {time.perf_counter() - start:.0f} s")
+    if reuse:
+        # New migrations may have added tables and indexes: fresh statistics.
+        with app.app_context():
+            from karn.extensions import db
+
+            analyse(db.engine)
+            db.engine.dispose()
+        print(f"reused the kept database with {responses:,} submitted responses")
+    else:
+        start = time.perf_counter()
+        counts = fill(app, responses)
+        print(
+            f"filled and analysed in {time.perf_counter() - start:.0f} s: "
+            + ", ".join(f"{n:,} {name}" for name, n in counts.items())
+        )
+        rebuild_totals(app)
     client = signed_in_client(app)
     secret = api_key(app)
     base = baseline(app, runs)
@@ -1389,15 +904,6 @@ def run(kind: str, url: str, responses: int, runs: int, try_fixes: bool) -> None
     for label, ms in functions.items():
         print(f"  {label:44} {cell(ms):>9}")
     report_slow(app, client, results)
-    if not try_fixes:
-        return
-    undo = apply_fixes(app, runs)
-    try:
-        print(f"\n== {kind}: every case again with all the fixes")
-        print_table(results, base, measure(app, client, secret, runs))
-    finally:
-        for step in reversed(undo):
-            step()
 
 
 def main() -> None:
@@ -1406,18 +912,31 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--postgres", help="also measure on this PostgreSQL server URL")
-    parser.add_argument("--no-fixes", action="store_true", help="skip the fixes")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the filled databases (SQLite: DIR/dashboard-N.db; PostgreSQL: "
+        "database karn_bench_dashboard_N) and reuse them when they hold N "
+        "responses, migrated to head",
+    )
     parser.add_argument("--only-postgres", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     kinds = [] if args.only_postgres else ["sqlite"]
     kinds += ["postgresql"] if args.postgres else []
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
-            url = database(kind, tmp, args.postgres)
+            url = database(kind, args.keep or tmp, args.postgres, args.responses)
+            reuse = bool(args.keep) and submitted(url) == args.responses
+            if not reuse:
+                url = database(
+                    kind, args.keep or tmp, args.postgres, args.responses, fresh=True
+                )
             try:
-                run(kind, url, args.responses, args.runs, not args.no_fixes)
+                run(kind, url, args.responses, args.runs, reuse)
             finally:
-                if kind == "postgresql":
+                if kind == "postgresql" and not args.keep:
                     drop_database(url, args.postgres)
 
 

@@ -17,7 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from karn.analysis import totals
+from karn.analysis.models import ReasonTotal, TagCorrection
 from karn.customers.models import Customer
+from karn.customers.queries import DISTINCT_COLUMNS, distinct_values
 from karn.enums import InvitationStatus, Reason
 from karn.extensions import db
 from karn.surveys import definition
@@ -66,6 +69,8 @@ class Filters:
     revenue: str | None = None
     # Imported attributes: (("Plaats", "Utrecht"), ...)
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # "survey": what respondents chose; "phone": what staff heard on calls.
+    channel: str = "survey"
 
     _SIMPLE = (
         "version",
@@ -94,6 +99,7 @@ class Filters:
             "since": day("since"),
             "until": day("until"),
             "period_by": "departure" if args.get("by") == "departure" else "response",
+            "channel": "phone" if args.get("channel") == "phone" else "survey",
         }
         for name in cls._SIMPLE:
             raw = (args.get(name) or "").strip()
@@ -126,6 +132,8 @@ class Filters:
             args["until"] = self.until.isoformat()
         if self.period_by != "response":
             args["by"] = self.period_by
+        if self.channel != "survey":
+            args["channel"] = self.channel
         for name in self._SIMPLE:
             value = getattr(self, name)
             if value not in (None, ""):
@@ -229,50 +237,133 @@ class ReasonCounts:
     secondary: dict[str, int] = field(default_factory=dict)
 
 
-def reason_counts(f: Filters, secondary: bool = True) -> ReasonCounts:
-    """Counts for the ranking: one GROUP BY over responses, one over mentions."""
-    result = ReasonCounts()
-    revenue = sa.func.sum(Customer.monthly_revenue)
-    ltv = sa.func.sum(Customer.lifetime_value)
+def _totals_scope(f: Filters) -> tuple[str, str] | None:
+    """The (attribute, value) of the daily totals that answer f, if they can.
+
+    They answer a period by response date, a version, a language and at most
+    one of the customer attributes they are kept for ('' for none); anything
+    else (a departure period, tenure or revenue bands, imported attributes,
+    two attributes at once, or a filter added later) is counted from the
+    responses.
+    """
+    given = [(a, getattr(f, a)) for a in totals.ATTRIBUTES if getattr(f, a)]
+    rest = replace(
+        f,
+        since=None,
+        until=None,
+        version=None,
+        language=None,
+        **dict.fromkeys(totals.ATTRIBUTES),
+    )
+    if rest != Filters() or len(given) > 1:
+        return None
+    return given[0] if given else ("", "")
+
+
+def _totals(f: Filters, scope: tuple[str, str], *columns):
+    """SELECT over the daily totals of this scope, within f's period and version."""
+    attribute, value = scope
+    query = sa.select(*columns).where(
+        ReasonTotal.attribute == attribute, ReasonTotal.value == value
+    )
+    if f.since:
+        query = query.where(ReasonTotal.day >= f.since)
+    if f.until:
+        query = query.where(ReasonTotal.day <= f.until)
+    if f.version:
+        query = query.where(ReasonTotal.survey_version_id == f.version)
+    if f.language:
+        query = query.where(ReasonTotal.language == f.language)
+    return query
+
+
+def _reason_rows(f: Filters, secondary: bool) -> tuple[list, list]:
+    """(version, reason, count, revenue, lifetime value) rows and (reason, count)
+    rows of secondary mentions, from the daily totals when they can answer."""
+    scope = _totals_scope(f)
+    if scope is not None:
+        query = _totals(
+            f,
+            scope,
+            ReasonTotal.is_secondary,
+            ReasonTotal.survey_version_id,
+            ReasonTotal.reason,
+            sa.func.sum(ReasonTotal.n),
+            sa.func.sum(ReasonTotal.monthly_revenue),
+            sa.func.sum(ReasonTotal.lifetime_value),
+        ).group_by(
+            ReasonTotal.is_secondary, ReasonTotal.survey_version_id, ReasonTotal.reason
+        )
+        if not secondary:
+            query = query.where(ReasonTotal.is_secondary.is_(False))
+        main, mentions = [], []
+        for is_secondary, version_id, code, count, money, value in db.session.execute(
+            query
+        ):
+            if is_secondary:
+                mentions.append((code, int(count)))
+            else:
+                main.append((version_id, code, int(count), money, value))
+        return main, mentions
     query = _responses(
         f,
         Response.survey_version_id,
         Response.primary_reason,
         sa.func.count(),
-        revenue,
-        ltv,
+        sa.func.sum(Customer.monthly_revenue),
+        sa.func.sum(Customer.lifetime_value),
     )
     if not f.needs_customer:
         query = query.outerjoin(Customer, Customer.id == Response.customer_id)
     query = query.where(Response.primary_reason.is_not(None)).group_by(
         Response.survey_version_id, Response.primary_reason
     )
+    main = [(v, r.value, c, m, lv) for v, r, c, m, lv in db.session.execute(query)]
+    mentions = []
+    if secondary:
+        joined = sa.join(
+            ResponseReason, Response, Response.id == ResponseReason.response_id
+        )
+        # A plain test of the column, which ix_response_reasons_secondary's
+        # condition matches on both databases.
+        query = (
+            _responses(f, ResponseReason.reason, sa.func.count(), base=joined)
+            .where(ResponseReason.is_secondary)
+            .group_by(ResponseReason.reason)
+        )
+        mentions = [(r.value, c) for r, c in db.session.execute(query)]
+    return main, mentions
+
+
+def reason_counts(f: Filters, secondary: bool = True) -> ReasonCounts:
+    """Counts for the ranking: from the daily totals, or one GROUP BY over
+    responses and one over mentions when the filters need the responses."""
+    if f.channel == "phone":
+        from karn.analysis import phone
+
+        return phone.reason_counts(f)
+    result = ReasonCounts()
+    main, mentions = _reason_rows(f, secondary)
     per_version: dict[int, int] = defaultdict(int)
-    for version_id, reason, count, money, value in db.session.execute(query):
-        code = reason.value
+    for version_id, code, count, money, value in main:
+        if not count:
+            continue
         result.counts[code] = result.counts.get(code, 0) + count
         per_version[version_id] += count
-        if money is not None:
-            result.monthly_revenue[code] = result.monthly_revenue.get(code, 0) + float(
-                money
-            )
-        if value is not None:
-            result.lifetime_value[code] = result.lifetime_value.get(code, 0) + float(
-                value
-            )
+        # A reason nobody with a known revenue gave has revenue 0.
+        result.monthly_revenue[code] = result.monthly_revenue.get(code, 0) + float(
+            money or 0
+        )
+        result.lifetime_value[code] = result.lifetime_value.get(code, 0) + float(
+            value or 0
+        )
     result.n = sum(per_version.values())
     for version_id, count in per_version.items():
         for code in shown_reasons(version_id):
             result.shown[code] = result.shown.get(code, 0) + count
-    if secondary:
-        mentions = sa.join(
-            ResponseReason, Response, Response.id == ResponseReason.response_id
-        )
-        query = _responses(f, ResponseReason.reason, sa.func.count(), base=mentions)
-        query = query.where(ResponseReason.is_secondary.is_(True)).group_by(
-            ResponseReason.reason
-        )
-        result.secondary = {r.value: c for r, c in db.session.execute(query)}
+    for code, count in mentions:
+        if count:
+            result.secondary[code] = result.secondary.get(code, 0) + count
     return result
 
 
@@ -285,74 +376,99 @@ def _month(column):
 
 def monthly_counts(f: Filters) -> list[tuple[str, dict[str, int], dict[str, int]]]:
     """(month, counts, shown) in month order, for trends and p-charts."""
-    when = Customer.departed_at if f.period_by == "departure" else Response.submitted_at
-    month = _month(when).label("month")
-    query = _responses(
-        f, month, Response.survey_version_id, Response.primary_reason, sa.func.count()
-    )
-    if f.period_by == "departure" and not f.needs_customer:
-        query = query.join(Customer, Customer.id == Response.customer_id)
-    query = query.where(Response.primary_reason.is_not(None)).group_by(
-        month, Response.survey_version_id, Response.primary_reason
-    )
+    if f.channel == "phone":
+        from karn.analysis import phone
+
+        return phone.monthly_counts(f)
+    scope = _totals_scope(f)
+    if scope is not None:
+        if db.engine.dialect.name == "postgresql":
+            month = sa.func.to_char(ReasonTotal.day, "YYYY-MM")
+        else:
+            month = sa.func.substr(ReasonTotal.day, 1, 7)
+        query = (
+            _totals(
+                f,
+                scope,
+                month,
+                ReasonTotal.survey_version_id,
+                ReasonTotal.reason,
+                sa.func.sum(ReasonTotal.n),
+            )
+            .where(ReasonTotal.is_secondary.is_(False))
+            .group_by(month, ReasonTotal.survey_version_id, ReasonTotal.reason)
+        )
+        rows = [(m, v, code, int(c)) for m, v, code, c in db.session.execute(query)]
+    else:
+        when = (
+            Customer.departed_at
+            if f.period_by == "departure"
+            else Response.submitted_at
+        )
+        month = _month(when).label("month")
+        query = _responses(
+            f,
+            month,
+            Response.survey_version_id,
+            Response.primary_reason,
+            sa.func.count(),
+        )
+        if f.period_by == "departure" and not f.needs_customer:
+            query = query.join(Customer, Customer.id == Response.customer_id)
+        query = query.where(Response.primary_reason.is_not(None)).group_by(
+            month, Response.survey_version_id, Response.primary_reason
+        )
+        rows = [(m, v, r.value, c) for m, v, r, c in db.session.execute(query)]
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     shown: dict[str, dict[str, int]] = defaultdict(dict)
-    for m, version_id, reason, count in db.session.execute(query):
-        counts[m][reason.value] = counts[m].get(reason.value, 0) + count
-        for code in shown_reasons(version_id):
-            shown[m][code] = shown[m].get(code, 0) + count
+    for m, version_id, code, count in rows:
+        if not count:
+            continue
+        counts[m][code] = counts[m].get(code, 0) + count
+        for option in shown_reasons(version_id):
+            shown[m][option] = shown[m].get(option, 0) + count
     return [(m, counts[m], shown[m]) for m in sorted(counts)]
 
 
 def funnel(f: Filters) -> dict[str, Any]:
     """Departed -> invited -> delivered -> responded, with bounces and unsubscribes."""
     g = replace(f, period_by="departure")
-    customers = sa.select(sa.func.count(Customer.id)).where(
-        Customer.erased_at.is_(None),
-        *g.customer_conditions(),
-        *g.period_conditions(Customer.departed_at),
+    conds = [*g.customer_conditions(), *g.period_conditions(Customer.departed_at)]
+    departed = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Customer)
+        .where(Customer.erased_at.is_(None), *conds)
     )
-    departed = db.session.scalar(customers)
-    status = Invitation.status
-    query = (
-        sa.select(
-            sa.func.count(Invitation.id).filter(Invitation.sent_at.is_not(None)),
-            sa.func.count(Invitation.id).filter(
-                Invitation.sent_at.is_not(None),
-                status.not_in((InvitationStatus.BOUNCED, InvitationStatus.FAILED)),
-            ),
-            sa.func.count(Invitation.id).filter(status == InvitationStatus.RESPONDED),
-            sa.func.count(Invitation.id).filter(status == InvitationStatus.BOUNCED),
-            sa.func.count(Invitation.id).filter(
-                status == InvitationStatus.UNSUBSCRIBED
-            ),
-        )
-        .join(Customer, Customer.id == Invitation.customer_id)
-        .where(*g.customer_conditions(), *g.period_conditions(Customer.departed_at))
+    # One pass in the order of ix_invitations_funnel, which holds all three
+    # columns. A filter picks the customers first: as a join, SQLite would
+    # rather walk that index and look up every invitation's customer.
+    query = sa.select(
+        Invitation.status,
+        Invitation.reminders_sent,
+        sa.func.count(),
+        sa.func.count(Invitation.sent_at),
+    ).group_by(Invitation.status, Invitation.reminders_sent)
+    if conds:
+        chosen = sa.select(Customer.id).where(*conds)
+        query = query.where(Invitation.customer_id.in_(chosen))
+    out = dict.fromkeys(
+        ("invited", "delivered", "responded", "bounced", "unsubscribed"), 0
     )
-    invited, delivered, responded, bounced, unsubscribed = db.session.execute(
-        query
-    ).one()
-    after = (
-        sa.select(Invitation.reminders_sent, sa.func.count())
-        .join(Customer, Customer.id == Invitation.customer_id)
-        .where(
-            status == InvitationStatus.RESPONDED,
-            *g.customer_conditions(),
-            *g.period_conditions(Customer.departed_at),
-        )
-        .group_by(Invitation.reminders_sent)
-    )
-    by_reminder = dict(db.session.execute(after).all())
-    return {
-        "departed": departed,
-        "invited": invited,
-        "delivered": delivered,
-        "responded": responded,
-        "bounced": bounced,
-        "unsubscribed": unsubscribed,
-        "after_reminder": {k: by_reminder.get(k, 0) for k in range(0, 3)},
-    }
+    after = dict.fromkeys(range(3), 0)
+    failed = (InvitationStatus.BOUNCED, InvitationStatus.FAILED)
+    for status, reminders, count, sent in db.session.execute(query):
+        out["invited"] += sent
+        if status not in failed:
+            out["delivered"] += sent
+        if status == InvitationStatus.RESPONDED:
+            out["responded"] += count
+            if reminders in after:
+                after[reminders] += count
+        elif status == InvitationStatus.BOUNCED:
+            out["bounced"] += count
+        elif status == InvitationStatus.UNSUBSCRIBED:
+            out["unsubscribed"] += count
+    return {"departed": departed, **out, "after_reminder": after}
 
 
 def sentiment_by_reason(f: Filters) -> dict[str, dict[str, int]]:
@@ -379,6 +495,11 @@ def quotes(f: Filters, reason: str, per_side: int = 3) -> dict[str, list[dict]]:
         Response.submitted_at,
         Response.language,
         Response.customer_id,
+        # The tags, for the correction form beside each quote.
+        Answer.id,
+        Answer.sentiment,
+        Answer.tag_reason,
+        Answer.tags,
     ).join(Answer, Answer.response_id == Response.id)
     base = base.where(
         Response.primary_reason == reason,
@@ -390,11 +511,21 @@ def quotes(f: Filters, reason: str, per_side: int = 3) -> dict[str, list[dict]]:
         ("negative", Answer.sentiment_score.asc(), Answer.sentiment_score < 0),
         ("positive", Answer.sentiment_score.desc(), Answer.sentiment_score > 0),
     ):
-        rows = db.session.execute(
-            base.where(cond)
-            .order_by(order, Response.submitted_at.desc())
-            .limit(per_side)
-        ).all()
+        if db.engine.dialect.name == "postgresql":
+            # Ordered by the score alone, PostgreSQL walks ix_answers_score and
+            # stops early; with the tie-break it would sort every match. Rows
+            # tied at the cut come along and are put newest first here.
+            query = base.where(cond).order_by(order).fetch(per_side, with_ties=True)
+            rows = db.session.execute(query).all()
+            rows.sort(key=lambda row: row.submitted_at, reverse=True)
+            rows.sort(key=lambda row: row.sentiment_score, reverse=side == "positive")
+            rows = rows[:per_side]
+        else:
+            rows = db.session.execute(
+                base.where(cond)
+                .order_by(order, Response.submitted_at.desc())
+                .limit(per_side)
+            ).all()
         out[side] = [
             {
                 "text": text,
@@ -403,21 +534,29 @@ def quotes(f: Filters, reason: str, per_side: int = 3) -> dict[str, list[dict]]:
                 "submitted_at": when,
                 "language": lang.value,
                 "customer_id": cid,
+                "answer_id": aid,
+                "sentiment": sentiment,
+                "tag_reason": tag_reason,
+                "tags": tags,
             }
-            for text, score, rid, when, lang, cid in rows
+            for text, score, rid, when, lang, cid, aid, sentiment, tag_reason, tags in (
+                rows
+            )
         ]
     return out
 
 
 def data_version() -> tuple:
-    """Changes whenever an answer is submitted: the key that expires cached charts."""
-    # Two scalar subqueries: each is one index lookup, where a single SELECT of
-    # both maxima makes SQLite scan the table.
+    """Changes whenever an answer is submitted or a tag corrected: the key that
+    expires cached charts."""
+    # Scalar subqueries: each is one index lookup, where a single SELECT of
+    # the maxima makes SQLite scan the table.
     return tuple(
         db.session.execute(
             sa.select(
                 sa.select(sa.func.max(Response.submitted_at)).scalar_subquery(),
                 sa.select(sa.func.max(Response.id)).scalar_subquery(),
+                sa.select(sa.func.max(TagCorrection.id)).scalar_subquery(),
             )
         ).one()
     )
@@ -425,8 +564,11 @@ def data_version() -> tuple:
 
 def segment_values(attribute: str, limit: int = 200) -> list[str]:
     """The values of a customer attribute, for the segment comparison pickers."""
-    if attribute in ("segment", "plan", "region", "source"):
-        column = getattr(Customer, attribute)
+    if attribute in DISTINCT_COLUMNS:
+        # Hops through the column's index instead of reading every customer.
+        return distinct_values(attribute, limit)
+    if attribute == "source":
+        column = Customer.source
     else:
         column = Customer.extra[attribute].as_string()
     query = (

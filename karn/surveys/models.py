@@ -118,6 +118,8 @@ class Invitation(db.Model):
             postgresql_where=_OPEN_INVITATION,
         ),
         sa.Index("ix_invitations_status_scheduled", "status", "scheduled_for"),
+        # The dashboard's funnel counts invitations by these three alone.
+        sa.Index("ix_invitations_funnel", "status", "reminders_sent", "sent_at"),
         sa.CheckConstraint("reminders_sent >= 0", name="reminders_not_negative"),
     )
 
@@ -227,7 +229,23 @@ class ResponseReason(db.Model):
 
     response: Mapped[Response] = relationship(back_populates="reasons")
 
-    __table_args__ = (sa.Index("ix_response_reasons_reason", "reason", "is_primary"),)
+    __table_args__ = (
+        sa.Index("ix_response_reasons_reason", "reason", "is_primary"),
+        # "Also played a part" per reason, when the daily totals cannot answer.
+        # Queries must test the column plainly (`WHERE is_secondary`, which
+        # SQLAlchemy writes as `= 1` on SQLite) for the planner to use it.
+        sa.Index(
+            "ix_response_reasons_secondary",
+            "reason",
+            "response_id",
+            sqlite_where=sa.text("is_secondary = 1"),
+            postgresql_where=sa.text("is_secondary"),
+        ),
+    )
+
+
+_TAGGED = sa.text("sentiment IS NOT NULL")
+_QUOTABLE = sa.text("sentiment_score IS NOT NULL AND text IS NOT NULL")
 
 
 class Answer(db.Model):
@@ -262,4 +280,19 @@ class Answer(db.Model):
             name="score_in_range",
         ),
         sa.Index("ix_answers_tag_reason", "tag_reason", "sentiment"),
+        # The comments page: tone per reason, and quotes by score.
+        sa.Index(
+            "ix_answers_sentiment",
+            "response_id",
+            "sentiment",
+            sqlite_where=_TAGGED,
+            postgresql_where=_TAGGED,
+        ),
+        sa.Index(
+            "ix_answers_score",
+            "sentiment_score",
+            "response_id",
+            sqlite_where=_QUOTABLE,
+            postgresql_where=_QUOTABLE,
+        ),
     )

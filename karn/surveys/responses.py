@@ -5,7 +5,8 @@ that skips on a conflict with the unique invitation_id, so the database lets
 only one response per invitation through; with saved progress it is an UPDATE
 that only succeeds while submitted_at is still empty. Either way a double-click
 or a second tab cannot submit twice. Free-text answers are tagged for sentiment
-and reason on the way in, and "yes, call me" puts the person on the call list.
+and reason on the way in, "yes, call me" puts the person on the call list, and
+the dashboard's daily reason totals count the response (karn.analysis.totals).
 
 These are the survey page's hot path, so they write with Core statements (a
 few round trips, no ORM flushes) and leave the transaction to the caller.
@@ -19,8 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from karn import clock
+from karn.analysis import totals
 from karn.analysis.tagging import tags_for
-from karn.callbacks.models import CallTask
+from karn.callbacks.models import SOURCE_PRIORITY, CallTask
 from karn.customers.models import Customer
 from karn.enums import CallTaskSource, InvitationStatus, OutboxStatus, Source
 from karn.extensions import db
@@ -36,8 +38,6 @@ from karn.surveys.models import (
 log = logging.getLogger(__name__)
 
 # Respondents who ask to be called come first on the call list.
-REQUESTED_CALL_PRIORITY = 10
-
 # Every answer row carries every column: one multi-row INSERT needs equal keys.
 _NO_TAGS = {
     "sentiment": None,
@@ -252,7 +252,7 @@ def _call_task(
             "customer_id": customer_id,
             "response_id": response_id,
             "source": CallTaskSource.REQUESTED,
-            "priority": REQUESTED_CALL_PRIORITY,
+            "priority": SOURCE_PRIORITY[CallTaskSource.REQUESTED],
             "phone": phone,
             "preferred_time": details.get("time") or None,
         },
@@ -334,6 +334,8 @@ def submit_invitation(
         conn.execute(_DELETE_REASONS, {"b_response": response_id})
     _store(conn, response_id, customer_id, questions, clean, shown_orders, lang, now)
     _record_response(conn, invitation_id, now)
+    # Last: the totals' rows stay locked only from here to the commit.
+    totals.add_response(conn, response_id)
     return True
 
 
@@ -362,4 +364,5 @@ def submit_anonymous(
         },
     )
     _store(conn, response_id, customer_id, questions, clean, shown_orders, lang, now)
+    totals.add_response(conn, response_id)
     return response_id

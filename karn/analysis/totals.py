@@ -1,0 +1,180 @@
+"""Daily reason totals, kept in step with the responses so the dashboard need not count.
+
+`reason_totals` holds, per response day, survey version, language, reason and
+main/"also played a part", how many submitted responses gave that reason and
+the revenue of the customers who gave it as their main reason: once for all
+respondents (attribute and value ''), and once more under the customer's value
+of each attribute in ATTRIBUTES, so a filter on one of those is answered from
+the totals as well. `karn.analysis.queries` reads them whenever the filters
+allow and counts the responses otherwise.
+
+Every change to what the totals count goes through here, in the same
+transaction as the change:
+
+- a submission adds its response (`add_response`, one INSERT ... SELECT ... ON
+  CONFLICT DO UPDATE that increments, so concurrent submissions add up);
+- a change to a customer's attributes or revenue (import, API, Stripe, the
+  form) takes their responses out before the UPDATE and puts them back after
+  it (the session hooks below);
+- `rebuild` recomputes everything, after responses were loaded or changed past
+  Karn (`flask analysis rebuild-totals`).
+
+Erasure and retention change neither responses nor these attributes (see
+karn.privacy.operations), so they leave the totals as they are; responses and
+customers are never deleted.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from karn.customers.models import Customer
+
+# Customer attributes the totals are also kept per value of: the filters a
+# manager uses most. Each adds a row per response and reason; a filter on two
+# of them, or on anything else, is counted from the responses.
+ATTRIBUTES = ("segment", "plan", "region", "source")
+# What a customer change must move the totals for.
+TRACKED = (*ATTRIBUTES, "monthly_revenue", "lifetime_value")
+
+_PENDING = "karn.analysis.totals.customers"
+
+# The UTC day of a submission, as the date column stores it.
+_DAY = {
+    "postgresql": "CAST(r.submitted_at AT TIME ZONE 'UTC' AS DATE)",
+    "sqlite": "substr(r.submitted_at, 1, 10)",
+}
+_VALUE = "CASE a.attribute {whens} ELSE '' END".format(
+    whens=" ".join(f"WHEN '{name}' THEN c.{name}" for name in ATTRIBUTES)
+)
+_ATTRIBUTES = " UNION ALL ".join(
+    f"SELECT '{name}' AS attribute" for name in ("", *ATTRIBUTES)
+)
+_KEY = "attribute, value, day, survey_version_id, language, reason, is_secondary"
+
+# What a set of submitted responses ({where}, over r) adds to the totals, with
+# {sign} '' or '-'. Ordered by the key, so concurrent writers lock the rows
+# they share in the same order and cannot deadlock.
+_UPSERT = f"""
+INSERT INTO reason_totals ({_KEY}, n, monthly_revenue, lifetime_value)
+SELECT {_KEY}, {{sign}}count(*), {{sign}}sum(mr), {{sign}}sum(ltv)
+FROM (
+    SELECT a.attribute, {_VALUE} AS value, {{day}} AS day, r.survey_version_id,
+           r.language, r.primary_reason AS reason, FALSE AS is_secondary,
+           coalesce(c.monthly_revenue, 0) AS mr, coalesce(c.lifetime_value, 0) AS ltv
+    FROM responses r
+    LEFT JOIN customers c ON c.id = r.customer_id
+    CROSS JOIN ({_ATTRIBUTES}) a
+    WHERE r.submitted_at IS NOT NULL AND r.primary_reason IS NOT NULL AND {{where}}
+    UNION ALL
+    SELECT a.attribute, {_VALUE}, {{day}}, r.survey_version_id,
+           r.language, rr.reason, TRUE, 0, 0
+    FROM response_reasons rr
+    JOIN responses r ON r.id = rr.response_id
+    LEFT JOIN customers c ON c.id = r.customer_id
+    CROSS JOIN ({_ATTRIBUTES}) a
+    WHERE rr.is_secondary AND r.submitted_at IS NOT NULL AND {{where}}
+) AS m
+WHERE value IS NOT NULL
+GROUP BY {_KEY}
+ORDER BY {_KEY}
+ON CONFLICT ({_KEY}) DO UPDATE SET
+    n = reason_totals.n + excluded.n,
+    monthly_revenue = reason_totals.monthly_revenue + excluded.monthly_revenue,
+    lifetime_value = reason_totals.lifetime_value + excluded.lifetime_value
+"""
+
+_WHERE = {
+    "response": "r.id = :response_id",
+    "customers": "r.customer_id IN :customer_ids",
+    "all": "TRUE",
+}
+_statements: dict[tuple[str, str, str], sa.TextClause] = {}
+
+
+def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
+    key = (dialect, where, sign)
+    if key not in _statements:
+        statement = sa.text(
+            _UPSERT.format(day=_DAY[dialect], where=_WHERE[where], sign=sign)
+        )
+        if where == "customers":
+            statement = statement.bindparams(
+                sa.bindparam("customer_ids", expanding=True)
+            )
+        _statements[key] = statement
+    return _statements[key]
+
+
+def add_response(conn: sa.Connection, response_id: int) -> None:
+    """Count a response just submitted (in the submission's transaction)."""
+    conn.execute(
+        _statement(conn.dialect.name, "response"), {"response_id": response_id}
+    )
+
+
+# Ids per statement: well below SQLite's limit on bound parameters.
+_CHUNK = 500
+
+
+def _move_customers(conn: sa.Connection, ids: list[int], sign: str) -> None:
+    statement = _statement(conn.dialect.name, "customers", sign)
+    for start in range(0, len(ids), _CHUNK):
+        conn.execute(statement, {"customer_ids": ids[start : start + _CHUNK]})
+
+
+def rebuild(conn: sa.Connection) -> int:
+    """Recompute every total from the responses; returns the number of rows."""
+    if conn.dialect.name == "postgresql":
+        # Submissions wait until the new totals are committed, rather than
+        # adding to rows that are being replaced.
+        conn.execute(sa.text("LOCK TABLE reason_totals IN EXCLUSIVE MODE"))
+    conn.execute(sa.text("DELETE FROM reason_totals"))
+    conn.execute(_statement(conn.dialect.name, "all"))
+    return conn.execute(sa.text("SELECT count(*) FROM reason_totals")).scalar_one()
+
+
+def _changed_customers(session: Session) -> list[int]:
+    ids = []
+    for obj in session.dirty:
+        if not isinstance(obj, Customer) or obj.id is None:
+            continue
+        attrs = sa.inspect(obj).attrs
+        if any(attrs[name].history.has_changes() for name in TRACKED):
+            ids.append(obj.id)
+    return sorted(ids)
+
+
+@event.listens_for(Session, "before_flush")
+def _take_out_changed_customers(session, _flush_context, _instances) -> None:
+    """Before their UPDATE: the responses of customers whose attributes change."""
+    ids = _changed_customers(session)
+    if not ids:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # The customer rows first, then the totals (as a submission takes
+        # them): two transactions never wait for each other the other way round.
+        customers = Customer.__table__
+        conn.execute(
+            sa.select(customers.c.id)
+            .where(customers.c.id.in_(ids))
+            .order_by(customers.c.id)
+            .with_for_update(key_share=True)
+        )
+    _move_customers(conn, ids, "-")
+    session.info.setdefault(_PENDING, set()).update(ids)
+
+
+@event.listens_for(Session, "after_flush")
+def _put_back_changed_customers(session, _flush_context) -> None:
+    """After their UPDATE: the same responses under the customers' new values."""
+    ids = session.info.pop(_PENDING, None)
+    if ids:
+        _move_customers(session.connection(), sorted(ids), "")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_changed_customers(session, _previous_transaction) -> None:
+    # What was taken out is rolled back with the rest.
+    session.info.pop(_PENDING, None)
