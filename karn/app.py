@@ -44,12 +44,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.accounts import cli as accounts_cli
     from karn.accounts.views import bp as accounts_bp
     from karn.analysis import cli as analysis_cli
+    from karn.analysis.action_views import bp as actions_bp
     from karn.analysis.views import bp as analysis_bp
     from karn.api.views import bp as api_bp
+    from karn.callbacks.views import bp as calls_bp
     from karn.core import bp as core_bp
     from karn.customers import cli as customers_cli
     from karn.customers.stripe_webhook import bp as webhooks_bp
     from karn.customers.views import bp as customers_bp
+    from karn.digest import cli as digest_cli
+    from karn.digest.views import bp as digest_bp
     from karn.privacy import cli as privacy_cli
     from karn.privacy.views import bp as privacy_bp
     from karn.surveys import cli as surveys_cli
@@ -66,12 +70,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(delivery_bp)
     app.register_blueprint(editor_bp)
     app.register_blueprint(analysis_bp)
+    app.register_blueprint(actions_bp)
+    app.register_blueprint(calls_bp)
+    app.register_blueprint(digest_bp)
     app.register_blueprint(privacy_bp)
     accounts_cli.register(app)
     surveys_cli.register(app)
     customers_cli.register(app)
     analysis_cli.register(app)
     privacy_cli.register(app)
+    digest_cli.register(app)
     demo.register(app)
 
     formatting.register(app)

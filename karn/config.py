@@ -12,6 +12,30 @@ def _as_bool(value: str) -> bool:
     return value.strip().lower() in _BOOL
 
 
+def _one_of(*choices: str):
+    """A parser accepting only the given words (in any case)."""
+
+    def parse(value: str) -> str:
+        word = value.strip().lower()
+        if word not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return word
+
+    return parse
+
+
+def _days_up_to(most: int):
+    """A parser accepting a whole number of days from 1 to ``most``."""
+
+    def parse(value: str) -> int:
+        days = int(value)
+        if not 1 <= days <= most:
+            raise ValueError(f"must be 1 to {most} days")
+        return days
+
+    return parse
+
+
 class Defaults:
     """Defaults for every setting; each is documented in the README."""
 
@@ -69,6 +93,17 @@ class Defaults:
     # No mail between these hours in the company's time zone (TIMEZONE).
     QUIET_HOURS_START = 21
     QUIET_HOURS_END = 8
+    # Customers paying at least this much a month who stayed silent after the
+    # last reminder go on the call list (0 turns this off) ...
+    CALL_HIGH_VALUE_REVENUE = 100.0
+    # ... this many days after that reminder.
+    CALL_AFTER_SILENT_DAYS = 7
+    # The team digest mailed to managers and staff: "monthly" (the calendar
+    # month before), "weekly" (the ISO week before) or "off".
+    DIGEST_FREQUENCY = "monthly"
+    # An improvement action's effect compares its reason's share in this many
+    # days before the start with as many days from the start on.
+    ACTION_WINDOW_DAYS = 90
 
     # CSV uploads larger than this are refused (bytes).
     IMPORT_MAX_BYTES = 64 * 1024 * 1024
@@ -126,6 +161,10 @@ ENV_SETTINGS = {
     "LINK_VALID_DAYS": int,
     "QUIET_HOURS_START": int,
     "QUIET_HOURS_END": int,
+    "CALL_HIGH_VALUE_REVENUE": float,
+    "CALL_AFTER_SILENT_DAYS": int,
+    "DIGEST_FREQUENCY": _one_of("monthly", "weekly", "off"),
+    "ACTION_WINDOW_DAYS": _days_up_to(3650),
     "IMPORT_MAX_BYTES": int,
     "STRIPE_WEBHOOK_SECRET": str,
     "RETENTION_PERSONAL_MONTHS": int,

@@ -24,11 +24,15 @@ from flask.cli import AppGroup
 from karn import clock
 from karn.accounts import operations
 from karn.accounts.models import User
-from karn.analysis.language import detect_language
 from karn.analysis.models import ImprovementAction
-from karn.analysis.reasons import tag_reasons
-from karn.analysis.sentiment import tag_sentiment
-from karn.callbacks.models import CallNote, CallNoteReason, CallTask
+from karn.analysis.tagging import tags_for
+from karn.callbacks.models import (
+    SOURCE_PRIORITY,
+    CallNote,
+    CallNoteReason,
+    CallTask,
+    WinBack,
+)
 from karn.customers.models import Customer, Suppression
 from karn.enums import (
     CallOutcome,
@@ -1072,16 +1076,9 @@ def _submit_responses(
 
 
 def _tag_note(note: CallNote, lang: str, at: datetime) -> None:
-    # The same tagging as survey answers get (responses._tag).
-    if not note.text:
-        return
-    text_lang = detect_language(note.text, default=lang)
-    label, score = tag_sentiment(note.text, text_lang)
-    reasons = tag_reasons(note.text, text_lang)
-    note.sentiment, note.sentiment_score = label, max(-1.0, min(1.0, score))
-    note.tag_reason = reasons[0][0] if reasons else None
-    note.tags = {"reasons": [[r, round(c, 3)] for r, c in reasons]}
-    note.tagged_at = at
+    if note.text:
+        for name, value in tags_for(note.text, lang, at).items():
+            setattr(note, name, value)
 
 
 def _work_call(
@@ -1153,6 +1150,23 @@ def _work_call(
             task.status, task.closed_at = CallTaskStatus.CLOSED, at
         else:
             task.status, task.closed_at = CallTaskStatus.DONE, at
+        if outcome == CallOutcome.WILL_RETURN and rng.random() < 0.7:
+            back = follow_up + timedelta(days=rng.randint(0, 10))
+            if back < now.date():
+                db.session.flush()
+                db.session.add(
+                    WinBack(
+                        customer_id=task.customer_id,
+                        returned_on=back,
+                        via="call",
+                        revenue=row["monthly_revenue"],
+                        note_id=note.id,
+                        recorded_by_id=caller.id,
+                        created_at=datetime(
+                            back.year, back.month, back.day, 10, tzinfo=UTC
+                        ),
+                    )
+                )
         return notes
 
 
@@ -1187,7 +1201,7 @@ def _calls(
                 CallTask(
                     customer_id=row["_id"],
                     source=CallTaskSource.SELECTION,
-                    priority=50,
+                    priority=SOURCE_PRIORITY[CallTaskSource.SELECTION],
                     due_at=moment,
                     phone=row["phone"],
                     created_at=moment,
@@ -1210,7 +1224,7 @@ def _calls(
                 CallTask(
                     customer_id=row["_id"],
                     source=CallTaskSource.HIGH_VALUE,
-                    priority=30,
+                    priority=SOURCE_PRIORITY[CallTaskSource.HIGH_VALUE],
                     due_at=created,
                     phone=row["phone"],
                     created_at=created,
@@ -1223,6 +1237,36 @@ def _calls(
         notes += _work_call(rng, task, rows_by_id[task.customer_id], staff, now)
     db.session.commit()
     return len(tasks), notes
+
+
+def _survey_win_backs(
+    rng: random.Random,
+    rows_by_id: dict[int, dict[str, Any]],
+    invitations: list[dict[str, Any]],
+    now: datetime,
+) -> int:
+    """A few respondents come back on their own, reported by the CRM's export;
+    with the win-backs after calls this gives the dashboard every channel."""
+    taken = set(db.session.scalars(sa.select(WinBack.customer_id)))
+    for inv in invitations:
+        customer_id = inv["customer_id"]
+        if inv["_respond_at"] is None or customer_id in taken or rng.random() > 0.03:
+            continue
+        back = inv["_respond_at"] + timedelta(days=rng.randint(20, 90))
+        if back >= now:
+            continue
+        taken.add(customer_id)
+        db.session.add(
+            WinBack(
+                customer_id=customer_id,
+                returned_on=back.date(),
+                via="csv",
+                revenue=rows_by_id[customer_id]["monthly_revenue"],
+                created_at=back,
+            )
+        )
+    db.session.commit()
+    return db.session.scalar(sa.select(sa.func.count(WinBack.id)))
 
 
 def _months_ago(now: datetime, months: float) -> datetime:
@@ -1275,6 +1319,7 @@ def seed_demo(customers: int = 4000, months: int = 18, seed: int = 7) -> dict:
         tasks, notes = _calls(
             rng, rows_by_id, invitations, users[Role.STAFF], now, start
         )
+        won_back = _survey_win_backs(rng, rows_by_id, invitations, now)
     except BaseException:
         db.session.rollback()
         raise
@@ -1291,6 +1336,7 @@ def seed_demo(customers: int = 4000, months: int = 18, seed: int = 7) -> dict:
         "bounced": sum(1 for r in rows if r["bounced_at"]),
         "call_tasks": tasks,
         "call_notes": notes,
+        "win_backs": won_back,
         "users": len(DEMO_LOGINS),
         "improvement_actions": 1,
         "action_started_on": action_start.astimezone(TZ).date().isoformat(),

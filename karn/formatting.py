@@ -1,10 +1,12 @@
 """Template filters: dates, numbers and labels in the reader's language."""
 
+from datetime import datetime
+
 from flask import Flask
 from flask_babel import format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
-from karn.enums import Reason, Role
+from karn.enums import CallOutcome, Reason, Role
 
 ROLE_LABELS = {
     Role.ADMIN: _l("Administrator"),
@@ -21,6 +23,15 @@ REASON_LABELS = {
     Reason.OTHER: _l("Other"),
 }
 
+OUTCOME_LABELS = {
+    CallOutcome.REACHED: _l("Reached"),
+    CallOutcome.NO_ANSWER: _l("No answer"),
+    CallOutcome.VOICEMAIL: _l("Voicemail"),
+    CallOutcome.WRONG_NUMBER: _l("Wrong number"),
+    CallOutcome.DECLINED: _l("Declined to talk"),
+    CallOutcome.WILL_RETURN: _l("Will return"),
+}
+
 
 def localtime(value, fmt: str = "short") -> str:
     """A datetime in the company's time zone, formatted for the reader's language."""
@@ -28,9 +39,11 @@ def localtime(value, fmt: str = "short") -> str:
 
 
 def localdate(value, fmt: str = "medium") -> str:
-    """The date part of a datetime in the company's time zone."""
+    """A calendar date, or the date part of a datetime in the company's time zone."""
     if not value:
         return ""
+    if not isinstance(value, datetime):
+        return format_date(value, fmt)
     from flask_babel import to_user_timezone
 
     return format_date(to_user_timezone(value).date(), fmt)

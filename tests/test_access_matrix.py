@@ -57,7 +57,14 @@ MATRIX = {
     "analysis.text": ("GET", LOGIN, 403, 200, 200),
     "analysis.chart": ("GET", LOGIN, 403, 200, 200),
     "analysis.export": ("GET", LOGIN, 403, 200, 200),
+    "actions.index": ("GET", LOGIN, 403, 200, 200),
+    "actions.new": ("GET", LOGIN, 403, 200, 200),
+    "actions.show": ("GET", LOGIN, 403, 200, 200),
+    "actions.edit": ("GET", LOGIN, 403, 200, 200),
+    # Everyone who signs in may correct the tags of an answer or a call note.
+    "analysis.correct_tags": ("POST", LOGIN, 302, 302, 302),
     "api.rankings": ("GET", 401, 401, 401, 401),
+    "api.post_return": ("POST", 401, 401, 401, 401),
     "privacy.erase": ("GET", LOGIN, 403, 403, 200),
     "privacy.export_json": ("GET", LOGIN, 403, 403, 200),
     "privacy.export_page": ("GET", LOGIN, 403, 403, 200),
@@ -71,10 +78,25 @@ MATRIX = {
     "editor.discard": ("POST", LOGIN, 403, 302, 302),
     "editor.preview": ("GET", LOGIN, 403, 200, 200),
     "editor.version": ("GET", LOGIN, 403, 200, 200),
+    "digest.index": ("GET", LOGIN, 200, 200, 200),
+    "digest.pdf": ("GET", LOGIN, 200, 200, 200),
+    "calls.index": ("GET", LOGIN, 200, 200, 200),
+    "calls.task": ("GET", LOGIN, 200, 200, 200),
+    "calls.assign": ("POST", LOGIN, 302, 302, 302),
+    "calls.reschedule": ("POST", LOGIN, 302, 302, 302),
+    "calls.close": ("POST", LOGIN, 302, 302, 302),
+    # Only the note's author, managers and admins may correct a note.
+    "calls.edit_note": ("GET", LOGIN, 403, 200, 200),
+    "calls.add": ("POST", LOGIN, 302, 302, 302),
+    "calls.select": ("GET", LOGIN, 403, 200, 200),
+    "calls.win_back": ("POST", LOGIN, 302, 302, 302),
 }
 NOT_CHECKED = {"static"}
 # URL values that differ per endpoint.
-OVERRIDES = {"analysis.export": {"fmt": "csv"}}
+OVERRIDES = {
+    "analysis.export": {"fmt": "csv"},
+    "analysis.correct_tags": {"kind": "note"},
+}
 
 
 def test_every_route_is_in_the_matrix(app):
@@ -112,6 +134,22 @@ def sample_args(create_user, create_customer, db):
     delivery.run_due()
     invitation = db.session.scalars(sa.select(Invitation)).one()
     message = db.session.scalars(sa.select(OutboxMessage)).one()
+    from karn.callbacks.models import CallNote, CallTask
+    from karn.enums import CallOutcome, CallTaskSource
+
+    task = CallTask(customer=customer, source=CallTaskSource.MANUAL, phone="0612")
+    note = CallNote(task=task, customer=customer, outcome=CallOutcome.NO_ANSWER)
+    db.session.add_all([task, note])
+    db.session.commit()
+    from datetime import date
+
+    from karn.analysis.models import ImprovementAction
+
+    action = ImprovementAction(
+        title="Sample", reason="service", started_on=date(2026, 1, 1)
+    )
+    db.session.add(action)
+    db.session.commit()
     return {
         "token": links.invitation_token(invitation.id),
         "unsubscribe_token": links.unsubscribe_token(customer.id),
@@ -127,6 +165,10 @@ def sample_args(create_user, create_customer, db):
         "customer_id": customer.id,
         "run_id": run.id,
         "external_id": "X1",
+        "action_id": action.id,
+        "task_id": task.id,
+        "note_id": note.id,
+        "target_id": note.id,
     }
 
 

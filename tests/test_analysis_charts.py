@@ -243,3 +243,25 @@ def test_import_starts_no_gui_backend() -> None:
         "print(sorted(m for m in gui if m in sys.modules))\n"
     )
     assert run_python(code).strip() == b"[]"
+
+
+def test_an_action_within_a_period_sits_between_its_points() -> None:
+    _figure, ax = charts._figure(4.0, 3.0)
+    xs, locate = charts._period_axis(ax, ["M1", "M2", "M3"], ENGLISH)
+    assert xs == [0.0, 1.0, 2.0]
+    assert locate("M2") == 1.0
+    # On its first day: halfway from the period before; on its last, almost
+    # at the next one.
+    assert locate(charts.Within("M2", 0.0)) == 0.5
+    assert locate(charts.Within("M2", 0.75)) == 1.25
+    assert locate(charts.Within("M2", 7.0)) == 1.5
+    assert locate(charts.Within("M9", 0.5)) is None
+
+    series = [(label, {"service": 3}, {"service": 10}) for label in ("M1", "M2")]
+    data = charts.trend_chart(
+        stats.trend(series),
+        ENGLISH,
+        actions=[(charts.Within("M2", 0.5), "New helpdesk")],
+        fmt="svg",
+    )
+    assert "New helpdesk" in " ".join(svg_texts(data))

@@ -172,3 +172,48 @@ def test_openapi_request_schema_accepts_what_the_api_accepts():
         check({"name": "no id"}, "DepartureIn")
     with pytest.raises(jsonschema.ValidationError):
         check({**GOOD, "colour": "blue"}, "DepartureIn")
+
+
+def test_a_return_is_recorded_as_a_win_back_and_corrected_when_sent_again(
+    client, db, key
+):
+    from karn.accounts.models import AuditEntry
+    from karn.callbacks.models import WinBack
+
+    client.post("/api/v1/departures", json=GOOD, headers=auth(key))
+    url = "/api/v1/departures/cus_001/return"
+    body = {"returned_on": "2099-01-15", "revenue": "39,50"}
+    response = client.post(url, json=body, headers=auth(key))
+    assert response.status_code == 200, response.json
+    assert response.json == {
+        "external_id": "cus_001",
+        "returned_on": "2099-01-15",
+        "revenue": 39.5,
+        "via": "api",
+    }
+    again = client.post(
+        url, json={"returned_on": "2099-02-01", "revenue": 45}, headers=auth(key)
+    )
+    assert again.json["returned_on"] == "2099-02-01"
+    win = db.session.scalars(sa.select(WinBack)).one()
+    assert (str(win.returned_on), float(win.revenue)) == ("2099-02-01", 45.0)
+    actions = db.session.scalars(
+        sa.select(AuditEntry.action).where(AuditEntry.action.like("win_back.%"))
+    ).all()
+    assert sorted(actions) == ["win_back.create", "win_back.update"]
+
+    bad_date = client.post(url, json={"returned_on": "15-01"}, headers=auth(key))
+    assert bad_date.status_code == 422 and bad_date.json["error"] == "invalid_date"
+    bad_revenue = client.post(url, json={"revenue": -3}, headers=auth(key))
+    assert bad_revenue.status_code == 422
+    before = client.post(url, json={"returned_on": "2000-01-01"}, headers=auth(key))
+    assert before.status_code == 422 and before.json["error"] == "before_departure"
+    unknown = client.post(
+        "/api/v1/departures/nobody/return", json={}, headers=auth(key)
+    )
+    assert unknown.status_code == 404
+    assert client.post(url, json={}).status_code == 401
+    db.session.expire_all()
+    assert str(db.session.scalars(sa.select(WinBack)).one().returned_on) == (
+        "2099-02-01"
+    )

@@ -158,6 +158,28 @@ def test_call_notes_are_written_by_staff_and_tagged(db, demo):
     assert count(db, CallTask.status == "open", of=CallTask) > 0
 
 
+def test_win_backs_follow_a_promise_on_the_phone_or_an_answer(db, demo):
+    from karn.callbacks.models import WinBack
+    from karn.surveys.models import Response
+
+    wins = db.session.scalars(sa.select(WinBack)).all()
+    assert len(wins) == demo["win_backs"] > 0
+    for win in wins:
+        assert win.returned_on > win.customer.departed_at.date()
+        if win.via == "call":
+            note = db.session.get(CallNote, win.note_id)
+            assert note.outcome == CallOutcome.WILL_RETURN
+            assert note.customer_id == win.customer_id
+            assert win.returned_on >= note.created_at.date()
+        else:
+            answered = db.session.scalar(
+                sa.select(Response.submitted_at).where(
+                    Response.customer_id == win.customer_id
+                )
+            )
+            assert answered is not None and win.returned_on > answered.date()
+
+
 def test_demo_logins_work_on_the_login_page(app, db, demo):
     assert count(db, of=User) == len(DEMO_LOGINS)
     for email, _name, _role, _language, password in DEMO_LOGINS:

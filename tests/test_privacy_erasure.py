@@ -162,6 +162,11 @@ def seed_world(create_customer, create_user):
     )
     note.reasons.append(CallNoteReason(reason="service"))
     _db.session.add(note)
+    # The person asked to be called; staff noted why on the task.
+    from karn.callbacks.operations import open_task_for
+
+    task = open_task_for(person.id)
+    task.note = f"{NAME} rang the helpdesk angry, call back on {PHONE}"
     # A second invitation still open (scheduled) for the person.
     audit.record("customer.update", person, user=staff, email=EMAIL, name=NAME)
     audit.record(
@@ -290,6 +295,7 @@ def test_erasure_leaves_nothing_of_the_person_and_keeps_the_ranking(
         "answers.text",
         "answers.value",
         "call_tasks.phone",
+        "call_tasks.note",
         "call_notes.text",
         "audit_log.details",
         "import_runs.upload",

@@ -158,3 +158,30 @@ def test_without_a_secret_the_endpoint_is_off(client, app, db):
     app.config["STRIPE_WEBHOOK_SECRET"] = None
     body = json.dumps(event())
     assert post(client, body, signed(body)).status_code == 404
+
+
+def test_a_new_subscription_of_a_departed_customer_is_a_win_back(client, db):
+    from karn.callbacks.models import WinBack
+
+    body = json.dumps(event())
+    post(client, body, signed(body))
+    created = event("evt_2")
+    created["type"] = "customer.subscription.created"
+    created["data"]["object"].update(
+        {"id": "sub_2", "start_date": 1766000000, "customer": "cus_42"}
+    )
+    body = json.dumps(created)
+    response = post(client, body, signed(body))
+    assert response.status_code == 200 and response.json["status"] == "won_back"
+    win = db.session.scalars(sa.select(WinBack)).one()
+    assert win.via == "stripe"
+    assert win.revenue == Decimal("40.00")  # 2 x 240 a year
+    assert str(win.returned_on) == "2025-12-17"
+    # A replay changes nothing; a stranger's new subscription is no win-back.
+    assert post(client, body, signed(body)).json["status"] == "duplicate"
+    stranger = event("evt_3")
+    stranger["type"] = "customer.subscription.created"
+    stranger["data"]["object"]["customer"] = "cus_new"
+    body = json.dumps(stranger)
+    assert post(client, body, signed(body)).json["status"] == "ignored"
+    assert db.session.scalar(sa.select(sa.func.count(WinBack.id))) == 1

@@ -17,6 +17,7 @@ import math
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import matplotlib
 from matplotlib.axes import Axes
@@ -185,6 +186,21 @@ def ranking_chart(
         return _render(figure, fmt)
 
 
+@dataclass(frozen=True)
+class Within:
+    """When an action started inside a labelled period (a month 'YYYY-MM'):
+    ``fraction`` of the way through it, 0.0 on its first day.
+
+    A period's point stands for the whole period, so it is drawn in the
+    middle of its stretch of axis: an action on the first day of a month
+    sits halfway between that month's point and the one before, one on the
+    last day almost at the next month's point.
+    """
+
+    period: Hashable
+    fraction: float
+
+
 def _period_axis(
     ax: Axes, periods: Sequence[Hashable], labels: Mapping[str, str]
 ) -> tuple[list[float], Callable[[Hashable], float | None]]:
@@ -192,8 +208,9 @@ def _period_axis(
 
     Dates are placed on a time axis, so an action dated between two periods sits
     between them; any other period labels are evenly spaced and an action is
-    placed on the period it names. Actions outside the charted range are left
-    out: the range is the caller's choice.
+    placed on the period it names, or inside it when given as ``Within``.
+    Actions outside the charted range are left out: the range is the caller's
+    choice.
     """
     if periods and all(isinstance(period, dt.date) for period in periods):
         xs = [float(date2num(period)) for period in periods]
@@ -211,9 +228,12 @@ def _period_axis(
         texts = [str(period) for period in periods]
 
         def locate(when: Hashable) -> float | None:
+            offset = 0.0
+            if isinstance(when, Within):
+                when, offset = when.period, min(max(when.fraction, 0.0), 1.0) - 0.5
             for x, period in zip(xs, periods, strict=True):
                 if period == when:
-                    return x
+                    return x + offset
             return None
 
     step = max(1, math.ceil(len(xs) / 12))

@@ -23,6 +23,7 @@ def ranking(
         counts.shown,
         revenue=revenue,
         weight="revenue" if weight == "revenue" else "count",
+        n=counts.n,
     )
     return ranked, counts
 
@@ -61,17 +62,41 @@ def _monthly(f: Filters) -> list:
     return cache[f.key()]
 
 
-def trend(f: Filters) -> stats.Trend:
-    """Each reason's monthly share with intervals."""
-    return stats.trend(_monthly(f))
+def _next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
 
 
-def p_chart(f: Filters, reason: str) -> list[stats.PChartPoint]:
-    """A p-chart of one reason's monthly share."""
+def timeline(f: Filters, through: str | None = None) -> list:
+    """The monthly counts as a chart's time axis: every month from the first
+    with answers to the last, or to ``through`` ('YYYY-MM') when that is later,
+    months without answers empty. An action started in a quiet month, or in
+    the current month before anybody answered, then still has its place."""
+    rows = _monthly(f)
+    if not rows:
+        return []
+    by_month = {month: (counts, shown) for month, counts, shown in rows}
+    last = max(rows[-1][0], through or "")
+    months = [rows[0][0]]
+    while months[-1] < last:
+        months.append(_next_month(months[-1]))
+    return [(m, *by_month.get(m, ({}, {}))) for m in months]
+
+
+def trend(f: Filters, rows: list | None = None) -> stats.Trend:
+    """Each reason's monthly share with intervals (of ``rows`` when given, as
+    from ``timeline``)."""
+    return stats.trend(_monthly(f) if rows is None else rows)
+
+
+def p_chart(
+    f: Filters, reason: str, rows: list | None = None
+) -> list[stats.PChartPoint]:
+    """A p-chart of one reason's monthly share (of ``rows`` when given)."""
     return stats.p_chart(
         [
             (month, counts.get(reason, 0), shown.get(reason, 0))
-            for month, counts, shown in _monthly(f)
+            for month, counts, shown in (_monthly(f) if rows is None else rows)
         ]
     )
 

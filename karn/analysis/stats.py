@@ -125,13 +125,15 @@ def rank_reasons(
     revenue: Mapping[str, float] | None = None,
     weight: Weight = "count",
     confidence: float = 0.95,
+    n: int | None = None,
 ) -> Ranking:
     """Rank departure reasons by share of the respondents shown each option.
 
     ``counts[r]`` is how many respondents gave ``r`` as their primary reason and
     ``shown[r]`` how many were shown ``r`` as an option; ``share = count / shown``
     with a Wilson interval. ``n`` is the number of respondents, the sum of
-    ``counts`` (each respondent gives exactly one primary reason).
+    ``counts`` (each respondent gives exactly one primary reason), unless given:
+    where one respondent may name several reasons (a phone call), pass it.
 
     ``revenue[r]`` is the revenue lost with the customers citing ``r``: the caller
     chooses the measure (monthly recurring revenue or lifetime value) and sums it
@@ -212,7 +214,7 @@ def rank_reasons(
 
     return Ranking(
         reasons=ranked,
-        n=int(sum(counts.values())),
+        n=int(sum(counts.values())) if n is None else n,
         weight=weight,
         confidence=confidence,
         total_revenue=total_revenue,

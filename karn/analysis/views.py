@@ -1,7 +1,9 @@
 """The manager's dashboard: ranking, trends, segments, text, charts and exports."""
 
+import calendar
 import csv
 import io
+from datetime import date
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -9,9 +11,10 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from karn import clock
 from karn.accounts import audit
 from karn.accounts.security import MANAGERS, roles_required
-from karn.analysis import charts, exports, queries, report, stats
+from karn.analysis import charts, exports, phone, queries, report, stats
 from karn.analysis.models import ImprovementAction
 from karn.analysis.queries import REVENUE_BANDS, TENURE_BANDS, Filters
 from karn.customers.models import Customer
@@ -79,8 +82,32 @@ def _helpers():
 
 def _actions() -> list[ImprovementAction]:
     return db.session.scalars(
-        sa.select(ImprovementAction).order_by(ImprovementAction.started_on)
+        sa.select(ImprovementAction).order_by(
+            ImprovementAction.started_on, ImprovementAction.id
+        )
     ).all()
+
+
+def _charted_actions(
+    f: Filters, actions: list[ImprovementAction], reason: str | None = None
+) -> list[ImprovementAction]:
+    """The actions a chart marks: started in the filters' period, by today, and
+    aimed at ``reason`` when one is given."""
+    until = clock.now().date()
+    if f.until:
+        until = min(until, f.until)
+    return [
+        a
+        for a in actions
+        if a.started_on <= until
+        and (f.since is None or a.started_on >= f.since)
+        and (reason is None or a.reason.value == reason)
+    ]
+
+
+def _through_month(day: date) -> float:
+    """How far through its month a day lies: 0.0 on the first."""
+    return (day.day - 1) / calendar.monthrange(day.year, day.month)[1]
 
 
 @bp.route("/")
@@ -97,6 +124,7 @@ def dashboard():
         ranking=ranked,
         counts=counts,
         funnel=queries.funnel(f),
+        win_backs=phone.win_backs(f),
         labels=_labels(),
         options=_options(),
     )
@@ -194,6 +222,7 @@ def chart(name: str, fmt: str):
     lang = _lang()
     reason = request.args.get("reason", "service")
     weight = request.args.get("weight", "count")
+    all_actions = _actions()
     key = (
         name,
         fmt,
@@ -202,7 +231,9 @@ def chart(name: str, fmt: str):
         reason,
         weight,
         queries.data_version(),
-        len(_actions()),
+        # An action added, renamed or moved redraws the charts that mark it.
+        clock.now().date(),
+        tuple((a.id, a.title, a.started_on, a.reason.value) for a in all_actions),
     )
     labels = _labels()
 
@@ -210,17 +241,23 @@ def chart(name: str, fmt: str):
         if name == "ranking":
             ranked, _counts = report.ranking(f, weight)
             return charts.ranking_chart(ranked, {**labels, "x_axis": _("share")}, fmt)
-        if name == "trend":
-            actions = [(a.started_on.strftime("%Y-%m"), a.title) for a in _actions()]
-            return charts.trend_chart(report.trend(f), labels, actions, fmt)
-        if name == "pchart":
+        # Months run without gaps up to the latest marked action, so every
+        # action has its month on the axis, answered or not.
+        if name in ("trend", "pchart"):
+            shown = _charted_actions(
+                f, all_actions, reason if name == "pchart" else None
+            )
+            months = [a.started_on.strftime("%Y-%m") for a in shown]
+            rows = report.timeline(f, max(months, default=None))
             actions = [
-                (a.started_on.strftime("%Y-%m"), a.title)
-                for a in _actions()
-                if a.reason.value == reason
+                (charts.Within(month, _through_month(a.started_on)), a.title)
+                for month, a in zip(months, shown, strict=True)
             ]
+        if name == "trend":
+            return charts.trend_chart(report.trend(f, rows), labels, actions, fmt)
+        if name == "pchart":
             return charts.p_chart_chart(
-                report.p_chart(f, reason),
+                report.p_chart(f, reason, rows),
                 labels.get(reason, reason),
                 actions,
                 {
@@ -285,3 +322,7 @@ def _csv_stream(rows):
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate(0)
+
+
+# The tag correction route lives beside, on this blueprint.
+from karn.analysis import correction_views  # noqa: E402, F401

@@ -207,6 +207,67 @@ def document() -> dict:
                 },
                 "delete": openapi_delete(_error_response),
             },
+            "/departures/{external_id}/return": {
+                "post": {
+                    "operationId": "postReturn",
+                    "summary": "The customer came back: record the win-back.",
+                    "description": (
+                        "Repeating the call corrects the earlier record. The "
+                        "dashboard counts win-backs per reason and channel."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "external_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "returned_on": {
+                                            "type": "string",
+                                            "format": "date",
+                                            "description": "Default: today.",
+                                        },
+                                        "revenue": {
+                                            "type": ["number", "null"],
+                                            "description": "Monthly revenue regained.",
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The win-back as recorded.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["external_id", "returned_on"],
+                                        "properties": {
+                                            "external_id": {"type": "string"},
+                                            "returned_on": {"type": "string"},
+                                            "revenue": {"type": ["number", "null"]},
+                                            "via": {"type": "string"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "401": _error_response("No valid API key."),
+                        "404": _error_response("No such departure."),
+                        "422": _error_response("The date or revenue is not valid."),
+                    },
+                }
+            },
             "/rankings": {
                 "get": {
                     "operationId": "getRankings",
@@ -218,6 +279,10 @@ def document() -> dict:
                             "by", "Period by 'response' (default) or 'departure' date."
                         ),
                         _query("weight", "'count' (default) or 'revenue'."),
+                        _query(
+                            "channel",
+                            "'survey' (default) or 'phone': reasons heard on calls.",
+                        ),
                         _query("segment", "Only this customer segment."),
                         _query("plan", "Only this plan."),
                         _query("region", "Only this region."),

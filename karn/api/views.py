@@ -1,11 +1,13 @@
 """REST API v1: report departures and read them back."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
+from karn import clock
 from karn.api import auth
 from karn.api.openapi import document
 from karn.customers import csvparse
@@ -203,6 +205,66 @@ def delete_departure(external_id: str):
     from karn.privacy.api import erase_departure
 
     return erase_departure(external_id)
+
+
+@bp.route("/departures/<external_id>/return", methods=["POST"])
+@auth.api_key_required
+def post_return(external_id: str):
+    """A departed customer came back: record the win-back (again corrects it)."""
+    from flask import g
+
+    from karn.callbacks.operations import CallError, record_win_back
+
+    customer = db.session.scalar(
+        sa.select(Customer).where(Customer.external_id == external_id)
+    )
+    if customer is None or customer.erased_at is not None:
+        return _error(
+            404, "not_found", f"No departure with external_id '{external_id}'."
+        )
+    payload = request.get_json(silent=True)
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        return _error(400, "invalid_json", "The body must be a JSON object.")
+    try:
+        returned_on = (
+            date.fromisoformat(payload["returned_on"])
+            if payload.get("returned_on")
+            else clock.now().date()
+        )
+    except (TypeError, ValueError):
+        return _error(
+            422, "invalid_date", "returned_on must be a date like 2026-03-31."
+        )
+    revenue = payload.get("revenue")
+    if revenue is not None:
+        if isinstance(revenue, bool) or not isinstance(revenue, int | float | str):
+            return _error(422, "invalid_revenue", "revenue must be a number.")
+        revenue = csvparse.parse_money(str(revenue))
+        if revenue is None:
+            return _error(
+                422, "invalid_revenue", "revenue must be a number of 0 or more."
+            )
+    try:
+        win = record_win_back(
+            customer, returned_on, "api", revenue=revenue, api_key=g.api_key
+        )
+    except CallError as exc:
+        return _error(
+            422,
+            exc.code,
+            "returned_on lies before the departure."
+            if exc.code == "before_departure"
+            else "The win-back cannot be recorded.",
+        )
+    db.session.commit()
+    return jsonify(
+        external_id=customer.external_id,
+        returned_on=win.returned_on.isoformat(),
+        revenue=_number(win.revenue),
+        via=win.via,
+    )
 
 
 @bp.route("/rankings", methods=["GET"])

@@ -21,6 +21,14 @@ from karn.enums import (
 )
 from karn.extensions import db
 
+# Lower numbers are called first: people who asked to be called come first.
+SOURCE_PRIORITY = {
+    CallTaskSource.REQUESTED: 10,
+    CallTaskSource.HIGH_VALUE: 20,
+    CallTaskSource.MANUAL: 30,
+    CallTaskSource.SELECTION: 40,
+}
+
 
 class CallTask(db.Model):
     """An ex-customer to phone, with priority, due time and who will call."""

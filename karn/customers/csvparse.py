@@ -875,6 +875,12 @@ def _money_str(text: str) -> Decimal | _Fail:
     return value if type(value) is _Fail else _money(value, text)
 
 
+def parse_money(text: str) -> Decimal | None:
+    """An amount typed in a form (Dutch or English way), or None if it is not one."""
+    value = _money_str(text.strip())
+    return None if type(value) is _Fail else value
+
+
 def _tenure_str(text: str) -> int | _Fail:
     if _PLAIN_INTEGER.fullmatch(text):
         months = int(text)

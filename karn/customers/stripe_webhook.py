@@ -1,4 +1,5 @@
-"""Stripe's `customer.subscription.deleted` webhook: a departure, verified."""
+"""Stripe's webhook, verified: a cancelled subscription is a departure, a new
+subscription of a departed customer a win-back."""
 
 import json
 import logging
@@ -6,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 import stripe
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +42,9 @@ MONTHS_PER = {
     "year": Decimal(12),
 }
 TOLERANCE_SECONDS = 300
+# A cancellation is a departure; a new subscription of a departed customer is a
+# win-back. Every other event type is acknowledged and ignored.
+HANDLED = ("customer.subscription.deleted", "customer.subscription.created")
 
 
 def _reply(http_status: int, **body):
@@ -120,6 +125,46 @@ def departure_from(event: dict) -> tuple[dict, dict, Reason | None, str | None]:
     return fields, extra, reason, comment
 
 
+def _reactivation(event: dict):
+    """A new subscription of a departed customer: they came back (a win-back)."""
+    from karn.callbacks.operations import CallError, record_win_back
+
+    event_id, event_type = event["id"], event["type"]
+    subscription = event["data"]["object"]
+    external_id = _id_of(subscription.get("customer"))
+    started = subscription.get("start_date") or event.get("created")
+    db.session.add(StripeEvent(id=event_id, type=event_type))
+    customer = (
+        db.session.scalar(
+            sa.select(Customer).where(Customer.external_id == external_id)
+        )
+        if external_id
+        else None
+    )
+    status = "ignored"
+    if customer is not None and started is not None:
+        returned = datetime.fromtimestamp(int(started), UTC)
+        if returned > customer.departed_at:
+            try:
+                record_win_back(
+                    customer,
+                    returned.date(),
+                    "stripe",
+                    revenue=monthly_revenue(subscription),
+                )
+                status = "won_back"
+            except CallError as exc:
+                log.info("Stripe event %s: no win-back (%s)", event_id, exc.code)
+        if status == "won_back":
+            db.session.get(StripeEvent, event_id).customer_id = customer.id
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return _reply(200, status="duplicate", id=event_id)
+    return _reply(200, status=status, id=event_id)
+
+
 @bp.route("/stripe", methods=["POST"])
 def stripe_events():
     """Receive a Stripe event; only a correctly signed one changes anything."""
@@ -141,10 +186,12 @@ def stripe_events():
         log.warning("refused a Stripe event: %s", exc)
         return _reply(400, error="invalid", message="Signature or payload not valid.")
 
-    if event_type != "customer.subscription.deleted":
+    if event_type not in HANDLED:
         return _reply(200, status="ignored", type=event_type)
     if db.session.get(StripeEvent, event_id) is not None:
         return _reply(200, status="duplicate", id=event_id)
+    if event_type == "customer.subscription.created":
+        return _reactivation(event)
 
     fields, extra, reason, comment = departure_from(event)
     clean, errors = csvparse.validate_record(

@@ -25,15 +25,18 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import Optional
 
+from karn import clock
 from karn.accounts import audit
 from karn.accounts.forms import ConfirmForm
 from karn.accounts.security import ALL_ROLES, MANAGERS, roles_required
-from karn.callbacks.models import CallNote
+from karn.callbacks import operations as call_operations
+from karn.callbacks.models import CallNote, WinBack
 from karn.customers import csvparse, operations
 from karn.customers.models import Customer, ImportRun
 from karn.customers.queries import distinct_values
 from karn.enums import InvitationStatus
 from karn.extensions import db
+from karn.formatting import OUTCOME_LABELS
 from karn.surveys.delivery import latest_invitations
 from karn.surveys.models import Invitation, OutboxMessage
 from karn.surveys.models import Response as SurveyResponse
@@ -197,6 +200,12 @@ def show(customer_id: int):
         mails=mails,
         responses=responses,
         notes=notes,
+        open_task=call_operations.open_task_for(customer.id),
+        outcome_labels=OUTCOME_LABELS,
+        win=db.session.scalars(
+            sa.select(WinBack).where(WinBack.customer_id == customer.id)
+        ).first(),
+        today=clock.now().date(),
         status_labels=STATUS_LABELS,
         can_edit=current_user.role in MANAGERS,
     )

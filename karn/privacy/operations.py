@@ -216,12 +216,12 @@ def _erase_one(
         sa.select(CallTask).where(CallTask.customer_id == customer.id)
     ):
         needles.add(task.phone, phone=True)
-        if task.phone or task.preferred_time:
+        if task.phone or task.preferred_time or task.note:
             report.removed["call_tasks"] += 1
         if task.status == CallTaskStatus.OPEN:
             report.closed["call_tasks_closed"] += 1
         if not dry:
-            task.phone = task.preferred_time = None
+            task.phone = task.preferred_time = task.note = None
             if task.status == CallTaskStatus.OPEN:
                 task.status, task.closed_at = CallTaskStatus.CLOSED, now
 

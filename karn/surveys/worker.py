@@ -5,14 +5,19 @@ import os
 import signal
 import socket
 import threading
+import time
 
 from flask import Flask
 
+from karn.callbacks import operations as callbacks
+from karn.digest import mailing as digest_mailing
 from karn.extensions import db
 from karn.privacy import operations as privacy_operations
 from karn.surveys import bounce_processing, delivery, outbox
 
 log = logging.getLogger(__name__)
+
+CALL_CHECK_SECONDS = 3600
 
 
 def worker_name() -> str:
@@ -27,6 +32,7 @@ class Worker:
         self.app = app
         self.name = name or worker_name()
         self.stopping = threading.Event()
+        self.next_call_check = 0.0
 
     def stop(self, *_args) -> None:
         if not self.stopping.is_set():
@@ -35,6 +41,9 @@ class Worker:
 
     def run_once(self) -> outbox.DispatchReport:
         """One pass over every job: the schedule writes mail, the outbox sends it."""
+        # Opens its own context and never raises; runs before the sending so a
+        # digest goes out in the same pass.
+        digest_mailing.run_digest_job(self.app)
         with self.app.app_context():
             try:
                 due = delivery.run_due()
@@ -45,6 +54,14 @@ class Worker:
                         due.reminded,
                         due.expired,
                     )
+                if time.monotonic() >= self.next_call_check:
+                    # Hourly is soon enough for a phone call, and keeps the
+                    # scan over invitations out of the mail loop.
+                    self.next_call_check = time.monotonic() + CALL_CHECK_SECONDS
+                    called = callbacks.queue_silent_high_value()
+                    db.session.commit()
+                    if called:
+                        log.info("%d silent high-value customers to call", called)
                 report = outbox.dispatch(self.name, should_stop=self.stopping.is_set)
             finally:
                 db.session.remove()

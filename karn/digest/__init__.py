@@ -1,0 +1,1 @@
+"""The team digest: a period's reasons, quotes, calls, win-backs and actions."""
