@@ -29,7 +29,7 @@ def _notes(f, *columns):
         .join(CallNote, CallNote.id == CallNoteReason.note_id)
         .where(CallNote.outcome.in_(TALKED))
     )
-    if f.needs_customer or f.period_by == "departure":
+    if f.needs_customer:
         query = query.join(Customer, Customer.id == CallNote.customer_id)
         query = query.where(*f.customer_conditions())
     when = Customer.departed_at if f.period_by == "departure" else CallNote.created_at
@@ -54,7 +54,7 @@ def reason_counts(f) -> ReasonCounts:
         sa.func.sum(Customer.monthly_revenue),
         sa.func.sum(Customer.lifetime_value),
     ).group_by(CallNoteReason.reason)
-    if not (f.needs_customer or f.period_by == "departure"):
+    if not f.needs_customer:
         query = query.outerjoin(Customer, Customer.id == CallNote.customer_id)
     for reason, count, money, value in db.session.execute(query):
         result.counts[reason.value] = count

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from karn import clock, settings
 from karn.accounts import audit
@@ -57,7 +58,12 @@ def queue(user: User, scope: str = "all") -> sa.Select:
     ``scope`` is "all", "mine" or "unassigned".
     """
     mine_first = sa.case((CallTask.assigned_to_id == user.id, 0), else_=1)
-    query = sa.select(CallTask).where(CallTask.status == CallTaskStatus.OPEN)
+    # The list shows each task's customer and caller: load them with the tasks.
+    query = (
+        sa.select(CallTask)
+        .options(joinedload(CallTask.customer), joinedload(CallTask.assigned_to))
+        .where(CallTask.status == CallTaskStatus.OPEN)
+    )
     if scope == "mine":
         query = query.where(CallTask.assigned_to_id == user.id)
     elif scope == "unassigned":
