@@ -174,7 +174,6 @@ def baseline_app():
 
     engine = sa.create_engine(
         os.environ["BENCH_DATABASE_URL"],
-        pool_pre_ping=True,
         connect_args={"prepare_threshold": None},
     )
     insert = sa.text("INSERT INTO bench_writes (token, body) VALUES (:token, :body)")
@@ -292,23 +291,35 @@ def answers(rng: random.Random) -> dict[str, str | list[str]]:
 
 
 def fetch(port: int, method: str, path: str, cookies: dict, body: bytes | None = None):
-    """One request on a new connection (sync workers close it); keeps cookies."""
-    headers = {"Accept-Language": "nl,en;q=0.8"}
+    """One request on a new connection, read to its close; keeps cookies.
+
+    Plain sockets rather than http.client: the load generator shares the
+    machine's two cores with the server, so it should spend as little as it can.
+    """
+    head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", "Connection: close"]
+    head.append("Accept-Language: nl,en;q=0.8")
     if cookies:
-        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
     if body is not None:
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    conn = http.client.HTTPConnection(HOST, port, timeout=60)
-    try:
-        conn.request(method, path, body, headers)
-        response = conn.getresponse()
-        data = response.read()
-        for cookie in response.headers.get_all("Set-Cookie") or ():
-            name, _, value = cookie.split(";", 1)[0].partition("=")
-            cookies[name.strip()] = value
-        return response.status, data
-    finally:
-        conn.close()
+        head.append("Content-Type: application/x-www-form-urlencoded")
+        head.append(f"Content-Length: {len(body)}")
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+    with socket.create_connection((HOST, port), timeout=60) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    header, _, data = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = header.split(b"\r\n")
+    if not lines[0].startswith(b"HTTP/1."):
+        raise http.client.BadStatusLine(lines[0].decode(errors="replace"))
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"set-cookie":
+            pair = value.decode().split(";", 1)[0]
+            key, _, val = pair.partition("=")
+            cookies[key.strip()] = val
+    return int(lines[0][9:12]), data
 
 
 def respondent(mode: str, port: int, tokens: list[str], seed: int, out: dict) -> None:

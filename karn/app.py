@@ -2,21 +2,37 @@
 
 import os
 import secrets
+import time
 
 from flask import Flask, g, has_request_context, render_template, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from karn import config as karn_config
 from karn import formatting
 from karn.enums import Language
-from karn.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+from karn.extensions import (
+    PREPARED,
+    babel,
+    csrf,
+    db,
+    limiter,
+    login_manager,
+    mail,
+    migrate,
+)
 
 LANGUAGES = [lang.value for lang in Language]
+# psycopg's run count before it prepares a statement by itself: out of reach.
+NEVER_PREPARE_BY_COUNT = 2**62
+# Seconds a pooled connection may sit unused before it is tried again.
+IDLE_BEFORE_TRY_S = 2.0
+_RETURNED_AT = "karn.returned_at"
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 
@@ -30,6 +46,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     _configure(app, test_config)
 
     db.init_app(app)
+    with app.app_context():
+        _check_idle_connections(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -122,12 +140,15 @@ def _configure(app: Flask, test_config: dict | None) -> None:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if not url.startswith("sqlite"):
         options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-        options.setdefault("pool_pre_ping", True)
         if "+psycopg" in url:
             # psycopg prepares a statement after five runs; PostgreSQL may then
             # settle on a generic plan, which for the large IN lists of batch
-            # imports is a sequential scan. Plan every statement afresh.
-            options.setdefault("connect_args", {}).setdefault("prepare_threshold", None)
+            # imports is a sequential scan. Karn prepares only the statements
+            # marked with karn.extensions.prepared (None would rule those out
+            # too), and plans every other statement afresh.
+            options.setdefault("connect_args", {}).setdefault(
+                "prepare_threshold", NEVER_PREPARE_BY_COUNT
+            )
 
     https = app.config["BASE_URL"].startswith("https://")
     app.config.update(
@@ -159,6 +180,46 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+
+@event.listens_for(Engine, "do_execute")
+def _execute_prepared(cursor, statement, parameters, context):
+    # Statements marked with karn.extensions.prepared: psycopg prepares them
+    # on the connection at first use and runs the prepared plan afterwards.
+    if context.dialect.driver == "psycopg" and context.execution_options.get(PREPARED):
+        cursor.execute(statement, parameters, prepare=True)
+        return True
+    return None
+
+
+def _check_idle_connections(engine) -> None:
+    """Make sure a pooled connection still works before a request gets it.
+
+    Only connections unused for a while are tried (one round trip): one in
+    steady use has just worked, and trying it on every request would cost a
+    busy server a tenth of its time. A connection that fails the try is
+    replaced, so a restarted database server costs no request an error.
+    """
+    if engine.dialect.name == "sqlite":
+        return  # a file: nothing to lose between requests
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_connection, record):
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, record):
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _try_if_idle(dbapi_connection, record, proxy):
+        returned = record.info.get(_RETURNED_AT)
+        if returned is not None and time.monotonic() - returned < IDLE_BEFORE_TRY_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as e:
+            raise DisconnectionError() from e  # the pool connects afresh
 
 
 def select_language() -> str:

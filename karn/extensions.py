@@ -34,3 +34,18 @@ login_manager = LoginManager()
 babel = Babel()
 mail = Mail()
 limiter = Limiter(key_func=get_remote_address)
+
+# The execution option that asks PostgreSQL to keep a statement's plan.
+PREPARED = "karn_prepared"
+
+
+def prepared(statement):
+    """Mark a statement of a hot path to be prepared on PostgreSQL.
+
+    Karn turns psycopg's automatic preparation off (see karn.app), because a
+    plan kept for a batch statement can outlive the table sizes it was made
+    for. The survey pages' few short statements run many times a second on
+    indexed lookups, and planning them costs PostgreSQL more than running
+    them: those are prepared once per connection.
+    """
+    return statement.execution_options(**{PREPARED: True})

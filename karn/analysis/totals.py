@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from karn.customers.models import Customer
+from karn.extensions import prepared
 
 # Customer attributes the totals are also kept per value of: the filters a
 # manager uses most. Each adds a row per response and reason; a filter on two
@@ -98,6 +99,9 @@ def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
         statement = sa.text(
             _UPSERT.format(day=_DAY[dialect], where=_WHERE[where], sign=sign)
         )
+        if where == "response":
+            # Every submission runs it, and planning it costs more than running it.
+            statement = prepared(statement)
         if where == "customers":
             statement = statement.bindparams(
                 sa.bindparam("customer_ids", expanding=True)

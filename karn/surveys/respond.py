@@ -29,7 +29,7 @@ from karn import clock
 from karn.customers.models import Customer
 from karn.customers.operations import upsert_departures
 from karn.enums import InvitationStatus, Source
-from karn.extensions import csrf, db, limiter
+from karn.extensions import csrf, db, limiter, prepared
 from karn.surveys import definition, delivery, links, responses
 from karn.surveys.models import Invitation, Response, Survey, SurveyVersion
 
@@ -151,7 +151,7 @@ def _page(template: str, status: int = 200, **context):
 
 # An invitation has at most one response (invitation_id is unique), so the
 # outer join adds no rows. Built once, as building it costs more than running it.
-_LINK = (
+_LINK = prepared(
     sa.select(
         Invitation.id,
         Invitation.customer_id,
@@ -204,7 +204,10 @@ def _start(token: str) -> tuple[str, sa.Row | None, str | None]:
     return token_hash, link, _closed(link)
 
 
+# A personal link holds 256 secret bits (links.py): guessing one is hopeless,
+# so there is no rate limit to check.
 @bp.route("/s/<token>", methods=["GET", "POST"])
+@limiter.exempt
 def survey(token: str):
     """The exit survey behind a personal link."""
     if request.method == "GET" and not db.session().in_transaction():
@@ -256,6 +259,7 @@ def survey(token: str):
 
 
 @bp.route("/s/<token>/save", methods=["POST"])
+@limiter.exempt
 def save(token: str):
     """Keep the answers typed so far (called by the page's script)."""
     _token_hash, link, closed = _start(token)

@@ -25,7 +25,7 @@ from karn.analysis.tagging import tags_for
 from karn.callbacks.models import SOURCE_PRIORITY, CallTask
 from karn.customers.models import Customer
 from karn.enums import CallTaskSource, InvitationStatus, OutboxStatus, Source
-from karn.extensions import db
+from karn.extensions import db, prepared
 from karn.surveys import definition
 from karn.surveys.models import (
     Answer,
@@ -54,7 +54,7 @@ _responses = Response.__table__
 
 def _insert_once(insert) -> sa.Insert:
     # A response for an invitation that has none; nothing (no id) otherwise.
-    return (
+    return prepared(
         insert(_responses)
         .on_conflict_do_nothing(index_elements=["invitation_id"])
         .returning(Response.id)
@@ -65,13 +65,13 @@ _INSERT_ONCE = {
     "postgresql": _insert_once(postgresql.insert),
     "sqlite": _insert_once(sqlite.insert),
 }
-_INSERT_RESPONSE = sa.insert(_responses).returning(Response.id)
-_LOCK_RESPONSE = (
+_INSERT_RESPONSE = prepared(sa.insert(_responses).returning(Response.id))
+_LOCK_RESPONSE = prepared(
     sa.select(Response.id, Response.submitted_at)
     .where(Response.invitation_id == sa.bindparam("b_invitation"))
     .with_for_update()
 )
-_SUBMIT_SAVED = (
+_SUBMIT_SAVED = prepared(
     sa.update(_responses)
     .where(
         Response.invitation_id == sa.bindparam("b_invitation"),
@@ -80,29 +80,33 @@ _SUBMIT_SAVED = (
     .values(submitted_at=sa.bindparam("b_now"), primary_reason=sa.bindparam("b_reason"))
     .returning(Response.id, Response.language)
 )
-_SET_CUSTOMER = (
+_SET_CUSTOMER = prepared(
     sa.update(_responses)
     .where(Response.id == sa.bindparam("b_response"))
     .values(customer_id=sa.bindparam("b_customer"))
 )
-_SAVED_ANSWERS = sa.select(Answer.question_key, Answer.value).where(
-    Answer.response_id == sa.bindparam("b_response")
+_SAVED_ANSWERS = prepared(
+    sa.select(Answer.question_key, Answer.value).where(
+        Answer.response_id == sa.bindparam("b_response")
+    )
 )
-_DELETE_ANSWERS = sa.delete(Answer.__table__).where(
-    Answer.response_id == sa.bindparam("b_response")
+_DELETE_ANSWERS = prepared(
+    sa.delete(Answer.__table__).where(Answer.response_id == sa.bindparam("b_response"))
 )
-_DELETE_REASONS = sa.delete(ResponseReason.__table__).where(
-    ResponseReason.response_id == sa.bindparam("b_response")
+_DELETE_REASONS = prepared(
+    sa.delete(ResponseReason.__table__).where(
+        ResponseReason.response_id == sa.bindparam("b_response")
+    )
 )
 # With RETURNING, SQLAlchemy sends many rows as one multi-row INSERT
 # ("insertmanyvalues"); without it, psycopg would send one statement per row.
-_INSERT_ANSWERS = sa.insert(Answer.__table__).returning(Answer.id)
-_INSERT_REASONS = sa.insert(ResponseReason.__table__).returning(
-    ResponseReason.response_id
+_INSERT_ANSWERS = prepared(sa.insert(Answer.__table__).returning(Answer.id))
+_INSERT_REASONS = prepared(
+    sa.insert(ResponseReason.__table__).returning(ResponseReason.response_id)
 )
-_INSERT_CALL_TASK = sa.insert(CallTask.__table__)
+_INSERT_CALL_TASK = prepared(sa.insert(CallTask.__table__))
 # The number given is kept unless staff already know one.
-_KEEP_PHONE = (
+_KEEP_PHONE = prepared(
     sa.update(Customer.__table__)
     .where(
         Customer.id == sa.bindparam("b_customer"),
@@ -111,7 +115,7 @@ _KEEP_PHONE = (
     .values(phone=sa.bindparam("b_phone"))
 )
 # As delivery.record_response: the invitation is answered, no more reminders.
-_ANSWERED = (
+_ANSWERED = prepared(
     sa.update(Invitation.__table__)
     .where(Invitation.id == sa.bindparam("b_invitation"))
     .values(
@@ -120,7 +124,7 @@ _ANSWERED = (
         closed_at=sa.bindparam("b_now"),
     )
 )
-_CANCEL_WAITING_MAIL = (
+_CANCEL_WAITING_MAIL = prepared(
     sa.update(OutboxMessage.__table__)
     .where(
         OutboxMessage.invitation_id == sa.bindparam("b_invitation"),
