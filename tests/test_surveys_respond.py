@@ -319,31 +319,80 @@ def test_opening_and_submitting_take_few_statements(client, link, db):
     assert len(statements) - opened == 7
 
 
-@pytest.mark.parametrize("lang", ["nl", "en"])
-def test_questions_rendered_once_are_what_the_page_renders(app, link, db, lang):
-    invitation = db.session.scalars(sa.select(Invitation)).one()
-    version = respond._version(invitation.survey_version_id)
-    orders = respond._shown_orders(version, "a respondent")
-    with app.test_request_context(f"/?lang={lang}"):
-        from flask import render_template, session
-
-        session["lang"] = lang
-        context = {
-            "questions": version.shown,
-            "values": {},
-            "errors": {},
-            "orders": orders,
-            "lang": lang,
-            "labels": definition.UI_LABELS,
-            "localise": definition.localise,
-            "field_name": definition.field_name,
-        }
-        once = respond._questions_html(version, orders, dict(context))
-        page = render_template(
-            respond.FORM, action="/", save_url=None, honeypot="website", **context
+def _two_links(db, survey) -> list[tuple[str, int]]:
+    """Two people's links (Dutch) with the same option order, and their customers."""
+    upsert_departures(
+        [
+            (
+                {
+                    "external_id": f"P{i}",
+                    "email": f"p{i}@example.nl",
+                    "language": "nl",
+                    "departed_at": clock.now() - timedelta(days=3),
+                },
+                {},
+            )
+            for i in range(40)
+        ],
+        Source.API,
+    )
+    db.session.commit()
+    delivery.run_due()
+    version = respond._version(survey.versions[0].id)
+    by_order = {}
+    for invitation in db.session.scalars(sa.select(Invitation)):
+        token = links.invitation_token(invitation.id)
+        orders = respond._shown_orders(version, links.token_hash(token))
+        by_order.setdefault(str(orders), []).append(
+            (f"/s/{token}", invitation.customer_id)
         )
-    assert 'name="q_main_reason"' in once and str(once) in page
-    assert respond._questions_html(version, orders, dict(context)) is once
+    # 40 people over 120 orders: some share one (the links are fixed by the
+    # test's secret key, so this is the same on every run).
+    pairs = [people for people in by_order.values() if len(people) >= 2]
+    assert pairs, "no two of the 40 people share an option order"
+    return pairs[0][:2]
+
+
+def test_a_fresh_page_kept_for_one_respondent_is_filled_in_for_the_next(
+    app, db, survey
+):
+    (first, first_customer), (second, second_customer) = _two_links(db, survey)
+    app.test_client().get(first)  # renders the page and keeps it
+    page = app.test_client().get(second).get_data(as_text=True)
+
+    # The second person's page is theirs: their link, their unsubscribe link,
+    # their session's CSRF token, and nothing of the first person's.
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    unsubscribe = links.unsubscribe_token(second_customer)
+    assert f'action="{second}"' in page and f'data-save-url="{second}/save"' in page
+    assert f"/u/{unsubscribe}" in page
+    assert first not in page
+    assert links.unsubscribe_token(first_customer) not in page
+    assert "KARNSLOT" not in page
+    # ... and exactly what the templates make of it.
+    version = respond._version(survey.versions[0].id)
+    orders = respond._shown_orders(version, links.token_hash(second.split("/")[-1]))
+    with app.test_request_context(second):
+        from flask import g, render_template
+
+        g.respondent_language = "nl"
+        g.unsubscribe_token = unsubscribe
+        rendered = render_template(
+            respond.FORM,
+            action=second,
+            save_url=f"{second}/save",
+            honeypot=respond.HONEYPOT,
+            csrf_token=lambda: token,
+            questions=version.shown,
+            values={},
+            errors={},
+            orders=orders,
+            lang="nl",
+            labels=definition.UI_LABELS,
+            localise=definition.localise,
+            field_name=definition.field_name,
+        )
+    assert page == rendered
 
 
 def _wait_for_a_lock_wait(db):

@@ -23,7 +23,9 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
-from markupsafe import Markup
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import escape
 
 from karn import clock
 from karn.customers.models import Customer
@@ -39,9 +41,18 @@ HONEYPOT = "website"
 FORM = "surveys/respond/form.html"
 # Published versions a process keeps; a survey gains one per publication.
 VERSIONS_KEPT = 64
-# Rendered question blocks kept per version: one per language and option order
-# (120 orders for the default survey's five shuffled reasons).
+# Fresh pages kept per version: one per language and option order (120 orders
+# for the default survey's five shuffled reasons) and kind of link.
 RENDERED_KEPT = 512
+# What differs between respondents shown the same fresh page: a page rendered
+# once holds these words where the values go. Plain capitals, so neither
+# escaping nor url_for changes them.
+_SLOTS = {
+    "action": "KARNSLOTACTION",
+    "save_url": "KARNSLOTSAVEURL",
+    "csrf": "KARNSLOTCSRF",
+    "unsubscribe": "KARNSLOTUNSUBSCRIBE",
+}
 
 
 def _lang() -> str:
@@ -59,8 +70,9 @@ class _Version:
     questions: list[dict]
     shown: list[dict]  # without the hidden questions
     choices: list[dict]  # the questions whose options each respondent sees ordered
-    # (language, option orders) -> the questions as HTML, nothing filled in
-    rendered: dict[tuple, Markup] = field(default_factory=dict)
+    # (language, option orders, kind of link) -> the page with nothing filled
+    # in, with _SLOTS for what differs between respondents
+    rendered: dict[tuple, str] = field(default_factory=dict)
 
 
 def _version(version_id: int) -> _Version:
@@ -88,18 +100,38 @@ def _shown_orders(version: _Version, seed: str) -> dict[str, list[str]]:
     return {q["key"]: definition.option_order(q, seed) for q in version.choices}
 
 
-def _questions_html(version: _Version, orders: dict, context: dict) -> Markup:
-    """The form's questions with nothing filled in, rendered once per order."""
-    key = (context["lang"], tuple((k, tuple(v)) for k, v in orders.items()))
-    html = version.rendered.get(key)
-    if html is None:
-        template = current_app.jinja_env.get_template(FORM)
-        block = template.blocks["questions"](template.new_context(context))
-        html = Markup("".join(block))
+def _fresh_page(version: _Version, orders: dict, context: dict, **values) -> str:
+    """The page with nothing filled in, rendered once and filled in per respondent.
+
+    Most people open their link once, to a fresh page: rendering it from the
+    templates each time was a good part of the survey page's cost.
+    """
+    key = (
+        context["lang"],
+        tuple((k, tuple(v)) for k, v in orders.items()),
+        values["save_url"] is not None,
+        values["unsubscribe"] is not None,
+    )
+    page = version.rendered.get(key)
+    if page is None:
+        g.unsubscribe_token = values["unsubscribe"] and _SLOTS["unsubscribe"]
+        page = render_template(
+            FORM,
+            action=_SLOTS["action"],
+            save_url=values["save_url"] and _SLOTS["save_url"],
+            honeypot=HONEYPOT,
+            csrf_token=lambda: _SLOTS["csrf"],
+            **context,
+        )
+        g.unsubscribe_token = values["unsubscribe"]
         if len(version.rendered) >= RENDERED_KEPT:
             version.rendered.clear()
-        version.rendered[key] = html
-    return html
+        version.rendered[key] = page
+    values["csrf"] = generate_csrf()
+    for name, value in values.items():
+        if value is not None:
+            page = page.replace(_SLOTS[name], escape(value))
+    return page
 
 
 def _render_form(
@@ -112,9 +144,10 @@ def _render_form(
     status=200,
     customer_id: int | None = None,
 ):
+    unsubscribe = None
     if customer_id is not None:
         # The footer's unsubscribe link; only pages that are shown need it.
-        g.unsubscribe_token = links.unsubscribe_token(customer_id)
+        unsubscribe = g.unsubscribe_token = links.unsubscribe_token(customer_id)
     questions = version.shown
     # Errors arrive per form field (an item of a rating, the phone number);
     # the page shows them at their question.
@@ -134,8 +167,19 @@ def _render_form(
         "localise": definition.localise,
         "field_name": definition.field_name,
     }
-    if not values and not errors:
-        context["questions_html"] = _questions_html(version, orders, context)
+    # A signed-in member of staff sees their menu, and a message waiting to be
+    # shown is shown once: those pages are rendered as they are.
+    fresh = not values and not errors and not session.get("_flashes")
+    if fresh and not current_user.is_authenticated:
+        page = _fresh_page(
+            version,
+            orders,
+            context,
+            action=action,
+            save_url=save_url,
+            unsubscribe=unsubscribe,
+        )
+        return page, status
     page = render_template(
         FORM, action=action, save_url=save_url, honeypot=HONEYPOT, **context
     )
