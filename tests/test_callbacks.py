@@ -104,40 +104,16 @@ def test_requested_calls_come_first_and_my_own_before_everything(
 def test_a_call_me_answer_puts_the_respondent_first_with_their_time(
     client, db, staff, create_customer
 ):
-    from karn.surveys import delivery, links
-
-    ensure_default_survey()
-    db.session.commit()
     _task(create_customer(name="Selected"), CallTaskSource.SELECTION)
-    customer = create_customer(name="Wants a call")
-    db.session.add(
-        Invitation(
-            customer=customer,
-            survey=ensure_default_survey()[0],
-            scheduled_for=customer.departed_at,
-        )
+    _answer_survey(
+        client,
+        db,
+        create_customer(name="Wants a call"),
+        "service",
+        q_callback="yes",
+        q_callback_phone__phone="06 12345678",
+        q_callback_phone__time="na 17:00",
     )
-    db.session.commit()
-    delivery.run_due()
-    invitation = db.session.scalars(
-        sa.select(Invitation).where(Invitation.customer_id == customer.id)
-    ).one()
-    link = f"/s/{links.invitation_token(invitation.id)}"
-    response = client.post(
-        link,
-        data={
-            "csrf_token": csrf_token(client, link),
-            "q_main_reason": "service",
-            "q_ratings__service": "2",
-            "q_ratings__quality": "3",
-            "q_ratings__value": "3",
-            "q_come_back": "3",
-            "q_callback": "yes",
-            "q_callback_phone__phone": "06 12345678",
-            "q_callback_phone__time": "na 17:00",
-        },
-    )
-    assert response.status_code == 302
     page = client.get("/calls/").get_data(as_text=True)
     assert _names_in_order(page)[0] == "Wants a call"
     assert "na 17:00" in page
@@ -416,7 +392,7 @@ def test_win_back_from_a_call_shows_per_reason_and_channel(
     assert re.match(r'call only</th><td class="num">1</td>', channel)
 
 
-def _answer_survey(client, db, customer, reason):
+def _answer_survey(client, db, customer, reason, **answers):
     """Answer the survey through its page, as the ex-customer would."""
     from karn.surveys import delivery, links
 
@@ -440,6 +416,7 @@ def _answer_survey(client, db, customer, reason):
             "q_ratings__value": "3",
             "q_come_back": "3",
             "q_callback": "no",
+            **answers,
         },
     )
     assert response.status_code == 302

@@ -123,7 +123,6 @@ def _fresh_page(version: _Version, orders: dict, context: dict, **values) -> str
             csrf_token=lambda: _SLOTS["csrf"],
             **context,
         )
-        g.unsubscribe_token = values["unsubscribe"]
         if len(version.rendered) >= RENDERED_KEPT:
             version.rendered.clear()
         version.rendered[key] = page
@@ -144,10 +143,10 @@ def _render_form(
     status=200,
     customer_id: int | None = None,
 ):
+    # The footer's unsubscribe link; only pages that are shown need it.
     unsubscribe = None
     if customer_id is not None:
-        # The footer's unsubscribe link; only pages that are shown need it.
-        unsubscribe = g.unsubscribe_token = links.unsubscribe_token(customer_id)
+        unsubscribe = links.unsubscribe_token(customer_id)
     questions = version.shown
     # Errors arrive per form field (an item of a rating, the phone number);
     # the page shows them at their question.
@@ -180,6 +179,7 @@ def _render_form(
             unsubscribe=unsubscribe,
         )
         return page, status
+    g.unsubscribe_token = unsubscribe
     page = render_template(
         FORM, action=action, save_url=save_url, honeypot=HONEYPOT, **context
     )
