@@ -24,10 +24,10 @@ PEOPLE = [
 ]
 
 
-def test_funnel_counts_every_stage(db, create_customer):
+def make(db, create_customer, people) -> None:
     survey, _ = ensure_default_survey()
     db.session.commit()
-    for segment, days, status, sent, reminders, erased in PEOPLE:
+    for segment, days, status, sent, reminders, erased in people:
         left = LEFT - timedelta(days=days)
         customer = create_customer(
             segment=segment, departed_at=left, erased_at=LEFT if erased else None
@@ -44,6 +44,10 @@ def test_funnel_counts_every_stage(db, create_customer):
                 )
             )
     db.session.commit()
+
+
+def test_funnel_counts_every_stage(db, create_customer):
+    make(db, create_customer, PEOPLE)
 
     assert queries.funnel(Filters()) == {
         "departed": 9,  # the erased person is no longer counted
@@ -63,4 +67,31 @@ def test_funnel_counts_every_stage(db, create_customer):
         "bounced": 1,
         "unsubscribed": 0,
         "after_reminder": {0: 1, 1: 0, 2: 1},
+    }
+
+
+def test_a_filter_leaves_out_customers_it_cannot_judge(db, create_customer):
+    """A customer without a segment is not counted under any segment; one who
+    left before the period is not counted in it."""
+    make(
+        db,
+        create_customer,
+        [
+            ("MKB", 0, S.RESPONDED, True, 1, False),
+            ("MKB", 0, S.SENT, True, 0, False),
+            ("MKB", 0, S.BOUNCED, True, 0, False),
+            ("MKB", 1, S.UNSUBSCRIBED, True, 0, False),
+            (None, 0, S.RESPONDED, True, 0, False),
+            ("MKB", 40, S.RESPONDED, True, 2, False),
+        ],
+    )
+    since = (LEFT - timedelta(days=7)).date()
+    assert queries.funnel(Filters(segment="MKB", since=since)) == {
+        "departed": 4,
+        "invited": 4,
+        "delivered": 3,
+        "responded": 1,
+        "bounced": 1,
+        "unsubscribed": 1,
+        "after_reminder": {0: 0, 1: 1, 2: 0},
     }

@@ -56,6 +56,9 @@ LATER = [
     ("T9", API, "Thuis", "Plus", None, "15.00", "en", "other", [], 3),
 ]
 
+# Months a customer had been with us: either side of the bands' edges.
+TENURE = {"T1": 3, "T2": 6, "T3": 30, "T5": 0, "T6": 80, "T7": 12, "T8": 24, "T9": 59}
+
 SERVED = [
     {},
     {"since": "2026-04-01"},
@@ -70,13 +73,21 @@ SERVED = [
     {"source": "api", "until": "2026-04-01"},
     {"source": "manual"},
     {"segment": "Nobody"},
+    {"tenure": "0-6"},
+    {"tenure": "24-60", "language": "nl"},
+    {"tenure": "60+", "since": "2026-04-01"},
+    {"revenue": "25-50"},
+    {"revenue": "0-25", "until": "2026-03-31"},
+    {"revenue": "250+"},
+    {"by": "departure"},
+    {"by": "departure", "since": "2026-03-29"},
+    {"by": "departure", "until": "2026-03-28", "language": "en"},
 ]
 # Counted from the responses: the totals cannot answer these.
 NOT_SERVED = [
     {"segment": "MKB", "plan": "Plus"},
-    {"tenure": "0-6"},
-    {"revenue": "25-50"},
-    {"by": "departure"},
+    {"tenure": "0-6", "revenue": "0-25"},
+    {"by": "departure", "segment": "MKB"},
     {"segment.city": "Noord"},
 ]
 
@@ -104,6 +115,7 @@ def depart(people, departed: datetime) -> None:
             "segment": segment,
             "plan": plan,
             "region": region,
+            "tenure_months": TENURE.get(ext),
             "monthly_revenue": Decimal(revenue) if revenue else None,
             "lifetime_value": Decimal(revenue) * 12 if revenue else None,
             "language": lang,
@@ -162,14 +174,22 @@ def snapshot(conn) -> dict:
     }
 
 
-def migration_fill():
+def migration(revision: str):
     path = next(
-        Path(__file__).parent.parent.glob("migrations/versions/*_b4d2f6e8a1c3_*.py")
+        Path(__file__).parent.parent.glob(f"migrations/versions/*_{revision}_*.py")
     )
-    spec = importlib.util.spec_from_file_location("totals_migration", path)
+    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module._FILL, module._DAY
+    return module
+
+
+def migrations_fill(conn) -> None:
+    """Fill the totals as upgrading through the migrations that add them does."""
+    first = migration("b4d2f6e8a1c3")
+    conn.execute(sa.text(first._FILL.format(day=first._DAY[conn.dialect.name])))
+    second = migration("c6e8a2f4b1d7")
+    conn.execute(sa.text(second.fill_statement(conn.dialect.name)))
 
 
 def assert_totals_agree(db, monkeypatch) -> None:
@@ -186,14 +206,13 @@ def assert_totals_agree(db, monkeypatch) -> None:
             assert rounded(kept) == rounded(counted), args
         counted = from_responses(monkeypatch, lambda f=f: queries.monthly_counts(f))
         assert queries.monthly_counts(f) == counted, args
-    fill, day = migration_fill()
     with db.engine.connect() as conn:
         kept = snapshot(conn)
         assert all(n >= 0 for n, _m, _l in kept.values())
         totals.rebuild(conn)
         assert snapshot(conn) == kept
         conn.execute(sa.text("DELETE FROM reason_totals"))
-        conn.execute(sa.text(fill.format(day=day[conn.dialect.name])))
+        migrations_fill(conn)
         assert snapshot(conn) == kept
         conn.rollback()
 
@@ -251,6 +270,11 @@ def test_totals_match_the_responses_through_changes_and_erasure(
             ({"external_id": "T3", "plan": "Premium", "region": "Noord"}, {}),
             ({"external_id": "T5", "segment": "MKB", "lifetime_value": 5}, {}),
             ({"external_id": "T8", "monthly_revenue": Decimal("31.5")}, {}),
+            ({"external_id": "T7", "tenure_months": 2}, {}),
+            (
+                {"external_id": "T9", "departed_at": MOMENTS[3] + timedelta(hours=20)},
+                {},
+            ),
             ({"external_id": "N1", "email": "n1@example.nl", "segment": "MKB"}, {}),
         ],
         Source.CSV,

@@ -45,7 +45,9 @@ class ReasonTotal(db.Model):
     One row per response day (UTC) x survey version x language x reason x main
     or "also played a part", for all respondents (attribute and value '') and
     again for each value of the customer attributes in `karn.analysis.totals`
-    (segment, plan, region, source). Revenue is summed for main reasons only.
+    (segment, plan, region, source, tenure band, revenue band), and once more
+    by departure day instead of response day (attribute "departed"). Revenue
+    is summed for main reasons only.
     Kept in step by the submission, by changes to those customer attributes,
     and rebuilt from the responses by `flask analysis rebuild-totals`.
     """

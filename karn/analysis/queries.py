@@ -19,6 +19,7 @@ from flask import current_app
 
 from karn.analysis import totals
 from karn.analysis.models import ReasonTotal, TagCorrection
+from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
 from karn.customers.models import Customer
 from karn.customers.queries import DISTINCT_COLUMNS, distinct_values
 from karn.enums import InvitationStatus, Reason
@@ -33,22 +34,6 @@ from karn.surveys.models import (
 )
 
 REASONS = [r.value for r in Reason]
-
-# Bands for the tenure (months) and monthly revenue filters: code -> [low, high).
-TENURE_BANDS = {
-    "0-6": (0, 6),
-    "6-12": (6, 12),
-    "12-24": (12, 24),
-    "24-60": (24, 60),
-    "60+": (60, None),
-}
-REVENUE_BANDS = {
-    "0-25": (0, 25),
-    "25-50": (25, 50),
-    "50-100": (50, 100),
-    "100-250": (100, 250),
-    "250+": (250, None),
-}
 
 
 @dataclass(frozen=True)
@@ -240,17 +225,19 @@ class ReasonCounts:
 def _totals_scope(f: Filters) -> tuple[str, str] | None:
     """The (attribute, value) of the daily totals that answer f, if they can.
 
-    They answer a period by response date, a version, a language and at most
-    one of the customer attributes they are kept for ('' for none); anything
-    else (a departure period, tenure or revenue bands, imported attributes,
-    two attributes at once, or a filter added later) is counted from the
-    responses.
+    They answer a period, a version, a language and at most one of: the
+    customer attributes they are kept for ('' for none) and a period by
+    departure date. Anything else (imported attributes, two of those at once,
+    or a filter added later) is counted from the responses.
     """
     given = [(a, getattr(f, a)) for a in totals.ATTRIBUTES if getattr(f, a)]
+    if f.period_by == "departure":
+        given.append((totals.DEPARTED, ""))
     rest = replace(
         f,
         since=None,
         until=None,
+        period_by="response",
         version=None,
         language=None,
         **dict.fromkeys(totals.ATTRIBUTES),
@@ -321,14 +308,16 @@ def _reason_rows(f: Filters, secondary: bool) -> tuple[list, list]:
     main = [(v, r.value, c, m, lv) for v, r, c, m, lv in db.session.execute(query)]
     mentions = []
     if secondary:
-        joined = sa.join(
-            ResponseReason, Response, Response.id == ResponseReason.response_id
-        )
-        # A plain test of the column, which ix_response_reasons_secondary's
-        # condition matches on both databases.
+        # The filtered responses first, then their mentions: the filters that
+        # bring us here all narrow the customers, and walking every mention
+        # (ix_response_reasons_secondary) to test its customer took SQLite
+        # twice as long at a million responses.
         query = (
-            _responses(f, ResponseReason.reason, sa.func.count(), base=joined)
-            .where(ResponseReason.is_secondary)
+            sa.select(ResponseReason.reason, sa.func.count())
+            .where(
+                ResponseReason.is_secondary,
+                ResponseReason.response_id.in_(_responses(f, Response.id)),
+            )
             .group_by(ResponseReason.reason)
         )
         mentions = [(r.value, c) for r, c in db.session.execute(query)]
@@ -439,9 +428,11 @@ def funnel(f: Filters) -> dict[str, Any]:
         .select_from(Customer)
         .where(Customer.erased_at.is_(None), *conds)
     )
-    # One pass in the order of ix_invitations_funnel, which holds all three
-    # columns. A filter picks the customers first: as a join, SQLite would
-    # rather walk that index and look up every invitation's customer.
+    # One pass over an index that holds all three columns, so no invitation
+    # row is read: ix_invitations_funnel, or with a filter
+    # ix_invitations_customer_funnel for the customers it picks first (as a
+    # join, SQLite would rather walk the former and look up every
+    # invitation's customer).
     query = sa.select(
         Invitation.status,
         Invitation.reminders_sent,

@@ -3,19 +3,21 @@
 `reason_totals` holds, per response day, survey version, language, reason and
 main/"also played a part", how many submitted responses gave that reason and
 the revenue of the customers who gave it as their main reason: once for all
-respondents (attribute and value ''), and once more under the customer's value
-of each attribute in ATTRIBUTES, so a filter on one of those is answered from
-the totals as well. `karn.analysis.queries` reads them whenever the filters
-allow and counts the responses otherwise.
+respondents (attribute and value ''), once more under the customer's value
+of each attribute in ATTRIBUTES (segment, plan, region, source, tenure band,
+revenue band), and once more by the customer's departure day instead of the
+response day (attribute DEPARTED), so a filter on one of those is answered
+from the totals as well. `karn.analysis.queries` reads them whenever the
+filters allow and counts the responses otherwise.
 
 Every change to what the totals count goes through here, in the same
 transaction as the change:
 
 - a submission adds its response (`add_response`, one INSERT ... SELECT ... ON
   CONFLICT DO UPDATE that increments, so concurrent submissions add up);
-- a change to a customer's attributes or revenue (import, API, Stripe, the
-  form) takes their responses out before the UPDATE and puts them back after
-  it (the session hooks below);
+- a change to a customer's attributes, tenure, revenue or departure date
+  (import, API, Stripe, the form) takes their responses out before the UPDATE
+  and puts them back after it (the session hooks below);
 - `rebuild` recomputes everything, after responses were loaded or changed past
   Karn (`flask analysis rebuild-totals`).
 
@@ -31,25 +33,76 @@ from sqlalchemy.orm import Session
 from karn.customers.models import Customer
 from karn.extensions import prepared
 
-# Customer attributes the totals are also kept per value of: the filters a
-# manager uses most. Each adds a row per response and reason; a filter on two
-# of them, or on anything else, is counted from the responses.
-ATTRIBUTES = ("segment", "plan", "region", "source")
+# Bands of the tenure (months) and monthly revenue (euros) filters: code ->
+# [low, high).
+TENURE_BANDS = {
+    "0-6": (0, 6),
+    "6-12": (6, 12),
+    "12-24": (12, 24),
+    "24-60": (24, 60),
+    "60+": (60, None),
+}
+REVENUE_BANDS = {
+    "0-25": (0, 25),
+    "25-50": (25, 50),
+    "50-100": (50, 100),
+    "100-250": (100, 250),
+    "250+": (250, None),
+}
+
+
+def _band(column: str, bands: dict, scale: int = 1) -> str:
+    """SQL for the band a value falls in (NULL for none)."""
+    whens = []
+    for code, (low, high) in bands.items():
+        test = f"{column} >= {low * scale}"
+        if high is not None:
+            test += f" AND {column} < {high * scale}"
+        whens.append(f"WHEN {test} THEN '{code}'")
+    return f"CASE {' '.join(whens)} END"
+
+
+# Customer attributes the totals are also kept per value of, with the SQL of
+# that value: the filters a manager uses most. Each adds a row per response
+# and reason; a filter on two of them, or on anything else, is counted from
+# the responses.
+_VALUES = {
+    "segment": "c.segment",
+    "plan": "c.plan",
+    "region": "c.region",
+    "source": "c.source",
+    "tenure": _band("c.tenure_months", TENURE_BANDS),
+    # Money is kept in cents.
+    "revenue": _band("c.monthly_revenue", REVENUE_BANDS, scale=100),
+}
+ATTRIBUTES = tuple(_VALUES)
+# The totals once more by the customer's departure day instead of the
+# response day (value ''): a period by departure date.
+DEPARTED = "departed"
 # What a customer change must move the totals for.
-TRACKED = (*ATTRIBUTES, "monthly_revenue", "lifetime_value")
+TRACKED = (
+    "segment",
+    "plan",
+    "region",
+    "source",
+    "monthly_revenue",
+    "lifetime_value",
+    "tenure_months",
+    "departed_at",
+)
 
 _PENDING = "karn.analysis.totals.customers"
 
-# The UTC day of a submission, as the date column stores it.
+# The UTC day of a timestamp column, as the date column stores it.
 _DAY = {
-    "postgresql": "CAST(r.submitted_at AT TIME ZONE 'UTC' AS DATE)",
-    "sqlite": "substr(r.submitted_at, 1, 10)",
+    "postgresql": "CAST({} AT TIME ZONE 'UTC' AS DATE)",
+    "sqlite": "substr({}, 1, 10)",
 }
 _VALUE = "CASE a.attribute {whens} ELSE '' END".format(
-    whens=" ".join(f"WHEN '{name}' THEN c.{name}" for name in ATTRIBUTES)
+    whens=" ".join(f"WHEN '{name}' THEN {sql}" for name, sql in _VALUES.items())
 )
 _ATTRIBUTES = " UNION ALL ".join(
-    f"SELECT '{name}' AS attribute" for name in ("", *ATTRIBUTES)
+    f"SELECT '{name}' AS attribute" for name in ("", *ATTRIBUTES, DEPARTED)
 )
 _KEY = "attribute, value, day, survey_version_id, language, reason, is_secondary"
 
@@ -76,7 +129,7 @@ FROM (
     CROSS JOIN ({_ATTRIBUTES}) a
     WHERE rr.is_secondary AND r.submitted_at IS NOT NULL AND {{where}}
 ) AS m
-WHERE value IS NOT NULL
+WHERE value IS NOT NULL AND day IS NOT NULL
 GROUP BY {_KEY}
 ORDER BY {_KEY}
 ON CONFLICT ({_KEY}) DO UPDATE SET
@@ -96,8 +149,15 @@ _statements: dict[tuple[str, str, str], sa.TextClause] = {}
 def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
     key = (dialect, where, sign)
     if key not in _statements:
+        day = _DAY[dialect]
         statement = sa.text(
-            _UPSERT.format(day=_DAY[dialect], where=_WHERE[where], sign=sign)
+            _UPSERT.format(
+                day=f"CASE a.attribute WHEN '{DEPARTED}' "
+                f"THEN {day.format('c.departed_at')} "
+                f"ELSE {day.format('r.submitted_at')} END",
+                where=_WHERE[where],
+                sign=sign,
+            )
         )
         if where == "response":
             # Every submission runs it, and planning it costs more than running it.
