@@ -8,6 +8,7 @@ from karn.analysis.sentiment import (
     _tokens,
     _vader_valences,
     baseline_sentiment,
+    evidence,
     label_for,
     tag_sentiment,
 )
@@ -62,6 +63,33 @@ def test_contrast_turns_the_other_way_too():
 def test_negation_flips_praise(positive, negated, lang):
     assert tag_sentiment(positive, lang)[0] == "positive"
     assert tag_sentiment(negated, lang)[0] == "negative"
+
+
+@pytest.mark.parametrize(
+    ("positive", "negated"),
+    [
+        # "niet" last in the clause negates what opened it.
+        ("Vriendelijk waren ze zeker.", "Vriendelijk waren ze zeker niet."),
+        ("Behulpzaam was de helpdesk.", "Behulpzaam was de helpdesk niet!"),
+        # "alles behalve": anything but.
+        ("De service was goed.", "De service was alles behalve goed."),
+        # Stress accents are read as the plain word.
+        ("Echt een aanrader.", "Echt géén aanrader."),
+    ],
+)
+def test_dutch_negation_after_the_word_and_anything_but(positive, negated):
+    assert tag_sentiment(positive, "nl")[0] == "positive"
+    assert tag_sentiment(negated, "nl")[0] == "negative"
+
+
+def test_clause_final_niet_stays_in_its_part():
+    # The praise is for the food; "niet" belongs to the service.
+    food = "Het eten was heerlijk"
+    assert evidence(f"{food} en de bediening niet.", "nl").positive == pytest.approx(
+        evidence(f"{food}.", "nl").positive
+    )
+    # "alles behalve" followed by a noun is "everything except".
+    assert tag_sentiment("Alles behalve de soep was heerlijk.", "nl")[0] == "positive"
 
 
 def test_negated_complaint_is_not_negative():

@@ -419,7 +419,40 @@ def _negated(words: list[str], i: int, negations: frozenset[str]) -> bool:
             return False
         if w in negations or w.endswith("n't"):
             return True
+        # "alles behalve goed" (anything but good): right before the word or
+        # one word between, never "alles behalve de soep was goed".
+        if j >= i - 2 and j > 0 and words[j - 1] == "alles" and w == "behalve":
+            return True
     return False
+
+
+# Dutch puts "niet" last in a main clause that starts with what it negates:
+# "Lekker was het niet", "Sympathiek zijn ze zeker niet". It negates what
+# comes before it back to the clause's start or a word that opens another
+# part ("het eten lekker en de bediening niet" leaves "lekker" alone).
+_FINAL_NEGATION_NL = "niet"
+_FINAL_NEGATION_REACH = 6
+_CLAUSE_OPENERS_NL = frozenset(
+    "en of want omdat dat die als wanneer terwijl maar echter toch".split()
+)
+
+
+def _negate_clause_final_niet(words: list[str], valences: list[float], negated: set):
+    """Flip the valences a Dutch clause-final "niet" negates (in place)."""
+    for k, w in enumerate(words):
+        if w != _FINAL_NEGATION_NL:
+            continue
+        after = k + 1
+        while after < len(words) and words[after] in ("!", "?"):
+            after += 1
+        if after < len(words) and words[after] != ",":
+            continue
+        for i in range(k - 1, max(-1, k - 1 - _FINAL_NEGATION_REACH), -1):
+            if words[i] == "," or words[i] in _CLAUSE_OPENERS_NL:
+                break
+            if valences[i] and i not in negated:
+                valences[i] *= _NEGATION_SCALE
+                negated.add(i)
 
 
 def _score_words(
@@ -433,6 +466,7 @@ def _score_words(
     boosters = _BOOSTERS_NL if lang == "nl" else VaderConstants.BOOSTER_DICT
     valences = [0.0] * len(words)
     rest: list[int] = []
+    negated: set[int] = set()
     i = 0
     while i < len(words):
         phrase = lexicon.match_phrase(words, i) if words[i] in lexicon.phrases else None
@@ -453,8 +487,11 @@ def _score_words(
                 v *= 1.3  # "te traag": excess is worse
             if _negated(words, i, negations) and not (phrase and words[i] in negations):
                 v *= _NEGATION_SCALE
+                negated.add(i)
             valences[i] = v
         i += n
+    if lang == "nl":
+        _negate_clause_final_niet(words, valences, negated)
     return valences, rest
 
 
@@ -481,9 +518,21 @@ class Evidence:
         return _normalise(self.total)
 
 
+# Dutch writes stress with acute accents: "géén aanrader", "véél te duur".
+_STRESS = str.maketrans("áéíóúàèìòù", "aeiouaeiou")
+
+
+def _unstressed(word: str, lexicon: _Lexicon) -> str:
+    """The word without stress accents, unless it is known with them ("oké")."""
+    plain = word.translate(_STRESS)
+    if plain == word or lexicon.valence(word) is not None:
+        return word
+    return plain
+
+
 def _dutch_evidence(text: str) -> Evidence:
     lexicon = _dutch_lexicon()
-    words = _tokens(text)
+    words = [_unstressed(w, lexicon) for w in _tokens(text)]
     valences, _ = _score_words(words, "nl", lexicon, lexicon.valence)
     weights = _clause_weights(words, "nl")
     weighted = [v * w for v, w in zip(valences, weights, strict=True)]
