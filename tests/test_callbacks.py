@@ -352,7 +352,9 @@ def test_silent_high_value_customers_are_queued_once(app, db, create_customer):
 def test_win_back_from_a_call_shows_per_reason_and_channel(
     client, db, staff, create_user, login, create_customer, post_form
 ):
-    customer = create_customer(phone="0612", monthly_revenue=Decimal("80"))
+    customer = create_customer(
+        phone="0612", monthly_revenue=Decimal("80"), segment="MKB", plan="Basis"
+    )
     task = _task(customer, CallTaskSource.REQUESTED)
     _log(client, task.id, outcome="will_return", reasons=["price"], text="Komt terug")
     page = f"/calls/{task.id}"
@@ -390,6 +392,10 @@ def test_win_back_from_a_call_shows_per_reason_and_channel(
     assert re.search(r"Price</th><td class=\"num\">1</td>", section)
     channel = section[section.index("call only") :]
     assert re.match(r'call only</th><td class="num">1</td>', channel)
+    # Filtered by the customer's attributes.
+    for args, shown in (("segment=MKB&plan=Basis", True), ("segment=Thuis", False)):
+        page = client.get(f"/analysis/?{args}").get_data(as_text=True)
+        assert ("1 customers returned" in page) is shown, args
 
 
 def _answer_survey(client, db, customer, reason, **answers):

@@ -127,8 +127,12 @@ def win_backs(f) -> dict:
         WinBack.revenue,
     ).select_from(WinBack)
     if f.needs_customer:
-        query = query.join(Customer, Customer.id == WinBack.customer_id).where(
-            *f.customer_conditions()
+        # Per win-back, which are few: as a join, SQLite may walk every
+        # customer the filter holds instead.
+        query = query.where(
+            sa.exists().where(
+                Customer.id == WinBack.customer_id, *f.customer_conditions()
+            )
         )
     if f.since:
         query = query.where(WinBack.returned_on >= f.since)
