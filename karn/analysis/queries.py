@@ -292,35 +292,54 @@ def _reason_rows(f: Filters, secondary: bool) -> tuple[list, list]:
             else:
                 main.append((version_id, code, int(count), money, value))
         return main, mentions
-    query = _responses(
+    # The responses the filters pick, then their main reasons and, when
+    # asked, their mentions: one statement, so the database picks them once
+    # (a CTE used twice is materialised). The filters that bring us here all
+    # narrow the customers; walking every mention to test its customer took
+    # SQLite twice as long at a million responses.
+    picked = _responses(
         f,
-        Response.survey_version_id,
-        Response.primary_reason,
-        sa.func.count(),
-        sa.func.sum(Customer.monthly_revenue),
-        sa.func.sum(Customer.lifetime_value),
+        Response.id,
+        Response.survey_version_id.label("version"),
+        Response.primary_reason.label("reason"),
+        Customer.monthly_revenue.label("money"),
+        Customer.lifetime_value.label("value"),
     )
     if not f.needs_customer:
-        query = query.outerjoin(Customer, Customer.id == Response.customer_id)
-    query = query.where(Response.primary_reason.is_not(None)).group_by(
-        Response.survey_version_id, Response.primary_reason
+        picked = picked.outerjoin(Customer, Customer.id == Response.customer_id)
+    picked = picked.cte("picked")
+    query = (
+        sa.select(
+            sa.false().label("also"),
+            picked.c.version,
+            picked.c.reason,
+            sa.func.count(),
+            sa.func.sum(picked.c.money),
+            sa.func.sum(picked.c.value),
+        )
+        .where(picked.c.reason.is_not(None))
+        .group_by(picked.c.version, picked.c.reason)
     )
-    main = [(v, r.value, c, m, lv) for v, r, c, m, lv in db.session.execute(query)]
-    mentions = []
     if secondary:
-        # The filtered responses first, then their mentions: the filters that
-        # bring us here all narrow the customers, and walking every mention
-        # (ix_response_reasons_secondary) to test its customer took SQLite
-        # twice as long at a million responses.
-        query = (
-            sa.select(ResponseReason.reason, sa.func.count())
-            .where(
-                ResponseReason.is_secondary,
-                ResponseReason.response_id.in_(_responses(f, Response.id)),
+        query = query.union_all(
+            sa.select(
+                sa.true(),
+                sa.null(),
+                ResponseReason.reason,
+                sa.func.count(),
+                sa.null(),
+                sa.null(),
             )
+            .join(picked, picked.c.id == ResponseReason.response_id)
+            .where(ResponseReason.is_secondary)
             .group_by(ResponseReason.reason)
         )
-        mentions = [(r.value, c) for r, c in db.session.execute(query)]
+    main, mentions = [], []
+    for also, version_id, code, count, money, value in db.session.execute(query):
+        if also:
+            mentions.append((code.value, count))
+        else:
+            main.append((version_id, code.value, count, money, value))
     return main, mentions
 
 
