@@ -126,6 +126,18 @@ def test_a_refused_recipient_fails_alone_and_marks_the_address(
     assert len(smtp_server.handler.messages) == 3
 
 
+def test_a_refused_first_recipient_does_not_hold_up_the_rest(
+    app, db, smtp_server, create_customer
+):
+    customer = create_customer(email="gone@example.com")
+    smtp_server.handler.refuse["gone@example.com"] = "550 5.1.1 No such user"
+    put(db, 1, customer=customer, to="gone@example.com")
+    put(db, 3)
+    report = outbox.dispatch("w1")
+    assert (report.sent, report.failed, report.retried) == (3, 1, 0)
+    assert len(smtp_server.handler.messages) == 3
+
+
 def test_a_crashed_worker_is_recovered_without_sending_twice(app, db, smtp_server):
     put(db, 5)
     claimed = outbox.claim("dead-worker", 5)

@@ -422,11 +422,13 @@ def send_batch(
                 item = group.pop(0)
                 try:
                     send(envelope_from, [item.envelope_to], item.data)
-                except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                except smtplib.SMTPServerDisconnected as exc:
                     _fail_or_retry(item.message, exc, report)
                     broken = True  # the connection is gone
                     break
                 except smtplib.SMTPException as exc:
+                    # Before OSError, which SMTPException is a kind of: a
+                    # refused address leaves the connection fit for the rest.
                     _fail_or_retry(item.message, exc, report)
                     if (
                         isinstance(exc, smtplib.SMTPResponseException)
@@ -435,6 +437,10 @@ def send_batch(
                         broken = True  # the server is closing the connection
                         break
                     continue
+                except OSError as exc:
+                    _fail_or_retry(item.message, exc, report)
+                    broken = True  # the connection is gone
+                    break
                 accepted.append((item, clock.now()))
                 report.sent += 1
             _mark_sent(accepted)
