@@ -11,7 +11,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from flask_babel import gettext as _
 
-from karn.analysis import report, totals, training_cli
+from karn.analysis import funnel, report, totals, training_cli
 from karn.analysis.evaluate import evaluate, read_labelled_csv
 from karn.analysis.queries import Filters, reason_labels_for
 from karn.extensions import db
@@ -75,7 +75,7 @@ def evaluate_command(task, lang, baseline, file):
 
 @analysis_cli.command("rebuild-totals")
 def rebuild_totals_command():
-    """Recompute the dashboard's daily reason totals from the stored responses.
+    """Recompute the dashboard's daily reason totals and funnel totals.
 
     For after responses were loaded or changed past Karn (SQL, a partial
     restore). Submissions wait until it is done; on SQLite at most 10 s.
@@ -83,11 +83,14 @@ def rebuild_totals_command():
     started = time.perf_counter()
     with db.engine.begin() as conn:
         rows = totals.rebuild(conn)
+        funnel_rows = funnel.rebuild(conn)
     seconds = time.perf_counter() - started
     click.echo(
         _(
-            "Reason totals rebuilt: %(rows)d rows in %(seconds)s s.",
+            "Reason totals rebuilt: %(rows)d rows, funnel totals: %(funnel)d rows, "
+            "in %(seconds)s s.",
             rows=rows,
+            funnel=funnel_rows,
             seconds=f"{seconds:.1f}",
         )
     )

@@ -1,5 +1,5 @@
-"""Analysis tables: improvement actions, daily reason totals, tag corrections
-and the trained tag models."""
+"""Analysis tables: improvement actions, daily reason and funnel totals, tag
+corrections and the trained tag models."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -64,6 +64,54 @@ class ReasonTotal(db.Model):
     n: Mapped[int] = mapped_column(sa.BigInteger)
     monthly_revenue: Mapped[Decimal] = mapped_column(Cents)
     lifetime_value: Mapped[Decimal] = mapped_column(Cents)
+
+
+class FunnelTotal(db.Model):
+    """How many departed customers and invitations there are in each stage, per
+    departure day: the funnel's totals.
+
+    One row per departure day (UTC) x stage x reminders sent x sent or not,
+    for all customers (attribute and value '') and again for each value of the
+    customer attributes in `karn.analysis.totals` (segment, plan, region,
+    source, tenure band, revenue band). The stage is an invitation's status,
+    or "departed" for a customer who is not erased. Kept by the database's own
+    triggers on customers and invitations, which write `funnel_changes`; the
+    worker folds those in here (`karn.analysis.funnel`).
+    """
+
+    __tablename__ = "funnel_totals"
+
+    attribute: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    stage: Mapped[str] = mapped_column(sa.String(12), primary_key=True)
+    reminders_sent: Mapped[int] = mapped_column(primary_key=True)
+    sent: Mapped[bool] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class FunnelChange(db.Model):
+    """One customer or invitation entering (n = 1) or leaving (n = -1) a place in
+    the funnel, written by the triggers, with the customer's attribute values.
+
+    Written, never updated, so concurrent transactions never wait for each
+    other here; folded into `funnel_totals` and deleted by the worker.
+    """
+
+    __tablename__ = "funnel_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date]
+    stage: Mapped[str] = mapped_column(sa.String(12))
+    reminders_sent: Mapped[int]
+    sent: Mapped[bool]
+    n: Mapped[int]
+    segment: Mapped[str | None] = mapped_column(sa.String(100))
+    plan: Mapped[str | None] = mapped_column(sa.String(100))
+    region: Mapped[str | None] = mapped_column(sa.String(100))
+    source: Mapped[str | None] = mapped_column(sa.String(16))
+    tenure: Mapped[str | None] = mapped_column(sa.String(8))
+    revenue: Mapped[str | None] = mapped_column(sa.String(8))
 
 
 class TagCorrection(db.Model):

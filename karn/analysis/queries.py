@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from karn.analysis import funnel as funnel_totals
 from karn.analysis import totals
 from karn.analysis.models import ReasonTotal, TagCorrection
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
@@ -438,8 +439,33 @@ def monthly_counts(f: Filters) -> list[tuple[str, dict[str, int], dict[str, int]
     return [(m, counts[m], shown[m]) for m in sorted(counts)]
 
 
-def funnel(f: Filters) -> dict[str, Any]:
-    """Departed -> invited -> delivered -> responded, with bounces and unsubscribes."""
+def _funnel_scope(f: Filters) -> tuple[str, str] | None:
+    """The (attribute, value) of the funnel's totals that answer f, if they can:
+    at most one of the attributes they are kept for, and no imported one."""
+    given = [(a, getattr(f, a)) for a in totals.ATTRIBUTES if getattr(f, a)]
+    if f.extra or len(given) > 1:
+        return None
+    return given[0] if given else ("", "")
+
+
+def _funnel_rows(f: Filters) -> tuple[int, dict[tuple, list[int]]]:
+    """Departed customers, and [invitations, sent] per (status, reminders), of
+    the customers f picks, by departure date: from the funnel's totals, or
+    counted from the customers and invitations when they cannot answer."""
+    scope = _funnel_scope(f)
+    if scope is not None:
+        departed, rows = 0, defaultdict(lambda: [0, 0])
+        for stage, reminders, sent, total in db.session.execute(
+            funnel_totals.counts(scope, f.since, f.until)
+        ):
+            n = int(total)  # PostgreSQL sums a bigint as a numeric
+            if stage == funnel_totals.DEPARTED:
+                departed += n
+            else:
+                key = (InvitationStatus(stage), reminders)
+                rows[key][0] += n
+                rows[key][1] += n if sent else 0
+        return departed, rows
     g = replace(f, period_by="departure")
     conds = [*g.customer_conditions(), *g.period_conditions(Customer.departed_at)]
     departed = db.session.scalar(
@@ -447,42 +473,26 @@ def funnel(f: Filters) -> dict[str, Any]:
         .select_from(Customer)
         .where(Customer.erased_at.is_(None), *conds)
     )
-    # One pass over an index that holds all three columns, so no invitation
-    # row is read: ix_invitations_funnel, or with a filter
-    # ix_invitations_customer_funnel for the customers it picks first (as a
-    # join, SQLite would rather walk the former and look up every
-    # invitation's customer).
-    query = sa.select(
-        Invitation.status,
-        Invitation.reminders_sent,
-        sa.func.count(),
-        sa.func.count(Invitation.sent_at),
-    ).group_by(Invitation.status, Invitation.reminders_sent)
-
-    def tally(query) -> dict[tuple, list[int]]:
-        return {(s, r): [n, sent] for s, r, n, sent in db.session.execute(query)}
-
-    if not conds:
-        rows = tally(query)
-    elif db.engine.dialect.name == "sqlite" and 3 * departed > 2 * db.session.scalar(
-        sa.select(sa.func.count()).select_from(Customer)
-    ):
-        # SQLite looks up each chosen customer's invitations one by one. When
-        # the filter keeps most customers, fewer lookups count everyone and
-        # take away the customers it does not keep (its condition false or
-        # unknown): a third less time at a million customers.
-        rest = sa.select(Customer.id).where(
-            sa.func.coalesce(sa.and_(*conds), sa.false()) == sa.false()
+    # The invitations of the customers the filters pick, from the index that
+    # holds the funnel's columns (ix_invitations_customer_funnel), so no
+    # invitation row is read.
+    query = (
+        sa.select(
+            Invitation.status,
+            Invitation.reminders_sent,
+            sa.func.count(),
+            sa.func.count(Invitation.sent_at),
         )
-        rows = tally(query)
-        for key, (n, sent) in tally(
-            query.where(Invitation.customer_id.in_(rest))
-        ).items():
-            rows[key][0] -= n
-            rows[key][1] -= sent
-    else:
-        chosen = sa.select(Customer.id).where(*conds)
-        rows = tally(query.where(Invitation.customer_id.in_(chosen)))
+        .where(Invitation.customer_id.in_(sa.select(Customer.id).where(*conds)))
+        .group_by(Invitation.status, Invitation.reminders_sent)
+    )
+    rows = {(s, r): [n, sent] for s, r, n, sent in db.session.execute(query)}
+    return departed, rows
+
+
+def funnel(f: Filters) -> dict[str, Any]:
+    """Departed -> invited -> delivered -> responded, with bounces and unsubscribes."""
+    departed, rows = _funnel_rows(f)
     out = dict.fromkeys(
         ("invited", "delivered", "responded", "bounced", "unsubscribed"), 0
     )

@@ -63,10 +63,11 @@ def _band(column: str, bands: dict, scale: int = 1) -> str:
 
 
 # Customer attributes the totals are also kept per value of, with the SQL of
-# that value: the filters a manager uses most. Each adds a row per response
-# and reason; a filter on two of them, or on anything else, is counted from
-# the responses.
-_VALUES = {
+# that value over the customer row c: the filters a manager uses most. Each
+# adds a row per response and reason; a filter on two of them, or on anything
+# else, is counted from the responses. The funnel's totals (karn.analysis.funnel)
+# are kept per the same attributes.
+CUSTOMER_VALUES = {
     "segment": "c.segment",
     "plan": "c.plan",
     "region": "c.region",
@@ -75,7 +76,7 @@ _VALUES = {
     # Money is kept in cents.
     "revenue": _band("c.monthly_revenue", REVENUE_BANDS, scale=100),
 }
-ATTRIBUTES = tuple(_VALUES)
+ATTRIBUTES = tuple(CUSTOMER_VALUES)
 # The totals once more by the customer's departure day instead of the
 # response day (value ''): a period by departure date.
 DEPARTED = "departed"
@@ -99,7 +100,7 @@ _DAY = {
     "sqlite": "substr({}, 1, 10)",
 }
 _VALUE = "CASE a.attribute {whens} ELSE '' END".format(
-    whens=" ".join(f"WHEN '{name}' THEN {sql}" for name, sql in _VALUES.items())
+    whens=" ".join(f"WHEN '{name}' THEN {sql}" for name, sql in CUSTOMER_VALUES.items())
 )
 _ATTRIBUTES = " UNION ALL ".join(
     f"SELECT '{name}' AS attribute" for name in ("", *ATTRIBUTES, DEPARTED)

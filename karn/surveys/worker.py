@@ -9,6 +9,7 @@ import time
 
 from flask import Flask
 
+from karn.analysis import funnel
 from karn.callbacks import operations as callbacks
 from karn.digest import mailing as digest_mailing
 from karn.extensions import db
@@ -63,6 +64,10 @@ class Worker:
                     if called:
                         log.info("%d silent high-value customers to call", called)
                 report = outbox.dispatch(self.name, should_stop=self.stopping.is_set)
+                # What this pass and the web processes changed, into the
+                # dashboard's funnel totals.
+                with db.engine.begin() as conn:
+                    funnel.compact(conn)
             finally:
                 db.session.remove()
         # Opens its own context and never raises: a mailbox that is down must
