@@ -6,15 +6,17 @@
 Fills a fresh, migrated database (a SQLite file; with --postgres also a
 database on that server, dropped afterwards unless --keep) in chunks, by
 executemany on SQLite and COPY on PostgreSQL: departed customers over 18 months
-(segment, plan, region, tenure, revenue), one invitation each in a state that
-fits its age, the default survey, and N submitted responses with a main reason
-(service most common, the mix shifting a little by segment), one
+(segment, plan, region, tenure, revenue, an imported column), one invitation
+each in a state that fits its age, the default survey, and N submitted
+responses with a main reason (service most common, the mix shifting a little
+by segment), one
 response_reasons row per shown option (six, "other" last, one or two
 also-mentioned reasons for most), every answer the default survey stores, and a
 tagged free-text comment (sentiment, score, reason) on about 30% of them. About
 30% more customers than responses never answered; a few of those left a
-half-filled form. The rows go in past Karn, so the daily reason totals are then
-rebuilt as `flask analysis rebuild-totals` does (its time is printed).
+half-filled form. The rows go in past Karn, so the daily reason totals, the
+responses' facts and the funnel's totals are then rebuilt as `flask analysis
+rebuild-totals` does (its time is printed).
 
 With --keep DIR the filled databases stay (SQLite: DIR/dashboard-N.db;
 PostgreSQL: database karn_bench_dashboard_N) and a later run with the same
@@ -25,9 +27,11 @@ Then, as a signed-in manager through the Flask test client, it times every
 dashboard page (/analysis/ by count and by revenue, trends, segments, text)
 without a filter, for segment MKB, for source csv (seven customers in ten),
 for the last three months, for tenure 24-60 months, for departures in the
-last three months (all answered from the daily totals) and for segment MKB
+last three months (all answered from the daily totals), for segment MKB
 with plan Basis (two attributes at once, which the totals do not keep: counted
-from the responses), with the chart cache emptied before each request; the
+from the responses' facts) and for the imported column Kanaal (an extra
+attribute of every customer, a quarter of them "Winkel"), with the chart
+cache emptied before each request; the
 five SVG charts uncached and cached; and GET /api/v1/rankings with an API key.
 Each figure is the median of --runs requests after one warm-up (cases over
 1 s get fewer runs, at least one).
@@ -76,6 +80,8 @@ SEGMENTS = (
 )
 PLANS = (["Basis", "Plus", "Zakelijk", "Premium"], [45, 30, 15, 10])
 REGIONS = ["Utrecht", "Noord-Holland", "Zuid-Holland", "Gelderland", "Limburg"]
+# An imported column (kept as an extra attribute): how the customer signed up.
+CHANNELS = ["Web", "Winkel", "Telefoon", "Partner"]
 # Monthly revenue in cents per segment: (low, high).
 REVENUE = {
     "Particulier": (900, 6000),
@@ -297,6 +303,7 @@ class Generator:
             for combos in sizes
             for combo in combos
         }
+        self.extra_json = [json.dumps({"Kanaal": c}) for c in CHANNELS]
         self.next_response = 1
 
     def chunks(self, responses: int):
@@ -335,7 +342,7 @@ class Generator:
                 monthly,
                 monthly * tenure if monthly is not None else None,
                 "csv" if roll < 0.7 else ("api" if roll < 0.9 else "stripe"),
-                "{}",
+                self.extra_json[cid % len(CHANNELS)],
                 0,
                 left,
                 left,
@@ -558,7 +565,7 @@ def api_key(app) -> str:
 def filter_sets() -> list[tuple[str, dict[str, str]]]:
     """The filters each page is timed with: none, a segment, a source most
     customers came from, a period, a tenure band, a period by departure date,
-    and two attributes at once."""
+    two attributes at once and an imported attribute."""
     since = (NOW - timedelta(days=91)).date().isoformat()
     return [
         ("", {}),
@@ -568,8 +575,10 @@ def filter_sets() -> list[tuple[str, dict[str, str]]]:
         ("last 3 months", {"since": since}),
         ("tenure=24-60", {"tenure": "24-60"}),
         ("departed last 3 months", {"by": "departure", "since": since}),
-        # Not kept in the daily totals: counted from the responses.
+        # Not kept in the daily totals: counted from the responses' facts.
         ("segment=MKB plan=Basis", {"segment": "MKB", "plan": "Basis"}),
+        # An imported column, a quarter of the customers.
+        ("Kanaal=Winkel", {"segment.Kanaal": "Winkel"}),
     ]
 
 
@@ -690,7 +699,7 @@ def function_cases() -> list[tuple[str, object]]:
             (f"monthly_counts{tail}", lambda f=f: queries.monthly_counts(f)),
             (f"funnel{tail}", lambda f=f: queries.funnel(f)),
             (f"sentiment_by_reason{tail}", lambda f=f: queries.sentiment_by_reason(f)),
-            (f"quotes (service){tail}", lambda f=f: queries.quotes(f, "service")),
+            (f"quotes (six reasons){tail}", lambda f=f: queries.quotes(f, REASONS)),
         ]
     cases += [
         ("data_version", lambda: queries.data_version()),
@@ -867,16 +876,20 @@ def submitted(url: str) -> int:
 
 
 def rebuild_totals(app) -> None:
-    """The daily totals of the bulk-loaded responses, as after a restore."""
-    from karn.analysis import totals
+    """The totals and facts of the bulk-loaded rows, as after a restore."""
+    from karn.analysis import funnel, totals
     from karn.extensions import db
 
     with app.app_context():
         started = time.perf_counter()
         with db.engine.begin() as conn:
             rows = totals.rebuild(conn)
+            funnel_rows = funnel.rebuild(conn)
         took = time.perf_counter() - started
-        print(f"flask analysis rebuild-totals: {rows:,} rows in {took:.0f} s")
+        print(
+            f"flask analysis rebuild-totals: {rows:,} reason and {funnel_rows:,} "
+            f"funnel rows in {took:.0f} s"
+        )
         analyse(db.engine)
         db.engine.dispose()
 

@@ -2,7 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from karn.analysis import queries
+import pytest
+
+from karn.analysis import queries, totals
 from karn.analysis.queries import Filters
 from karn.surveys.editing import ensure_default_survey
 from karn.surveys.models import Answer, Response
@@ -22,7 +24,12 @@ COMMENTS = [
 ]
 
 
-def test_quotes_order_by_score_then_newest(db):
+@pytest.mark.parametrize("ranked", [False, True], ids=["index walk", "ranked"])
+def test_quotes_order_by_score_then_newest(db, monkeypatch, ranked):
+    """Both ways of finding them: along the index of scores (filters the
+    totals answer) and by ranking what a narrower filter keeps."""
+    if ranked:
+        monkeypatch.setattr(queries, "_totals_scope", lambda f: None)
     survey, _ = ensure_default_survey()
     db.session.commit()
     version = survey.versions[0].id
@@ -47,9 +54,18 @@ def test_quotes_order_by_score_then_newest(db):
                 sentiment_score=score,
             )
         )
+    # Stored past the survey pages: the dashboard's facts are rebuilt, as
+    # after a restore.
+    totals.rebuild(db.session.connection())
     db.session.commit()
 
-    found = queries.quotes(Filters(), "price")
+    both = queries.quotes(Filters(), ["price", "service"])
+    assert both["service"] == {
+        "negative": [both["service"]["negative"][0]],
+        "positive": [],
+    }
+    assert both["service"]["negative"][0]["text"] == "another reason"
+    found = both["price"]
     assert [q["text"] for q in found["negative"]] == [
         "old and very negative",
         "tied, newest",
@@ -60,5 +76,6 @@ def test_quotes_order_by_score_then_newest(db):
         "positive",
         "mildly positive",
     ]
-    later = queries.quotes(Filters(since=(FIRST + timedelta(days=2)).date()), "price")
+    since = (FIRST + timedelta(days=2)).date()
+    later = queries.quotes(Filters(since=since), ["price"])["price"]
     assert [q["text"] for q in later["negative"]] == ["tied, newest", "tied, middle"]

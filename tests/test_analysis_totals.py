@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from karn import clock
 from karn.analysis import queries, totals
-from karn.analysis.models import ReasonTotal
+from karn.analysis.models import ReasonTotal, ResponseFact
 from karn.analysis.queries import Filters
 from karn.customers.models import Customer
 from karn.customers.operations import save_customer, upsert_departures
@@ -89,6 +89,7 @@ NOT_SERVED = [
     {"tenure": "0-6", "revenue": "0-25"},
     {"by": "departure", "segment": "MKB"},
     {"segment.city": "Noord"},
+    {"segment.city": "Zuid", "plan": "Premium"},
 ]
 
 
@@ -120,7 +121,8 @@ def depart(people, departed: datetime) -> None:
             "lifetime_value": Decimal(revenue) * 12 if revenue else None,
             "language": lang,
         }
-        upsert_departures([(fields, {})], source)
+        # An imported column, kept as an extra attribute.
+        upsert_departures([(fields, {"city": region} if region else {})], source)
 
 
 def link_of(db, ext: str) -> str:
@@ -147,7 +149,7 @@ def answer(client, db, people, save_first=()) -> None:
 
 
 def from_responses(monkeypatch, call):
-    """What call returns when the totals are not used."""
+    """What call returns when the totals are not used (it reads the facts)."""
     with monkeypatch.context() as m:
         m.setattr(queries, "_totals_scope", lambda f: None)
         return call()
@@ -174,6 +176,11 @@ def snapshot(conn) -> dict:
     }
 
 
+def facts(conn) -> dict:
+    rows = conn.execute(sa.select(ResponseFact.__table__)).mappings()
+    return {row["response_id"]: dict(row) for row in rows}
+
+
 def migration(revision: str):
     path = next(
         Path(__file__).parent.parent.glob(f"migrations/versions/*_{revision}_*.py")
@@ -190,6 +197,8 @@ def migrations_fill(conn) -> None:
     conn.execute(sa.text(first._FILL.format(day=first._DAY[conn.dialect.name])))
     second = migration("c6e8a2f4b1d7")
     conn.execute(sa.text(second.fill_statement(conn.dialect.name)))
+    third = migration("b9bfe324c23d")
+    conn.execute(sa.text(third.fill_statement(conn.dialect.name)))
 
 
 def assert_totals_agree(db, monkeypatch) -> None:
@@ -207,13 +216,18 @@ def assert_totals_agree(db, monkeypatch) -> None:
         counted = from_responses(monkeypatch, lambda f=f: queries.monthly_counts(f))
         assert queries.monthly_counts(f) == counted, args
     with db.engine.connect() as conn:
-        kept = snapshot(conn)
+        kept, kept_facts = snapshot(conn), facts(conn)
+        submitted = sa.select(Response.id).where(Response.submitted_at.is_not(None))
+        assert set(kept_facts) == set(conn.scalars(submitted))
         assert all(n >= 0 for n, _m, _l in kept.values())
         totals.rebuild(conn)
         assert snapshot(conn) == kept
+        assert facts(conn) == kept_facts
         conn.execute(sa.text("DELETE FROM reason_totals"))
+        conn.execute(sa.text("DELETE FROM response_facts"))
         migrations_fill(conn)
         assert snapshot(conn) == kept
+        assert facts(conn) == kept_facts
         conn.rollback()
 
 
@@ -276,6 +290,8 @@ def test_totals_match_the_responses_through_changes_and_erasure(
                 {},
             ),
             ({"external_id": "N1", "email": "n1@example.nl", "segment": "MKB"}, {}),
+            # Only an imported attribute changes.
+            ({"external_id": "T6"}, {"city": "Zuid"}),
         ],
         Source.CSV,
     )
@@ -349,6 +365,7 @@ def test_concurrent_submissions_both_count(answered, db):
     db.session.commit()
     with db.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM reason_totals"))
+        conn.execute(sa.text("DELETE FROM response_facts"))
         # Both responses on the same day, language and reasons: the same rows.
         conn.execute(
             sa.update(Response)

@@ -76,6 +76,9 @@ def _answer(db, version, reason, when, text=None, score=None):
             )
         )
     db.session.add(response)
+    db.session.flush()
+    # Counted as a submission is, in the dashboard's totals and facts.
+    totals.add_response(db.session.connection(), response.id)
     return response
 
 

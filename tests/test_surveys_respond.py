@@ -314,9 +314,10 @@ def test_opening_and_submitting_take_few_statements(client, link, db):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
     # The invitation with its customer and response; then the response, its
-    # answers and reasons, the invitation, its waiting mail and the daily totals.
+    # answers and reasons, the invitation, its waiting mail, the dashboard's
+    # facts row and the daily totals.
     assert opened == 1
-    assert len(statements) - opened == 7
+    assert len(statements) - opened == 8
 
 
 def _two_links(db, survey) -> list[tuple[str, int]]:

@@ -1,5 +1,5 @@
-"""Analysis tables: improvement actions, daily reason and funnel totals, tag
-corrections and the trained tag models."""
+"""Analysis tables: improvement actions, daily reason and funnel totals, the
+responses' facts, tag corrections and the trained tag models."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -66,6 +66,51 @@ class ReasonTotal(db.Model):
     lifetime_value: Mapped[Decimal] = mapped_column(Cents)
 
 
+class CustomerValues:
+    """A customer's values of the attributes in `karn.analysis.totals.ATTRIBUTES`,
+    as those filters compare them (tenure and revenue as their band)."""
+
+    segment: Mapped[str | None] = mapped_column(sa.String(100))
+    plan: Mapped[str | None] = mapped_column(sa.String(100))
+    region: Mapped[str | None] = mapped_column(sa.String(100))
+    source: Mapped[str | None] = mapped_column(sa.String(16))
+    tenure: Mapped[str | None] = mapped_column(sa.String(8))
+    revenue: Mapped[str | None] = mapped_column(sa.String(8))
+
+
+class ResponseFact(CustomerValues, db.Model):
+    """A submitted response with what the dashboard counts and filters it by.
+
+    The customer's segment, plan, region, source, tenure band, revenue band,
+    revenue, departure and imported attributes sit beside the response's
+    moment, version, language, main reason and "also played a part" reasons
+    (bit i of `also` for the i-th reason code), so a filter the daily totals
+    cannot answer (two attributes at once, an imported attribute) reads one
+    table instead of joining responses, customers and reason rows. Kept in
+    step with the responses and customers by `karn.analysis.totals`, like the
+    daily totals.
+    """
+
+    __tablename__ = "response_facts"
+
+    response_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    departed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    survey_version_id: Mapped[int]
+    language: Mapped[str] = mapped_column(sa.String(2))
+    reason: Mapped[str | None] = mapped_column(sa.String(16))
+    also: Mapped[int]
+    monthly_revenue: Mapped[Decimal | None] = mapped_column(Cents)
+    lifetime_value: Mapped[Decimal | None] = mapped_column(Cents)
+    # The customer's imported attributes, as Customer.extra.
+    extra: Mapped[dict | None] = mapped_column(sa.JSON)
+
+
 class FunnelTotal(db.Model):
     """How many departed customers and invitations there are in each stage, per
     departure day: the funnel's totals.
@@ -90,7 +135,7 @@ class FunnelTotal(db.Model):
     n: Mapped[int] = mapped_column(sa.BigInteger)
 
 
-class FunnelChange(db.Model):
+class FunnelChange(CustomerValues, db.Model):
     """One customer or invitation entering (n = 1) or leaving (n = -1) a place in
     the funnel, written by the triggers, with the customer's attribute values.
 
@@ -106,12 +151,6 @@ class FunnelChange(db.Model):
     reminders_sent: Mapped[int]
     sent: Mapped[bool]
     n: Mapped[int]
-    segment: Mapped[str | None] = mapped_column(sa.String(100))
-    plan: Mapped[str | None] = mapped_column(sa.String(100))
-    region: Mapped[str | None] = mapped_column(sa.String(100))
-    source: Mapped[str | None] = mapped_column(sa.String(16))
-    tenure: Mapped[str | None] = mapped_column(sa.String(8))
-    revenue: Mapped[str | None] = mapped_column(sa.String(8))
 
 
 class TagCorrection(db.Model):

@@ -19,7 +19,7 @@ from flask import current_app
 
 from karn.analysis import funnel as funnel_totals
 from karn.analysis import totals
-from karn.analysis.models import ReasonTotal, TagCorrection
+from karn.analysis.models import ReasonTotal, ResponseFact, TagCorrection
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
 from karn.customers.models import Customer
 from karn.customers.queries import DISTINCT_COLUMNS, distinct_values
@@ -30,7 +30,6 @@ from karn.surveys.models import (
     Answer,
     Invitation,
     Response,
-    ResponseReason,
     SurveyVersion,
 )
 
@@ -191,6 +190,28 @@ def _responses(f: Filters, *columns, base=None):
     return query
 
 
+def _facts(f: Filters, *columns):
+    """SELECT over the facts of the submitted responses f picks."""
+    fact = ResponseFact
+    query = sa.select(*columns).select_from(fact)
+    for key, value in f.extra:
+        query = query.where(fact.extra[key].as_string() == value)
+    when = fact.submitted_at
+    if f.period_by == "departure":
+        # By departure date: the responses of known customers only.
+        when = fact.departed_at
+        query = query.where(when.is_not(None))
+    query = query.where(*f.period_conditions(when))
+    if f.version:
+        query = query.where(fact.survey_version_id == f.version)
+    if f.language:
+        query = query.where(fact.language == f.language)
+    for name in totals.ATTRIBUTES:
+        if getattr(f, name):
+            query = query.where(getattr(fact, name) == getattr(f, name))
+    return query
+
+
 def shown_reasons(version_id: int) -> frozenset[str]:
     """The reason codes a version's main question shows; versions never change."""
     cache = current_app.extensions.setdefault("karn_shown_reasons", {})
@@ -293,55 +314,29 @@ def _reason_rows(f: Filters, secondary: bool) -> tuple[list, list]:
             else:
                 main.append((version_id, code, int(count), money, value))
         return main, mentions
-    # The responses the filters pick, then their main reasons and, when
-    # asked, their mentions: one statement, so the database picks them once
-    # (a CTE used twice is materialised). The filters that bring us here all
-    # narrow the customers; walking every mention to test its customer took
-    # SQLite twice as long at a million responses.
-    picked = _responses(
+    # One pass over the facts the filters pick: the main reasons, and the
+    # mentions from each fact's bits of "also played a part".
+    fact = ResponseFact
+    bits = totals.ALSO_BITS if secondary else {}
+    query = _facts(
         f,
-        Response.id,
-        Response.survey_version_id.label("version"),
-        Response.primary_reason.label("reason"),
-        Customer.monthly_revenue.label("money"),
-        Customer.lifetime_value.label("value"),
-    )
-    if not f.needs_customer:
-        picked = picked.outerjoin(Customer, Customer.id == Response.customer_id)
-    picked = picked.cte("picked")
-    query = (
-        sa.select(
-            sa.false().label("also"),
-            picked.c.version,
-            picked.c.reason,
-            sa.func.count(),
-            sa.func.sum(picked.c.money),
-            sa.func.sum(picked.c.value),
-        )
-        .where(picked.c.reason.is_not(None))
-        .group_by(picked.c.version, picked.c.reason)
-    )
-    if secondary:
-        query = query.union_all(
-            sa.select(
-                sa.true(),
-                sa.null(),
-                ResponseReason.reason,
-                sa.func.count(),
-                sa.null(),
-                sa.null(),
-            )
-            .join(picked, picked.c.id == ResponseReason.response_id)
-            .where(ResponseReason.is_secondary)
-            .group_by(ResponseReason.reason)
-        )
-    main, mentions = [], []
-    for also, version_id, code, count, money, value in db.session.execute(query):
-        if also:
-            mentions.append((code.value, count))
-        else:
-            main.append((version_id, code.value, count, money, value))
-    return main, mentions
+        fact.survey_version_id,
+        fact.reason,
+        sa.func.count(),
+        sa.func.sum(fact.monthly_revenue),
+        sa.func.sum(fact.lifetime_value),
+        *(
+            sa.func.sum(sa.case((fact.also.op("&")(bit) != 0, 1), else_=0))
+            for bit in bits.values()
+        ),
+    ).group_by(fact.survey_version_id, fact.reason)
+    main, also = [], defaultdict(int)
+    for version_id, code, count, money, value, *mentioned in db.session.execute(query):
+        if code is not None:
+            main.append((version_id, code, count, money, value))
+        for reason, n in zip(bits, mentioned, strict=True):
+            also[reason] += int(n or 0)
+    return main, [(code, n) for code, n in also.items() if n]
 
 
 def reason_counts(f: Filters, secondary: bool = True) -> ReasonCounts:
@@ -383,6 +378,13 @@ def _month(column):
     return sa.func.substr(column, 1, 7)
 
 
+def _month_of_day(column):
+    """The month of a date column as 'YYYY-MM', on either database."""
+    if db.engine.dialect.name == "postgresql":
+        return sa.func.to_char(column, "YYYY-MM")
+    return sa.func.substr(column, 1, 7)
+
+
 def monthly_counts(f: Filters) -> list[tuple[str, dict[str, int], dict[str, int]]]:
     """(month, counts, shown) in month order, for trends and p-charts."""
     if f.channel == "phone":
@@ -391,10 +393,7 @@ def monthly_counts(f: Filters) -> list[tuple[str, dict[str, int], dict[str, int]
         return phone.monthly_counts(f)
     scope = _totals_scope(f)
     if scope is not None:
-        if db.engine.dialect.name == "postgresql":
-            month = sa.func.to_char(ReasonTotal.day, "YYYY-MM")
-        else:
-            month = sa.func.substr(ReasonTotal.day, 1, 7)
+        month = _month_of_day(ReasonTotal.day)
         query = (
             _totals(
                 f,
@@ -409,25 +408,23 @@ def monthly_counts(f: Filters) -> list[tuple[str, dict[str, int], dict[str, int]
         )
         rows = [(m, v, code, int(c)) for m, v, code, c in db.session.execute(query)]
     else:
-        when = (
-            Customer.departed_at
+        month = _month(
+            ResponseFact.departed_at
             if f.period_by == "departure"
-            else Response.submitted_at
+            else ResponseFact.submitted_at
         )
-        month = _month(when).label("month")
-        query = _responses(
-            f,
-            month,
-            Response.survey_version_id,
-            Response.primary_reason,
-            sa.func.count(),
+        query = (
+            _facts(
+                f,
+                month,
+                ResponseFact.survey_version_id,
+                ResponseFact.reason,
+                sa.func.count(),
+            )
+            .where(ResponseFact.reason.is_not(None))
+            .group_by(month, ResponseFact.survey_version_id, ResponseFact.reason)
         )
-        if f.period_by == "departure" and not f.needs_customer:
-            query = query.join(Customer, Customer.id == Response.customer_id)
-        query = query.where(Response.primary_reason.is_not(None)).group_by(
-            month, Response.survey_version_id, Response.primary_reason
-        )
-        rows = [(m, v, r.value, c) for m, v, r, c in db.session.execute(query)]
+        rows = list(db.session.execute(query))
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     shown: dict[str, dict[str, int]] = defaultdict(dict)
     for m, version_id, code, count in rows:
@@ -466,27 +463,31 @@ def _funnel_rows(f: Filters) -> tuple[int, dict[tuple, list[int]]]:
                 rows[key][0] += n
                 rows[key][1] += n if sent else 0
         return departed, rows
+    # The customers the filters pick, read once for both counts.
     g = replace(f, period_by="departure")
     conds = [*g.customer_conditions(), *g.period_conditions(Customer.departed_at)]
-    departed = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Customer)
-        .where(Customer.erased_at.is_(None), *conds)
-    )
-    # The invitations of the customers the filters pick, from the index that
-    # holds the funnel's columns (ix_invitations_customer_funnel), so no
-    # invitation row is read.
-    query = (
+    picked = sa.select(Customer.id, Customer.erased_at).where(*conds).cte("picked")
+    # Their invitations from the index that holds the funnel's columns
+    # (ix_invitations_customer_funnel), so no invitation row is read.
+    query = sa.union_all(
+        sa.select(
+            sa.null(), sa.null(), sa.func.count(), sa.literal(0, sa.Integer)
+        ).where(picked.c.erased_at.is_(None)),
         sa.select(
             Invitation.status,
             Invitation.reminders_sent,
             sa.func.count(),
             sa.func.count(Invitation.sent_at),
         )
-        .where(Invitation.customer_id.in_(sa.select(Customer.id).where(*conds)))
-        .group_by(Invitation.status, Invitation.reminders_sent)
+        .where(Invitation.customer_id.in_(sa.select(picked.c.id)))
+        .group_by(Invitation.status, Invitation.reminders_sent),
     )
-    rows = {(s, r): [n, sent] for s, r, n, sent in db.session.execute(query)}
+    departed, rows = 0, {}
+    for status, reminders, n, sent in db.session.execute(query):
+        if status is None:
+            departed = n
+        else:
+            rows[(InvitationStatus(status), reminders)] = [n, sent]
     return departed, rows
 
 
@@ -515,39 +516,104 @@ def funnel(f: Filters) -> dict[str, Any]:
 
 def sentiment_by_reason(f: Filters) -> dict[str, dict[str, int]]:
     """Counts of negative/neutral/positive free-text answers per main reason."""
-    query = _responses(
-        f, Response.primary_reason, Answer.sentiment, sa.func.count()
-    ).join(Answer, Answer.response_id == Response.id)
-    query = query.where(
-        Answer.sentiment.is_not(None), Response.primary_reason.is_not(None)
-    ).group_by(Response.primary_reason, Answer.sentiment)
+    query = (
+        _facts(f, ResponseFact.reason, Answer.sentiment, sa.func.count())
+        .join(Answer, Answer.response_id == ResponseFact.response_id)
+        .where(Answer.sentiment.is_not(None), ResponseFact.reason.is_not(None))
+        .group_by(ResponseFact.reason, Answer.sentiment)
+    )
     result: dict[str, dict[str, int]] = defaultdict(dict)
     for reason, sentiment, count in db.session.execute(query):
-        result[reason.value][sentiment.value] = count
+        result[reason][sentiment.value] = count
     return {code: result[code] for code in REASONS if code in result}
 
 
-def quotes(f: Filters, reason: str, per_side: int = 3) -> dict[str, list[dict]]:
-    """The most negative and most positive comments for a reason, newest first."""
-    base = _responses(
-        f,
-        Answer.text,
-        Answer.sentiment_score,
-        Response.id,
-        Response.submitted_at,
-        Response.language,
-        Response.customer_id,
-        # The tags, for the correction form beside each quote.
-        Answer.id,
-        Answer.sentiment,
-        Answer.tag_reason,
-        Answer.tags,
-    ).join(Answer, Answer.response_id == Response.id)
-    base = base.where(
-        Response.primary_reason == reason,
-        Answer.text.is_not(None),
-        Answer.sentiment_score.is_not(None),
+# What a quote shows, with the tags for the correction form beside it.
+_QUOTE_COLUMNS = (
+    Answer.text,
+    Answer.sentiment_score,
+    ResponseFact.response_id,
+    ResponseFact.submitted_at,
+    ResponseFact.language,
+    ResponseFact.customer_id,
+    Answer.id,
+    Answer.sentiment,
+    Answer.tag_reason,
+    Answer.tags,
+)
+
+
+def quotes(
+    f: Filters, reasons: list[str], per_side: int = 3
+) -> dict[str, dict[str, list[dict]]]:
+    """Per reason, its most negative and most positive comments, newest first."""
+    # The filters test each candidate's facts: one narrow row, where the
+    # response and its customer would be two lookups.
+    base = _facts(f, *_QUOTE_COLUMNS)
+    base = base.join(Answer, Answer.response_id == ResponseFact.response_id).where(
+        Answer.text.is_not(None), Answer.sentiment_score.is_not(None)
     )
+    if _totals_scope(f) is not None or db.engine.dialect.name != "postgresql":
+        return {
+            reason: _walk_quotes(base.where(ResponseFact.reason == reason), per_side)
+            for reason in reasons
+        }
+    # A filter the totals cannot answer often keeps few answers. PostgreSQL
+    # would then read every scored answer once per reason and side instead
+    # of walking the index of scores, so rank those few, every reason and
+    # side in one statement; only the answers' ids are ranked, the texts are
+    # read for the few that make the cut. SQLite walks the index and stops
+    # early either way.
+    negative = Answer.sentiment_score < 0
+    rank = sa.func.row_number().over(
+        partition_by=(ResponseFact.reason, negative),
+        order_by=(
+            sa.func.abs(Answer.sentiment_score).desc(),
+            ResponseFact.submitted_at.desc(),
+        ),
+    )
+    ranked = (
+        base.with_only_columns(
+            Answer.id.label("answer_id"),
+            ResponseFact.reason.label("reason"),
+            negative.label("negative"),
+            rank.label("rank"),
+        )
+        .where(Answer.sentiment_score != 0, ResponseFact.reason.in_(reasons))
+        .subquery()
+    )
+    top = (
+        sa.select(*_QUOTE_COLUMNS, ranked.c.reason, ranked.c.negative)
+        .select_from(ranked)
+        .join(Answer, Answer.id == ranked.c.answer_id)
+        .join(ResponseFact, ResponseFact.response_id == Answer.response_id)
+        .where(ranked.c.rank <= per_side)
+        .order_by(ranked.c.rank)
+    )
+    out = {reason: {"negative": [], "positive": []} for reason in reasons}
+    for *row, reason, is_negative in db.session.execute(top):
+        out[reason]["negative" if is_negative else "positive"].append(_quote(row))
+    return out
+
+
+def _quote(row) -> dict:
+    text, score, rid, when, lang, cid, aid, sentiment, tag_reason, tags = row
+    return {
+        "text": text,
+        "score": score,
+        "response_id": rid,
+        "submitted_at": when,
+        "language": lang,
+        "customer_id": cid,
+        "answer_id": aid,
+        "sentiment": sentiment,
+        "tag_reason": tag_reason,
+        "tags": tags,
+    }
+
+
+def _walk_quotes(base, per_side: int) -> dict[str, list[dict]]:
+    """The top of each side along the index of scores (ix_answers_score)."""
     out = {}
     for side, order, cond in (
         ("negative", Answer.sentiment_score.asc(), Answer.sentiment_score < 0),
@@ -565,26 +631,10 @@ def quotes(f: Filters, reason: str, per_side: int = 3) -> dict[str, list[dict]]:
         else:
             rows = db.session.execute(
                 base.where(cond)
-                .order_by(order, Response.submitted_at.desc())
+                .order_by(order, ResponseFact.submitted_at.desc())
                 .limit(per_side)
             ).all()
-        out[side] = [
-            {
-                "text": text,
-                "score": score,
-                "response_id": rid,
-                "submitted_at": when,
-                "language": lang.value,
-                "customer_id": cid,
-                "answer_id": aid,
-                "sentiment": sentiment,
-                "tag_reason": tag_reason,
-                "tags": tags,
-            }
-            for text, score, rid, when, lang, cid, aid, sentiment, tag_reason, tags in (
-                rows
-            )
-        ]
+        out[side] = [_quote(row) for row in rows]
     return out
 
 

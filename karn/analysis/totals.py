@@ -8,16 +8,20 @@ of each attribute in ATTRIBUTES (segment, plan, region, source, tenure band,
 revenue band), and once more by the customer's departure day instead of the
 response day (attribute DEPARTED), so a filter on one of those is answered
 from the totals as well. `karn.analysis.queries` reads them whenever the
-filters allow and counts the responses otherwise.
+filters allow, and otherwise `response_facts`: one narrow row per submitted
+response with those customer values beside it, so two filters at once need
+no join.
 
-Every change to what the totals count goes through here, in the same
-transaction as the change:
+Every change to what the totals and facts count goes through here, in the
+same transaction as the change:
 
-- a submission adds its response (`add_response`, one INSERT ... SELECT ... ON
-  CONFLICT DO UPDATE that increments, so concurrent submissions add up);
+- a submission adds its response (`add_response`: its facts row, and one
+  INSERT ... SELECT ... ON CONFLICT DO UPDATE that increments the totals, so
+  concurrent submissions add up);
 - a change to a customer's attributes, tenure, revenue or departure date
-  (import, API, Stripe, the form) takes their responses out before the UPDATE
-  and puts them back after it (the session hooks below);
+  (import, API, Stripe, the form) takes their responses out of the totals
+  before the UPDATE, and puts them back and writes their facts afresh after
+  it (the session hooks below);
 - `rebuild` recomputes everything, after responses were loaded or changed past
   Karn (`flask analysis rebuild-totals`).
 
@@ -30,7 +34,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from karn.analysis.models import ResponseFact
 from karn.customers.models import Customer
+from karn.enums import Reason
 from karn.extensions import prepared
 
 # Bands of the tenure (months) and monthly revenue (euros) filters: code ->
@@ -93,6 +99,7 @@ TRACKED = (
 )
 
 _PENDING = "karn.analysis.totals.customers"
+_PENDING_FACTS = "karn.analysis.totals.facts"
 
 # The UTC day of a timestamp column, as the date column stores it.
 _DAY = {
@@ -139,6 +146,31 @@ ON CONFLICT ({_KEY}) DO UPDATE SET
     lifetime_value = reason_totals.lifetime_value + excluded.lifetime_value
 """
 
+# Bit of each reason in a fact's `also`: service 1, quality 2, brand 4, ...
+ALSO_BITS = {reason.value: 1 << i for i, reason in enumerate(Reason)}
+_ALSO = "CASE rr.reason {} END".format(
+    " ".join(f"WHEN '{code}' THEN {bit}" for code, bit in ALSO_BITS.items())
+)
+_FACT_COLUMNS = (
+    "response_id, customer_id, submitted_at, departed_at, survey_version_id, "
+    "language, "
+    "reason, also, " + ", ".join(ATTRIBUTES) + ", monthly_revenue, lifetime_value, "
+    "extra"
+)
+# The facts of a set of submitted responses ({where}, over r).
+_FACTS = f"""
+INSERT INTO response_facts ({_FACT_COLUMNS})
+SELECT r.id, r.customer_id, r.submitted_at, c.departed_at, r.survey_version_id,
+       r.language, r.primary_reason,
+       coalesce((SELECT sum({_ALSO}) FROM response_reasons rr
+                 WHERE rr.response_id = r.id AND rr.is_secondary), 0),
+       {", ".join(CUSTOMER_VALUES.values())}, c.monthly_revenue, c.lifetime_value,
+       c.extra
+FROM responses r
+LEFT JOIN customers c ON c.id = r.customer_id
+WHERE r.submitted_at IS NOT NULL AND {{where}}
+"""
+
 _WHERE = {
     "response": "r.id = :response_id",
     "customers": "r.customer_id IN :customer_ids",
@@ -148,18 +180,21 @@ _statements: dict[tuple[str, str, str], sa.TextClause] = {}
 
 
 def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
+    """The totals' upsert for these responses, or with sign "facts" their facts."""
     key = (dialect, where, sign)
     if key not in _statements:
         day = _DAY[dialect]
-        statement = sa.text(
-            _UPSERT.format(
+        if sign == "facts":
+            sql = _FACTS.format(where=_WHERE[where])
+        else:
+            sql = _UPSERT.format(
                 day=f"CASE a.attribute WHEN '{DEPARTED}' "
                 f"THEN {day.format('c.departed_at')} "
                 f"ELSE {day.format('r.submitted_at')} END",
                 where=_WHERE[where],
                 sign=sign,
             )
-        )
+        statement = sa.text(sql)
         if where == "response":
             # Every submission runs it, and planning it costs more than running it.
             statement = prepared(statement)
@@ -173,9 +208,9 @@ def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
 
 def add_response(conn: sa.Connection, response_id: int) -> None:
     """Count a response just submitted (in the submission's transaction)."""
-    conn.execute(
-        _statement(conn.dialect.name, "response"), {"response_id": response_id}
-    )
+    dialect = conn.dialect.name
+    conn.execute(_statement(dialect, "response", "facts"), {"response_id": response_id})
+    conn.execute(_statement(dialect, "response"), {"response_id": response_id})
 
 
 # Ids per statement: well below SQLite's limit on bound parameters.
@@ -185,7 +220,12 @@ _CHUNK = 500
 def _move_customers(conn: sa.Connection, ids: list[int], sign: str) -> None:
     statement = _statement(conn.dialect.name, "customers", sign)
     for start in range(0, len(ids), _CHUNK):
-        conn.execute(statement, {"customer_ids": ids[start : start + _CHUNK]})
+        chunk = ids[start : start + _CHUNK]
+        if sign == "facts":
+            conn.execute(
+                sa.delete(ResponseFact).where(ResponseFact.customer_id.in_(chunk))
+            )
+        conn.execute(statement, {"customer_ids": chunk})
 
 
 def rebuild(conn: sa.Connection) -> int:
@@ -196,16 +236,18 @@ def rebuild(conn: sa.Connection) -> int:
         conn.execute(sa.text("LOCK TABLE reason_totals IN EXCLUSIVE MODE"))
     conn.execute(sa.text("DELETE FROM reason_totals"))
     conn.execute(_statement(conn.dialect.name, "all"))
+    conn.execute(sa.delete(ResponseFact))
+    conn.execute(_statement(conn.dialect.name, "all", "facts"))
     return conn.execute(sa.text("SELECT count(*) FROM reason_totals")).scalar_one()
 
 
-def _changed_customers(session: Session) -> list[int]:
+def _changed_customers(session: Session, names: tuple[str, ...]) -> list[int]:
     ids = []
     for obj in session.dirty:
         if not isinstance(obj, Customer) or obj.id is None:
             continue
         attrs = sa.inspect(obj).attrs
-        if any(attrs[name].history.has_changes() for name in TRACKED):
+        if any(attrs[name].history.has_changes() for name in names):
             ids.append(obj.id)
     return sorted(ids)
 
@@ -213,7 +255,12 @@ def _changed_customers(session: Session) -> list[int]:
 @event.listens_for(Session, "before_flush")
 def _take_out_changed_customers(session, _flush_context, _instances) -> None:
     """Before their UPDATE: the responses of customers whose attributes change."""
-    ids = _changed_customers(session)
+    # The facts also hold the imported attributes; the totals do not.
+    facts = _changed_customers(session, (*TRACKED, "extra"))
+    if not facts:
+        return
+    session.info.setdefault(_PENDING_FACTS, set()).update(facts)
+    ids = _changed_customers(session, TRACKED)
     if not ids:
         return
     conn = session.connection()
@@ -237,9 +284,13 @@ def _put_back_changed_customers(session, _flush_context) -> None:
     ids = session.info.pop(_PENDING, None)
     if ids:
         _move_customers(session.connection(), sorted(ids), "")
+    facts = session.info.pop(_PENDING_FACTS, None)
+    if facts:
+        _move_customers(session.connection(), sorted(facts), "facts")
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_changed_customers(session, _previous_transaction) -> None:
     # What was taken out is rolled back with the rest.
     session.info.pop(_PENDING, None)
+    session.info.pop(_PENDING_FACTS, None)

@@ -201,7 +201,7 @@ def text():
     """Sentiment per reason and the most telling comments."""
     f = _filters()
     dist = queries.sentiment_by_reason(f)
-    telling = {reason: queries.quotes(f, reason) for reason in dist}
+    telling = queries.quotes(f, list(dist))
     return render_template(
         "analysis/text.html",
         filters=f,

@@ -399,8 +399,11 @@ class _Builder:
         """The most negative and most positive comment for each top reason."""
         result = []
         top = [row for row in ranking.reasons if row.count][:QUOTED_REASONS]
+        quoted = queries.quotes(
+            self.filters, [row.reason for row in top], per_side=QUOTES_PER_SIDE
+        )
         for row in top:
-            found = queries.quotes(self.filters, row.reason, per_side=QUOTES_PER_SIDE)
+            found = quoted[row.reason]
             if not found["negative"] and not found["positive"]:
                 continue
             result.append(

@@ -239,19 +239,7 @@ class ResponseReason(db.Model):
 
     response: Mapped[Response] = relationship(back_populates="reasons")
 
-    __table_args__ = (
-        sa.Index("ix_response_reasons_reason", "reason", "is_primary"),
-        # "Also played a part" per reason, when the daily totals cannot answer.
-        # Queries must test the column plainly (`WHERE is_secondary`, which
-        # SQLAlchemy writes as `= 1` on SQLite) for the planner to use it.
-        sa.Index(
-            "ix_response_reasons_secondary",
-            "reason",
-            "response_id",
-            sqlite_where=sa.text("is_secondary = 1"),
-            postgresql_where=sa.text("is_secondary"),
-        ),
-    )
+    __table_args__ = (sa.Index("ix_response_reasons_reason", "reason", "is_primary"),)
 
 
 _TAGGED = sa.text("sentiment IS NOT NULL")
