@@ -463,31 +463,27 @@ def _funnel_rows(f: Filters) -> tuple[int, dict[tuple, list[int]]]:
                 rows[key][0] += n
                 rows[key][1] += n if sent else 0
         return departed, rows
-    # The customers the filters pick, read once for both counts.
     g = replace(f, period_by="departure")
     conds = [*g.customer_conditions(), *g.period_conditions(Customer.departed_at)]
-    picked = sa.select(Customer.id, Customer.erased_at).where(*conds).cte("picked")
-    # Their invitations from the index that holds the funnel's columns
-    # (ix_invitations_customer_funnel), so no invitation row is read.
-    query = sa.union_all(
-        sa.select(
-            sa.null(), sa.null(), sa.func.count(), sa.literal(0, sa.Integer)
-        ).where(picked.c.erased_at.is_(None)),
+    departed = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Customer)
+        .where(Customer.erased_at.is_(None), *conds)
+    )
+    # The invitations of the customers the filters pick, from the index that
+    # holds the funnel's columns (ix_invitations_customer_funnel), so no
+    # invitation row is read.
+    query = (
         sa.select(
             Invitation.status,
             Invitation.reminders_sent,
             sa.func.count(),
             sa.func.count(Invitation.sent_at),
         )
-        .where(Invitation.customer_id.in_(sa.select(picked.c.id)))
-        .group_by(Invitation.status, Invitation.reminders_sent),
+        .where(Invitation.customer_id.in_(sa.select(Customer.id).where(*conds)))
+        .group_by(Invitation.status, Invitation.reminders_sent)
     )
-    departed, rows = 0, {}
-    for status, reminders, n, sent in db.session.execute(query):
-        if status is None:
-            departed = n
-        else:
-            rows[(InvitationStatus(status), reminders)] = [n, sent]
+    rows = {(s, r): [n, sent] for s, r, n, sent in db.session.execute(query)}
     return departed, rows
 
 
