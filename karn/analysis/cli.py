@@ -75,7 +75,7 @@ def evaluate_command(task, lang, baseline, file):
 
 @analysis_cli.command("rebuild-totals")
 def rebuild_totals_command():
-    """Recompute the dashboard's daily reason totals and funnel totals.
+    """Recompute the dashboard's reason totals, answer facts and funnel totals.
 
     For after responses were loaded or changed past Karn (SQL, a partial
     restore). Submissions wait until it is done; on SQLite at most 10 s.

@@ -12,7 +12,8 @@ reminders sent and sent or not; for everyone and per value of each attribute
 in `karn.analysis.totals.ATTRIBUTES`) and deletes them; the worker does it on
 every pass. `counts` reads the totals plus the rows not yet folded in, so
 what it returns is always current. `rebuild` recomputes both tables from the
-customers and invitations, after rows were loaded past the triggers.
+customers and invitations (`flask analysis rebuild-totals`), after a restore
+or anything else that went past the triggers.
 """
 
 import sqlalchemy as sa
@@ -46,10 +47,6 @@ GROUP BY {_KEY}
 ORDER BY {_KEY}
 ON CONFLICT ({_KEY}) DO UPDATE SET n = funnel_totals.n + excluded.n
 """
-_DAY = {
-    "postgresql": "CAST(c.departed_at AT TIME ZONE 'UTC' AS DATE)",
-    "sqlite": "substr(c.departed_at, 1, 10)",
-}
 
 
 def _stored_facts(dialect: str) -> str:
@@ -58,13 +55,14 @@ def _stored_facts(dialect: str) -> str:
         f"{sql} AS {name}" for name, sql in totals.CUSTOMER_VALUES.items()
     )
     false = "FALSE" if dialect == "postgresql" else "0"
+    day = totals.UTC_DAY[dialect].format("c.departed_at")
     return f"""
-        SELECT {_DAY[dialect]} AS day, i.status AS stage,
+        SELECT {day} AS day, i.status AS stage,
                i.reminders_sent AS reminders_sent, i.sent_at IS NOT NULL AS sent,
                1 AS n, {values}
         FROM invitations i JOIN customers c ON c.id = i.customer_id
         UNION ALL
-        SELECT {_DAY[dialect]}, '{DEPARTED}', 0, {false}, 1, {values}
+        SELECT {day}, '{DEPARTED}', 0, {false}, 1, {values}
         FROM customers c WHERE c.erased_at IS NULL
     """
 

@@ -101,8 +101,8 @@ TRACKED = (
 _PENDING = "karn.analysis.totals.customers"
 _PENDING_FACTS = "karn.analysis.totals.facts"
 
-# The UTC day of a timestamp column, as the date column stores it.
-_DAY = {
+# The UTC day of a timestamp column, as a date column stores it.
+UTC_DAY = {
     "postgresql": "CAST({} AT TIME ZONE 'UTC' AS DATE)",
     "sqlite": "substr({}, 1, 10)",
 }
@@ -151,11 +151,13 @@ ALSO_BITS = {reason.value: 1 << i for i, reason in enumerate(Reason)}
 _ALSO = "CASE rr.reason {} END".format(
     " ".join(f"WHEN '{code}' THEN {bit}" for code, bit in ALSO_BITS.items())
 )
-_FACT_COLUMNS = (
-    "response_id, customer_id, submitted_at, departed_at, survey_version_id, "
-    "language, "
-    "reason, also, " + ", ".join(ATTRIBUTES) + ", monthly_revenue, lifetime_value, "
-    "extra"
+_FACT_COLUMNS = ", ".join(
+    (
+        "response_id, customer_id, submitted_at, departed_at, survey_version_id",
+        "language, reason, also",
+        *ATTRIBUTES,
+        "monthly_revenue, lifetime_value, extra",
+    )
 )
 # The facts of a set of submitted responses ({where}, over r).
 _FACTS = f"""
@@ -176,24 +178,12 @@ _WHERE = {
     "customers": "r.customer_id IN :customer_ids",
     "all": "TRUE",
 }
-_statements: dict[tuple[str, str, str], sa.TextClause] = {}
+_statements: dict[tuple[str, ...], sa.TextClause] = {}
 
 
-def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
-    """The totals' upsert for these responses, or with sign "facts" their facts."""
-    key = (dialect, where, sign)
+def _prepared(key: tuple[str, ...], sql: str, where: str) -> sa.TextClause:
+    """The statement for these responses, built once."""
     if key not in _statements:
-        day = _DAY[dialect]
-        if sign == "facts":
-            sql = _FACTS.format(where=_WHERE[where])
-        else:
-            sql = _UPSERT.format(
-                day=f"CASE a.attribute WHEN '{DEPARTED}' "
-                f"THEN {day.format('c.departed_at')} "
-                f"ELSE {day.format('r.submitted_at')} END",
-                where=_WHERE[where],
-                sign=sign,
-            )
         statement = sa.text(sql)
         if where == "response":
             # Every submission runs it, and planning it costs more than running it.
@@ -206,10 +196,30 @@ def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
     return _statements[key]
 
 
+def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
+    """The totals' upsert for these responses, adding or (sign "-") taking out."""
+    day = UTC_DAY[dialect]
+    sql = _UPSERT.format(
+        day=f"CASE a.attribute WHEN '{DEPARTED}' "
+        f"THEN {day.format('c.departed_at')} "
+        f"ELSE {day.format('r.submitted_at')} END",
+        where=_WHERE[where],
+        sign=sign,
+    )
+    return _prepared(("totals", dialect, where, sign), sql, where)
+
+
+def _facts_statement(dialect: str, where: str) -> sa.TextClause:
+    """The INSERT of these responses' facts."""
+    return _prepared(
+        ("facts", dialect, where), _FACTS.format(where=_WHERE[where]), where
+    )
+
+
 def add_response(conn: sa.Connection, response_id: int) -> None:
     """Count a response just submitted (in the submission's transaction)."""
     dialect = conn.dialect.name
-    conn.execute(_statement(dialect, "response", "facts"), {"response_id": response_id})
+    conn.execute(_facts_statement(dialect, "response"), {"response_id": response_id})
     conn.execute(_statement(dialect, "response"), {"response_id": response_id})
 
 
@@ -220,11 +230,15 @@ _CHUNK = 500
 def _move_customers(conn: sa.Connection, ids: list[int], sign: str) -> None:
     statement = _statement(conn.dialect.name, "customers", sign)
     for start in range(0, len(ids), _CHUNK):
+        conn.execute(statement, {"customer_ids": ids[start : start + _CHUNK]})
+
+
+def _write_facts(conn: sa.Connection, ids: list[int]) -> None:
+    """The facts of these customers' responses, afresh."""
+    statement = _facts_statement(conn.dialect.name, "customers")
+    for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        if sign == "facts":
-            conn.execute(
-                sa.delete(ResponseFact).where(ResponseFact.customer_id.in_(chunk))
-            )
+        conn.execute(sa.delete(ResponseFact).where(ResponseFact.customer_id.in_(chunk)))
         conn.execute(statement, {"customer_ids": chunk})
 
 
@@ -237,7 +251,7 @@ def rebuild(conn: sa.Connection) -> int:
     conn.execute(sa.text("DELETE FROM reason_totals"))
     conn.execute(_statement(conn.dialect.name, "all"))
     conn.execute(sa.delete(ResponseFact))
-    conn.execute(_statement(conn.dialect.name, "all", "facts"))
+    conn.execute(_facts_statement(conn.dialect.name, "all"))
     return conn.execute(sa.text("SELECT count(*) FROM reason_totals")).scalar_one()
 
 
@@ -286,7 +300,7 @@ def _put_back_changed_customers(session, _flush_context) -> None:
         _move_customers(session.connection(), sorted(ids), "")
     facts = session.info.pop(_PENDING_FACTS, None)
     if facts:
-        _move_customers(session.connection(), sorted(facts), "facts")
+        _write_facts(session.connection(), sorted(facts))
 
 
 @event.listens_for(Session, "after_soft_rollback")
