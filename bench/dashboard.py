@@ -29,10 +29,10 @@ without a filter, for segment MKB, for source csv (seven customers in ten),
 for the last three months, for tenure 24-60 months, for departures in the
 last three months (all answered from the daily totals), for segment MKB
 with plan Basis (two attributes at once, which the totals do not keep: counted
-from the responses' facts) and for the imported column Kanaal (an extra
-attribute of every customer, a quarter of them "Winkel"), with the chart
-cache emptied before each request; the
-five SVG charts uncached and cached; and GET /api/v1/rankings with an API key.
+from the responses' facts and the funnel's cells) and for the imported column
+Kanaal (an extra attribute of every customer, a quarter of them "Winkel"),
+with the chart cache emptied before each request; the five SVG charts
+uncached and cached; and GET /api/v1/rankings with an API key.
 Each figure is the median of --runs requests after one warm-up (cases over
 1 s get fewer runs, at least one).
 

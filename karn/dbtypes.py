@@ -1,10 +1,17 @@
-"""Column types shared by the models: UTC datetimes and money in cents."""
+"""Column types shared by the models: UTC datetimes, money in cents and
+imported attributes."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, DateTime
+from sqlalchemy import JSON, BigInteger, DateTime
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
+
+# Imported attributes in a table the dashboard filters and groups by them:
+# PostgreSQL's jsonb reads a key without parsing the text and compares whole
+# values (json does neither); on SQLite, JSON text.
+Attributes = JSON().with_variant(JSONB(), "postgresql")
 
 
 class UTCDateTime(TypeDecorator):

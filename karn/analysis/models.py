@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from karn import clock
 from karn.accounts.models import User
-from karn.dbtypes import Cents, UTCDateTime
+from karn.dbtypes import Attributes, Cents, UTCDateTime
 from karn.enums import Reason, Sentiment, enum_column
 from karn.extensions import db
 
@@ -108,7 +108,7 @@ class ResponseFact(CustomerValues, db.Model):
     monthly_revenue: Mapped[Decimal | None] = mapped_column(Cents)
     lifetime_value: Mapped[Decimal | None] = mapped_column(Cents)
     # The customer's imported attributes, as Customer.extra.
-    extra: Mapped[dict | None] = mapped_column(sa.JSON)
+    extra: Mapped[dict | None] = mapped_column(Attributes)
 
 
 class FunnelTotal(db.Model):
@@ -140,7 +140,8 @@ class FunnelChange(CustomerValues, db.Model):
     the funnel, written by the triggers, with the customer's attribute values.
 
     Written, never updated, so concurrent transactions never wait for each
-    other here; folded into `funnel_totals` and deleted by the worker.
+    other here; folded into `funnel_totals` and `funnel_cells` and deleted by
+    the worker.
     """
 
     __tablename__ = "funnel_changes"
@@ -151,6 +152,69 @@ class FunnelChange(CustomerValues, db.Model):
     reminders_sent: Mapped[int]
     sent: Mapped[bool]
     n: Mapped[int]
+    # The customer's imported attributes (None in rows written before they were).
+    extra: Mapped[dict | None] = mapped_column(Attributes)
+
+
+FUNNEL_COUNTS = (
+    "departed",
+    "invited",
+    "delivered",
+    "responded",
+    "after_0",
+    "after_1",
+    "after_2",
+    "bounced",
+    "unsubscribed",
+)
+EMPTY_CELL = " AND ".join(f"{name} = 0" for name in FUNNEL_COUNTS)
+
+
+class FunnelCell(db.Model):
+    """The funnel's counts per departure day and combination of customer values.
+
+    One row per departure day (UTC) x segment x plan x region x source x
+    tenure band x revenue band x imported attributes ('' or {} for none),
+    with what `queries.funnel` shows: customers departed (not erased),
+    invitations sent, delivered, responded (in all and after 0, 1 or 2
+    reminders), bounced and unsubscribed. A filter the funnel's totals cannot
+    answer (two attributes, an imported one) sums these rows, one per
+    customer at most, instead of joining customers and invitations. Folded
+    from `funnel_changes` with the totals (`karn.analysis.funnel`); a row
+    left with nothing counted is deleted then, so imported attributes that
+    only an erased customer had do not outlive the erasure.
+    """
+
+    __tablename__ = "funnel_cells"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    segment: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    plan: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    region: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    tenure: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    revenue: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    extra: Mapped[dict] = mapped_column(Attributes, primary_key=True)
+    departed: Mapped[int] = mapped_column(sa.BigInteger)
+    invited: Mapped[int] = mapped_column(sa.BigInteger)
+    delivered: Mapped[int] = mapped_column(sa.BigInteger)
+    responded: Mapped[int] = mapped_column(sa.BigInteger)
+    after_0: Mapped[int] = mapped_column(sa.BigInteger)
+    after_1: Mapped[int] = mapped_column(sa.BigInteger)
+    after_2: Mapped[int] = mapped_column(sa.BigInteger)
+    bounced: Mapped[int] = mapped_column(sa.BigInteger)
+    unsubscribed: Mapped[int] = mapped_column(sa.BigInteger)
+
+    __table_args__ = (
+        # The rows left with nothing counted, for the compaction to delete:
+        # nearly always none.
+        sa.Index(
+            "ix_funnel_cells_empty",
+            "day",
+            sqlite_where=sa.text(EMPTY_CELL),
+            postgresql_where=sa.text(EMPTY_CELL),
+        ),
+    )
 
 
 class TagCorrection(db.Model):

@@ -23,12 +23,11 @@ from karn.analysis.models import ReasonTotal, ResponseFact, TagCorrection
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
 from karn.customers.models import Customer
 from karn.customers.queries import DISTINCT_COLUMNS, distinct_values
-from karn.enums import InvitationStatus, Reason
+from karn.enums import Reason
 from karn.extensions import db
 from karn.surveys import definition
 from karn.surveys.models import (
     Answer,
-    Invitation,
     Response,
     SurveyVersion,
 )
@@ -445,69 +444,21 @@ def _funnel_scope(f: Filters) -> tuple[str, str] | None:
     return given[0] if given else ("", "")
 
 
-def _funnel_rows(f: Filters) -> tuple[int, dict[tuple, list[int]]]:
-    """Departed customers, and [invitations, sent] per (status, reminders), of
-    the customers f picks, by departure date: from the funnel's totals, or
-    counted from the customers and invitations when they cannot answer."""
+def funnel(f: Filters) -> dict[str, Any]:
+    """Departed -> invited -> delivered -> responded, with bounces and unsubscribes,
+    of the customers f picks by departure date (the version, language and
+    response period do not narrow it): from the funnel's totals, or summed
+    from its cells when the totals cannot answer."""
     scope = _funnel_scope(f)
     if scope is not None:
-        departed, rows = 0, defaultdict(lambda: [0, 0])
-        for stage, reminders, sent, total in db.session.execute(
-            funnel_totals.counts(scope, f.since, f.until)
-        ):
-            n = int(total)  # PostgreSQL sums a bigint as a numeric
-            if stage == funnel_totals.DEPARTED:
-                departed += n
-            else:
-                key = (InvitationStatus(stage), reminders)
-                rows[key][0] += n
-                rows[key][1] += n if sent else 0
-        return departed, rows
-    g = replace(f, period_by="departure")
-    conds = [*g.customer_conditions(), *g.period_conditions(Customer.departed_at)]
-    departed = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Customer)
-        .where(Customer.erased_at.is_(None), *conds)
-    )
-    # The invitations of the customers the filters pick, from the index that
-    # holds the funnel's columns (ix_invitations_customer_funnel), so no
-    # invitation row is read.
-    query = (
-        sa.select(
-            Invitation.status,
-            Invitation.reminders_sent,
-            sa.func.count(),
-            sa.func.count(Invitation.sent_at),
-        )
-        .where(Invitation.customer_id.in_(sa.select(Customer.id).where(*conds)))
-        .group_by(Invitation.status, Invitation.reminders_sent)
-    )
-    rows = {(s, r): [n, sent] for s, r, n, sent in db.session.execute(query)}
-    return departed, rows
-
-
-def funnel(f: Filters) -> dict[str, Any]:
-    """Departed -> invited -> delivered -> responded, with bounces and unsubscribes."""
-    departed, rows = _funnel_rows(f)
-    out = dict.fromkeys(
-        ("invited", "delivered", "responded", "bounced", "unsubscribed"), 0
-    )
-    after = dict.fromkeys(range(3), 0)
-    failed = (InvitationStatus.BOUNCED, InvitationStatus.FAILED)
-    for (status, reminders), (count, sent) in rows.items():
-        out["invited"] += sent
-        if status not in failed:
-            out["delivered"] += sent
-        if status == InvitationStatus.RESPONDED:
-            out["responded"] += count
-            if reminders in after:
-                after[reminders] += count
-        elif status == InvitationStatus.BOUNCED:
-            out["bounced"] += count
-        elif status == InvitationStatus.UNSUBSCRIBED:
-            out["unsubscribed"] += count
-    return {"departed": departed, **out, "after_reminder": after}
+        query = funnel_totals.counts(scope, f.since, f.until)
+    else:
+        values = {a: getattr(f, a) for a in totals.ATTRIBUTES if getattr(f, a)}
+        query = funnel_totals.cell_counts(values, f.extra, f.since, f.until)
+    # PostgreSQL sums a bigint as a numeric; no rows sum to NULL.
+    row = {k: int(v or 0) for k, v in db.session.execute(query).one()._mapping.items()}
+    after = {r: row.pop(f"after_{r}") for r in range(3)}
+    return {**row, "after_reminder": after}
 
 
 def sentiment_by_reason(f: Filters) -> dict[str, dict[str, int]]:

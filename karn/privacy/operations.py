@@ -38,6 +38,7 @@ from flask_babel import lazy_gettext as _l
 from karn import clock
 from karn.accounts import audit
 from karn.accounts.models import AuditEntry, Setting
+from karn.analysis import funnel
 from karn.callbacks.models import CallNote, CallTask
 from karn.customers.models import Customer, ImportRun, Suppression
 from karn.enums import (
@@ -384,6 +385,10 @@ def erase_many(
         _erase_one(customer, report, needles, now, types_cache)
     if not dry_run:
         db.session.flush()
+        # The funnel's notes of this change still hold the imported
+        # attributes just removed: fold them in now (which also drops the
+        # funnel's cells that only this person was counted in).
+        funnel.compact(db.session.connection())
     if needles:
         _scrub_imports(report, needles)
     _scrub_audit(report, needles)
