@@ -20,11 +20,13 @@ run: $(VENV)/.runtime $(COMPILED) instance/config.py
 test: $(VENV)/.dev $(COMPILED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/check_layers.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/check_layers.py
 
 format: $(VENV)/.dev
 	$(BIN)/ruff format .

@@ -472,7 +472,7 @@ def bulk_insert(conn, name: str, rows: list[tuple]) -> None:
 def fill(app, responses: int) -> dict:
     """Users, the default survey, customers, invitations and answers; the counts."""
     from karn.accounts import operations
-    from karn.analysis.models import ImprovementAction
+    from karn.actions.models import ImprovementAction
     from karn.extensions import db
     from karn.surveys.editing import ensure_default_survey
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from karn.analysis.reasons import tag_reasons  # noqa: E402
-from karn.analysis.sentiment import baseline_sentiment, tag_sentiment  # noqa: E402
+from karn.text.reasons import tag_reasons  # noqa: E402
+from karn.text.sentiment import baseline_sentiment, tag_sentiment  # noqa: E402
 
 _PARTS = {
     "nl": (

@@ -58,20 +58,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn import (
         demo,
         models,  # noqa: F401  (registers every table)
+        worker,
     )
     from karn.accounts import cli as accounts_cli
     from karn.accounts.views import bp as accounts_bp
+    from karn.actions.views import bp as actions_bp
     from karn.analysis import cli as analysis_cli
-    from karn.analysis.action_views import bp as actions_bp
     from karn.analysis.views import bp as analysis_bp
+    from karn.api.stripe import bp as webhooks_bp
     from karn.api.views import bp as api_bp
     from karn.callbacks.views import bp as calls_bp
-    from karn.core import bp as core_bp
     from karn.customers import cli as customers_cli
-    from karn.customers.stripe_webhook import bp as webhooks_bp
     from karn.customers.views import bp as customers_bp
     from karn.digest import cli as digest_cli
     from karn.digest.views import bp as digest_bp
+    from karn.learning import cli as learning_cli
+    from karn.pages.overview import bp as core_bp
     from karn.privacy import cli as privacy_cli
     from karn.privacy.views import bp as privacy_bp
     from karn.surveys import cli as surveys_cli
@@ -79,6 +81,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.surveys.editor import bp as editor_bp
     from karn.surveys.respond import bp as respond_bp
 
+    _connect_features()
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(api_bp)
@@ -96,8 +99,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     surveys_cli.register(app)
     customers_cli.register(app)
     analysis_cli.register(app)
+    learning_cli.register(app)
     privacy_cli.register(app)
     digest_cli.register(app)
+    worker.register(app)
     demo.register(app)
 
     formatting.register(app)
@@ -107,6 +112,32 @@ def create_app(test_config: dict | None = None) -> Flask:
         n = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     return app
+
+
+def _connect_features() -> None:
+    """What one feature does when another's data changes, wired in one place.
+
+    A lower package announces (a customer departed, a response was submitted)
+    and never imports the packages above it that act on it. Pages of a higher
+    package that sit on a lower one's blueprint, keeping their URLs, are
+    imported here too, before that blueprint is registered.
+    """
+    from karn.actions import effect as actions
+    from karn.analysis import totals
+    from karn.analysis import views as dashboard
+    from karn.callbacks import requests as call_requests
+    from karn.customers import operations as intake
+    from karn.learning import views as correction_pages  # noqa: F401
+    from karn.pages import customers as customer_pages  # noqa: F401
+    from karn.surveys import delivery, responses
+
+    intake.on_departed(delivery.schedule_invitations)
+    # In this order: a call request may first create the respondent's customer
+    # record, which the totals then count; the totals' rows stay locked only
+    # from their update to the commit.
+    responses.on_submitted(call_requests.add_requested_call)
+    responses.on_submitted(totals.count_submitted)
+    dashboard.mark_actions_from(actions.all_actions)
 
 
 def _configure(app: Flask, test_config: dict | None) -> None:

@@ -1,12 +1,8 @@
 """Every model, imported in one place so metadata and migrations see them all."""
 
-from karn.accounts.models import ApiKey, AuditEntry, Setting, User
-from karn.analysis.models import (
-    ImprovementAction,
-    ReasonTotal,
-    TagCorrection,
-    TagModel,
-)
+from karn.accounts.models import ApiKey, AuditEntry, User
+from karn.actions.models import ImprovementAction
+from karn.analysis.models import ReasonTotal
 from karn.callbacks.models import (
     CallNote,
     CallNoteReason,
@@ -15,6 +11,7 @@ from karn.callbacks.models import (
     WinBack,
 )
 from karn.customers.models import Customer, ImportRun, StripeEvent, Suppression
+from karn.settings import Setting
 from karn.surveys.models import (
     Answer,
     Invitation,
@@ -24,6 +21,7 @@ from karn.surveys.models import (
     Survey,
     SurveyVersion,
 )
+from karn.text.models import TagCorrection, TagModel
 
 __all__ = [
     "Answer",

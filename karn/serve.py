@@ -33,7 +33,7 @@ def main() -> int:
             "karn.app:create_app()",
         ]
     )
-    worker = subprocess.Popen([os.path.join(bindir, "flask"), "surveys", "worker"])
+    worker = subprocess.Popen([os.path.join(bindir, "flask"), "worker"])
     children = [web, worker]
     print(f"Karn is running at http://{BIND}/ (Ctrl-C stops it)", flush=True)
 

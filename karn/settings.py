@@ -4,13 +4,32 @@ Each has a default in config.py (and a KARN_* variable); a value saved on the
 page is stored in the settings table and wins until it is cleared.
 """
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, g
+from sqlalchemy.orm import Mapped, mapped_column
 
-from karn.accounts.models import Setting
+from karn import clock
+from karn.dbtypes import UTCDateTime
 from karn.extensions import db
+
+
+class Setting(db.Model):
+    """An admin-editable setting, stored as JSON under a dotted key."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[object] = mapped_column(sa.JSON)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=clock.now, onupdate=clock.now
+    )
+    updated_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+
 
 # name -> (parser from a form/env string, lower bound, upper bound)
 EDITABLE: dict[str, tuple[type, float | None, float | None]] = {

@@ -33,7 +33,7 @@ from karn.enums import Source
 from karn.privacy.operations import enforce_retention, erase_customer
 from karn.surveys.editing import ensure_default_survey
 from karn.surveys.models import Invitation
-from karn.surveys.worker import Worker
+from karn.worker import Worker
 from tests.conftest import csrf_token
 from tests.test_analysis_totals import migration
 

@@ -12,7 +12,7 @@ from karn.accounts.operations import create_api_key
 from karn.customers.models import Customer
 from karn.customers.operations import import_csv
 from karn.surveys.models import Invitation, Survey, SurveyVersion
-from tests.test_stripe_webhook import SECRET, event, signed
+from tests.test_api_stripe import SECRET, event, signed
 
 
 @pytest.fixture

@@ -14,15 +14,15 @@ import pytest
 import sqlalchemy as sa
 
 from karn import clock
+from karn.actions.models import ImprovementAction
 from karn.analysis import totals
-from karn.analysis.models import ImprovementAction
 from karn.callbacks.models import CallNote, CallNoteReason, DigestRun, WinBack
 from karn.digest import content, mailing
-from karn.digest.periods import Period
 from karn.enums import CallOutcome, OutboxStatus
+from karn.periods import Period
 from karn.surveys.editing import ensure_default_survey
 from karn.surveys.models import Answer, OutboxMessage, Response, SurveyVersion
-from karn.surveys.worker import Worker
+from karn.worker import Worker
 
 # Tuesday 3 November 2026, 10:00 in Amsterdam: October is the latest month.
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)

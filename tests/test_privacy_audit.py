@@ -137,7 +137,7 @@ def test_csv_export_is_for_admins(privacy_app, client, create_user, login):  # n
 
 
 def test_formula_cells_are_defused():
-    from karn.privacy.auditlog import _cell
+    from karn.accounts.auditlog import _cell
 
     assert _cell("=1+1") == "'=1+1"
     assert _cell("-2") == "'-2"

@@ -26,9 +26,9 @@ def privacy_app(app):
     Registered only where app.py does not do so yet, and before any request.
     """
     from karn.api.auth import api_key_required
+    from karn.api.privacy import erase_departure
     from karn.customers.cli import customers_cli
     from karn.privacy import cli as privacy_cli
-    from karn.privacy.api import erase_departure
     from karn.privacy.views import bp
 
     if "privacy" not in app.blueprints:

@@ -29,7 +29,8 @@ def test_admin_edits_the_text_per_language(
     login,
     post_form,
 ):
-    from karn.accounts.models import AuditEntry, Setting
+    from karn.accounts.models import AuditEntry
+    from karn.settings import Setting
 
     login(create_user("admin"))
     page = client.get("/privacy/notice/edit")

@@ -12,7 +12,7 @@ from karn.customers.operations import upsert_departures
 from karn.enums import Source
 from karn.surveys.editing import ensure_default_survey
 from karn.surveys.models import Invitation, OutboxMessage
-from karn.surveys.worker import Worker
+from karn.worker import Worker
 from tests.conftest import csrf_token
 
 # A Monday, 11:00 in Amsterdam: outside the quiet hours.

@@ -15,7 +15,7 @@ from karn import clock
 from karn.enums import OutboxStatus
 from karn.surveys import outbox
 from karn.surveys.models import OutboxMessage
-from karn.surveys.worker import Worker
+from karn.worker import Worker
 from tests.conftest import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""Users, API keys, settings and the audit log."""
+"""Users, API keys and the audit log."""
 
 from datetime import datetime
 
@@ -64,21 +64,6 @@ class ApiKey(db.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
-
-
-class Setting(db.Model):
-    """An admin-editable setting, stored as JSON under a dotted key."""
-
-    __tablename__ = "settings"
-
-    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    value: Mapped[object] = mapped_column(sa.JSON)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=clock.now, onupdate=clock.now
-    )
-    updated_by_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL")
-    )
 
 
 class AuditEntry(db.Model):

@@ -17,6 +17,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from karn import clock
 from karn.accounts import audit, operations
+from karn.accounts.auditlog import AuditFilters, users_in_log
 from karn.accounts.forms import (
     AccountForm,
     ApiKeyForm,
@@ -29,7 +30,6 @@ from karn.accounts.forms import (
 from karn.accounts.models import ApiKey, AuditEntry, User
 from karn.accounts.security import ADMINS, ALL_ROLES, check_password, roles_required
 from karn.extensions import db, limiter, login_manager
-from karn.privacy.auditlog import AuditFilters, users_in_log
 
 bp = Blueprint("accounts", __name__)
 

@@ -1,6 +1,7 @@
-"""`flask analysis ...`: the ranking on the command line, and evaluating the taggers.
+"""`flask analysis ...`: the ranking on the command line, and rebuilding totals.
 
-Training, versions and re-tagging of the reason tagger: `training_cli`.
+The taggers' commands in this group (train, models, activate, retag, evaluate)
+are added by `karn.learning.cli`.
 """
 
 import json
@@ -11,14 +12,11 @@ from flask import Flask
 from flask.cli import AppGroup
 from flask_babel import gettext as _
 
-from karn.analysis import funnel, report, totals, training_cli
-from karn.analysis.evaluate import evaluate, read_labelled_csv
+from karn.analysis import funnel, report, totals
 from karn.analysis.queries import Filters, reason_labels_for
 from karn.extensions import db
 
 analysis_cli = AppGroup("analysis", help="Reason ranking and text analysis.")
-for _command in training_cli.COMMANDS:
-    analysis_cli.add_command(_command)
 
 
 @analysis_cli.command("ranking")
@@ -59,18 +57,6 @@ def ranking(as_json, since, until, by, weight, pairs, lang):
             f"  {names[row['reason']]:<32} {row['count']:>7}  {row['share']:6.1%}"
             f"  [{row['ci_low']:.1%} – {row['ci_high']:.1%}]{revenue}{flag}"
         )
-
-
-@analysis_cli.command("evaluate")
-@click.option("--task", type=click.Choice(["sentiment", "reason"]), required=True)
-@click.option("--lang", type=click.Choice(["nl", "en"]), required=True)
-@click.option("--baseline", is_flag=True, help="Measure the plain lexicons instead.")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def evaluate_command(task, lang, baseline, file):
-    """Measure a tagger on a CSV with columns text,label; prints one JSON line."""
-    rows = read_labelled_csv(file)
-    result = evaluate(task, lang, rows, baseline=baseline)
-    click.echo(json.dumps(result, ensure_ascii=False))
 
 
 @analysis_cli.command("rebuild-totals")

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
-from karn.analysis.queries import ReasonCounts, _month
+from karn.analysis.filters import ReasonCounts, _month
 from karn.callbacks.models import CallNote, CallNoteReason, WinBack
 from karn.customers.models import Customer
 from karn.enums import CallOutcome, Reason

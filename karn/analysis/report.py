@@ -7,7 +7,7 @@ from typing import Any
 from flask import g
 
 from karn.analysis import queries, stats
-from karn.analysis.queries import Filters
+from karn.analysis.filters import Filters
 
 
 def ranking(

@@ -223,6 +223,11 @@ def add_response(conn: sa.Connection, response_id: int) -> None:
     conn.execute(_statement(dialect, "response"), {"response_id": response_id})
 
 
+def count_submitted(submitted) -> None:
+    """Listener for ``karn.surveys.responses.on_submitted``: count the response."""
+    add_response(submitted.conn, submitted.response_id)
+
+
 # Ids per statement: well below SQLite's limit on bound parameters.
 _CHUNK = 500
 

@@ -3,6 +3,7 @@
 import calendar
 import csv
 import io
+from collections.abc import Callable
 from datetime import date
 from urllib.parse import urlencode
 
@@ -15,8 +16,8 @@ from karn import clock
 from karn.accounts import audit
 from karn.accounts.security import MANAGERS, roles_required
 from karn.analysis import charts, exports, phone, queries, report, stats
-from karn.analysis.models import ImprovementAction
-from karn.analysis.queries import REVENUE_BANDS, TENURE_BANDS, Filters
+from karn.analysis.filters import Filters
+from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
 from karn.extensions import db
@@ -80,17 +81,22 @@ def _helpers():
     return {"chart_url": _chart_url, "filter_args": _filters().to_args()}
 
 
-def _actions() -> list[ImprovementAction]:
-    return db.session.scalars(
-        sa.select(ImprovementAction).order_by(
-            ImprovementAction.started_on, ImprovementAction.id
-        )
-    ).all()
+# Where the trend charts get the improvement actions they mark and list: a
+# feature above this one (karn.actions), connected by the app. Each gives
+# objects with id, title, reason, started_on and ended_on, oldest first.
+_action_sources: list[Callable[[], list]] = []
 
 
-def _charted_actions(
-    f: Filters, actions: list[ImprovementAction], reason: str | None = None
-) -> list[ImprovementAction]:
+def mark_actions_from(source: Callable[[], list]) -> None:
+    if source not in _action_sources:
+        _action_sources.append(source)
+
+
+def _actions() -> list:
+    return [action for source in _action_sources for action in source()]
+
+
+def _charted_actions(f: Filters, actions: list, reason: str | None = None) -> list:
     """The actions a chart marks: started in the filters' period, by today, and
     aimed at ``reason`` when one is given."""
     until = clock.now().date()
@@ -322,7 +328,3 @@ def _csv_stream(rows):
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate(0)
-
-
-# The tag correction route lives beside, on this blueprint.
-from karn.analysis import correction_views  # noqa: E402, F401

@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document of the REST API, kept beside the code it describes."""
 
+from karn.api.privacy import openapi_delete
 from karn.customers import csvparse
 from karn.enums import InvitationStatus, Reason
-from karn.privacy.api import openapi_delete
 
 REASONS = [r.value for r in Reason]
 

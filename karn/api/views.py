@@ -202,7 +202,7 @@ def get_departure(external_id: str):
 @auth.api_key_required
 def delete_departure(external_id: str):
     """Erase one departed customer's personal data; returns what was removed."""
-    from karn.privacy.api import erase_departure
+    from karn.api.privacy import erase_departure
 
     return erase_departure(external_id)
 
@@ -272,7 +272,7 @@ def post_return(external_id: str):
 def rankings():
     """The reason ranking with 95% intervals, filtered like the dashboard."""
     from karn.analysis import report
-    from karn.analysis.queries import Filters
+    from karn.analysis.filters import Filters
 
     weight = request.args.get("weight", "count")
     if weight not in ("count", "revenue"):

@@ -13,7 +13,6 @@ from sqlalchemy.orm import joinedload
 from karn import clock, settings
 from karn.accounts import audit
 from karn.accounts.models import User
-from karn.analysis.tagging import tags_for
 from karn.callbacks.models import (
     SOURCE_PRIORITY,
     CallNote,
@@ -31,6 +30,7 @@ from karn.enums import (
 )
 from karn.extensions import db
 from karn.surveys.models import Invitation
+from karn.text import tags_for
 
 # Three calls nobody answered close the task.
 MAX_FAILED_ATTEMPTS = 3

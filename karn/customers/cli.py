@@ -7,7 +7,6 @@ from flask_babel import gettext as _
 
 from karn.customers import csvparse
 from karn.customers.operations import import_csv
-from karn.privacy.cli import erase_command
 
 customers_cli = AppGroup("customers", help="Departed customers.")
 
@@ -91,9 +90,6 @@ def import_command(file, dry_run, mapping, month_first, rejected):
         with open(rejected, "wb") as out:
             out.write(report.rejected_csv(lang))
         click.echo(_("Rejected rows written to %(path)s", path=rejected))
-
-
-customers_cli.add_command(erase_command)
 
 
 def register(app: Flask) -> None:

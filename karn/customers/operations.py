@@ -9,7 +9,7 @@ callers commit (the CSV import commits once per batch).
 import gzip
 import io
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -23,6 +23,23 @@ from karn.enums import Source
 from karn.extensions import db
 
 log = logging.getLogger(__name__)
+
+# Called, in the transaction that records it, with the ids of customers who have
+# just departed (new, or departed again). The app connects the survey schedule
+# here (karn.app), so intake needs to know nothing of surveys.
+_departure_listeners: list[Callable[[list[int]], None]] = []
+
+
+def on_departed(listener: Callable[[list[int]], None]) -> None:
+    """Call ``listener(customer_ids)`` whenever customers depart."""
+    if listener not in _departure_listeners:
+        _departure_listeners.append(listener)
+
+
+def departed(customer_ids: list[int]) -> None:
+    for listener in _departure_listeners:
+        listener(customer_ids)
+
 
 BATCH_SIZE = 1000
 # Fields a record may set; departed_at and extra have rules of their own.
@@ -194,9 +211,7 @@ def upsert_departures(
     result.ids = [new_positions[-i - 1] if i < 0 else i for i in ids]
     result.unchanged = sorted({i for i in ids if i > 0} - set(updates))
     if schedule:
-        from karn.surveys import delivery
-
-        delivery.schedule_invitations(result.created + sorted(redeparted))
+        departed(result.created + sorted(redeparted))
     return result
 
 
@@ -317,7 +332,5 @@ def save_customer(customer: Customer | None, fields: dict[str, Any]) -> Customer
         setattr(customer, name, value)
     db.session.flush()
     if customer.departed_at > old_departure:
-        from karn.surveys import delivery
-
-        delivery.schedule_invitations([customer.id])
+        departed([customer.id])
     return customer

@@ -1,8 +1,6 @@
-"""Customer pages: the list, one customer, adding and editing, and CSV import."""
+"""Customer pages: adding and editing a customer, and CSV import."""
 
 import io
-from datetime import UTC, datetime, time
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import (
@@ -25,190 +23,20 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import Optional
 
-from karn import clock
 from karn.accounts import audit
 from karn.accounts.forms import ConfirmForm
-from karn.accounts.security import ALL_ROLES, MANAGERS, roles_required
-from karn.callbacks import operations as call_operations
-from karn.callbacks.models import CallNote, WinBack
+from karn.accounts.security import MANAGERS, roles_required
 from karn.customers import csvparse, operations
 from karn.customers.models import Customer, ImportRun
-from karn.customers.queries import distinct_values
-from karn.enums import InvitationStatus
 from karn.extensions import db
-from karn.formatting import OUTCOME_LABELS
-from karn.surveys.delivery import latest_invitations
-from karn.surveys.models import Invitation, OutboxMessage
-from karn.surveys.models import Response as SurveyResponse
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
-
-PAGE_SIZE = 50
-SURVEY_STATES = {
-    "not_invited": _l("Not invited"),
-    "scheduled": _l("Invitation scheduled"),
-    "sent": _l("Invited, no answer yet"),
-    "responded": _l("Responded"),
-    "unsubscribed": _l("Unsubscribed"),
-    "bounced": _l("Address undeliverable"),
-}
-STATUS_LABELS = {
-    "scheduled": _l("scheduled"),
-    "sent": _l("sent"),
-    "reminded": _l("reminded"),
-    "responded": _l("responded"),
-    "expired": _l("expired"),
-    "unsubscribed": _l("unsubscribed"),
-    "bounced": _l("bounced"),
-    "failed": _l("failed"),
-    "cancelled": _l("cancelled"),
-    "not_invited": _l("not invited"),
-}
 
 
 def _lang() -> str:
     from flask_babel import get_locale
 
     return str(get_locale())
-
-
-def _prefix_filter(column, text: str):
-    # A range on the indexed value plus LIKE: the range uses the index on
-    # every database and collation, the LIKE keeps exactly the prefix matches.
-    upper = text[:-1] + chr(ord(text[-1]) + 1)
-    pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return sa.and_(column >= text, column < upper, column.like(pattern, escape="\\"))
-
-
-def _parse_day(value: str | None, end: bool = False) -> datetime | None:
-    if not value:
-        return None
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        return None
-    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
-
-
-def _survey_state_filter(state: str):
-    has = sa.select(Invitation.id).where(Invitation.customer_id == Customer.id)
-    if state == "not_invited":
-        return ~has.exists()
-    if state == "scheduled":
-        return has.where(Invitation.status == InvitationStatus.SCHEDULED).exists()
-    if state == "sent":
-        return has.where(
-            Invitation.status.in_((InvitationStatus.SENT, InvitationStatus.REMINDED))
-        ).exists()
-    if state == "responded":
-        return has.where(Invitation.status == InvitationStatus.RESPONDED).exists()
-    if state == "unsubscribed":
-        return Customer.unsubscribed_at.is_not(None)
-    if state == "bounced":
-        return Customer.bounced_at.is_not(None)
-    return None
-
-
-@bp.route("/")
-@roles_required(*ALL_ROLES)
-def index():
-    """Departed customers, newest departure first, with search and filters."""
-    args = request.args
-    q = args.get("q", "").strip()
-    filters = {
-        "q": q,
-        "from": args.get("from", ""),
-        "to": args.get("to", ""),
-        "segment": args.get("segment", "").strip(),
-        "status": args.get("status", ""),
-    }
-    query = sa.select(Customer).where(Customer.erased_at.is_(None))
-    if q:
-        lowered = q.lower()
-        query = query.where(
-            sa.or_(
-                Customer.external_id == q,
-                _prefix_filter(Customer.email, lowered),
-                _prefix_filter(sa.func.lower(Customer.name), lowered),
-            )
-        )
-    if start := _parse_day(filters["from"]):
-        query = query.where(Customer.departed_at >= start)
-    if end := _parse_day(filters["to"], end=True):
-        query = query.where(Customer.departed_at <= end)
-    if filters["segment"]:
-        query = query.where(Customer.segment == filters["segment"])
-    if (state := _survey_state_filter(filters["status"])) is not None:
-        query = query.where(state)
-    # Keyset paging: fast on page 1,000 as on page 1.
-    after = args.get("after", "")
-    if "|" in after:
-        stamp, _sep, last_id = after.partition("|")
-        try:
-            cursor = (datetime.fromisoformat(stamp), int(last_id))
-        except ValueError:
-            cursor = None
-        if cursor:
-            query = query.where(
-                sa.tuple_(Customer.departed_at, Customer.id) < sa.tuple_(*cursor)
-            )
-    query = query.order_by(Customer.departed_at.desc(), Customer.id.desc())
-    rows = db.session.scalars(query.limit(PAGE_SIZE + 1)).all()
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    params = {k: v for k, v in filters.items() if v}
-    first_url = url_for("customers.index") + "?" + urlencode(params) if after else None
-    next_url = None
-    if more:
-        last = rows[-1]
-        cursor = f"{last.departed_at.isoformat()}|{last.id}"
-        next_url = (
-            url_for("customers.index") + "?" + urlencode({**params, "after": cursor})
-        )
-    segments = distinct_values("segment")
-    return render_template(
-        "customers/index.html",
-        customers=rows,
-        invitations=latest_invitations([c.id for c in rows]),
-        filters=filters,
-        segments=segments,
-        states=SURVEY_STATES,
-        status_labels=STATUS_LABELS,
-        next_url=next_url,
-        first_url=first_url,
-    )
-
-
-@bp.route("/<int:customer_id>")
-@roles_required(*ALL_ROLES)
-def show(customer_id: int):
-    """Everything about one departed customer."""
-    customer = db.session.get(Customer, customer_id) or abort(404)
-
-    def newest_first(model, when):
-        query = sa.select(model).where(model.customer_id == customer.id)
-        return db.session.scalars(query.order_by(when.desc())).all()
-
-    invitations = newest_first(Invitation, Invitation.created_at)
-    mails = newest_first(OutboxMessage, OutboxMessage.created_at)
-    responses = newest_first(SurveyResponse, SurveyResponse.started_at)
-    notes = newest_first(CallNote, CallNote.created_at)
-    return render_template(
-        "customers/show.html",
-        customer=customer,
-        invitations=invitations,
-        mails=mails,
-        responses=responses,
-        notes=notes,
-        open_task=call_operations.open_task_for(customer.id),
-        outcome_labels=OUTCOME_LABELS,
-        win=db.session.scalars(
-            sa.select(WinBack).where(WinBack.customer_id == customer.id)
-        ).first(),
-        today=clock.now().date(),
-        status_labels=STATUS_LABELS,
-        can_edit=current_user.role in MANAGERS,
-    )
 
 
 class CustomerForm(FlaskForm):

@@ -6,8 +6,8 @@ from flask.cli import AppGroup
 
 from karn.callbacks.models import DigestRun
 from karn.digest import content, mailing
-from karn.digest.periods import Period
 from karn.extensions import db
+from karn.periods import Period
 
 digest_cli = AppGroup("digest", help="The team digest: print it, or mail it by hand.")
 

@@ -28,13 +28,14 @@ from sqlalchemy.orm import selectinload
 
 from karn import clock, settings
 from karn.accounts.models import User
-from karn.analysis import actions, charts, queries, report, stats
-from karn.analysis.models import ImprovementAction
-from karn.analysis.queries import Filters
+from karn.actions import effect as actions
+from karn.actions.models import ImprovementAction
+from karn.analysis import charts, queries, report, stats
+from karn.analysis.filters import Filters
 from karn.callbacks.models import CallNote, CallNoteReason, WinBack
-from karn.digest.periods import MONTHLY, OFF, WEEKLY, Period, parse_frequency
 from karn.extensions import db
 from karn.formatting import OUTCOME_LABELS
+from karn.periods import MONTHLY, OFF, WEEKLY, Period, parse_frequency
 
 # A change in a share counts as significant below this p-value.
 ALPHA = 0.05

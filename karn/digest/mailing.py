@@ -17,9 +17,9 @@ from karn import clock
 from karn.accounts.models import User
 from karn.callbacks.models import DigestRun
 from karn.digest import content
-from karn.digest.periods import OFF, Period
 from karn.enums import Role
 from karn.extensions import db
+from karn.periods import OFF, Period
 from karn.surveys import links, outbox
 
 log = logging.getLogger(__name__)

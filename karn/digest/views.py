@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from karn.accounts.security import ALL_ROLES, roles_required
 from karn.digest import content, pdf
-from karn.digest.periods import MONTHLY, WEEKLY, Period
+from karn.periods import MONTHLY, WEEKLY, Period
 
 bp = Blueprint("digest", __name__)
 

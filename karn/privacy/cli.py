@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import gettext as _
 
+from karn.customers.cli import customers_cli
 from karn.extensions import db
 from karn.privacy import backup, operations
 
@@ -127,4 +128,6 @@ def backup_restore(file, yes):
 
 def register(app: Flask) -> None:
     app.cli.add_command(privacy_cli)
+    # Erasure is also where people look for it: `flask customers erase`.
+    customers_cli.add_command(erase_command)
     app.cli.add_command(backup_cli)

@@ -5,13 +5,13 @@ from pathlib import Path
 from flask import current_app
 from markupsafe import Markup, escape
 
-from karn.accounts.models import Setting
 from karn.enums import Language
 from karn.extensions import db
 from karn.privacy.operations import (
     DEFAULT_RETENTION_MAIL_DAYS,
     DEFAULT_RETENTION_PERSONAL_MONTHS,
 )
+from karn.settings import Setting
 
 KEY = "privacy.notice.{lang}"
 LANGUAGES = tuple(lang.value for lang in Language)

@@ -18,12 +18,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from karn import clock
-from karn.accounts import audit
+from karn.accounts import audit, auditlog
 from karn.accounts.forms import ConfirmForm
 from karn.accounts.security import ADMINS, roles_required
 from karn.customers.models import Customer
 from karn.extensions import db
-from karn.privacy import auditlog, notices, operations
+from karn.privacy import notices, operations
 from karn.privacy.forms import NoticeForm
 
 bp = Blueprint("privacy", __name__, url_prefix="/privacy")

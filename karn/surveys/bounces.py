@@ -27,37 +27,71 @@
 #   including "Action: failed" without any status or reply code.
 # - VERP addresses are <local>+<outbox id>@<domain>. Pass `envelope_from` to
 #   `parse_bounce` so that only our own base address is trusted.
+#
+# The classification of status codes and reasons is in `bounce_status`;
+# reading MIME parts, headers and addresses, VERP and the matching keys is in
+# `bounce_mail`. Everything a caller uses is reachable from this module.
 
 import email
 import email.policy
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
-from email.utils import getaddresses, parseaddr
-from html.parser import HTMLParser
-from typing import Literal, TypeVar
+from email.utils import parseaddr
+
+from karn.surveys.bounce_mail import (
+    _ADDRESS,
+    VERP_SEPARATOR,
+    _addresses,
+    _angle_ids,
+    _failed_recipients_header,
+    _header,
+    _human_text,
+    _karn_ids,
+    _message_ids,
+    _original_to,
+    _originals,
+    _param,
+    _parts,
+    _text,
+    _unique,
+    outbox_id_from_verp,
+    verp_address,
+)
+from karn.surveys.bounce_status import (
+    _SMTP_CODE,
+    _STATUS_IN_TEXT,
+    AUTOREPLY,
+    HARD,
+    SOFT,
+    UNKNOWN,
+    Kind,
+    _classify,
+    _reason,
+    _refine_status,
+    _status_code,
+)
+
+__all__ = [
+    "Kind",
+    "HARD",
+    "SOFT",
+    "AUTOREPLY",
+    "UNKNOWN",
+    "VERP_SEPARATOR",
+    "RecipientStatus",
+    "Bounce",
+    "verp_address",
+    "outbox_id_from_verp",
+    "match_keys",
+    "parse_bounce",
+]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-Kind = Literal["hard", "soft", "autoreply", "unknown"]
-HARD: Kind = "hard"
-SOFT: Kind = "soft"
-AUTOREPLY: Kind = "autoreply"
-UNKNOWN: Kind = "unknown"
-
 # Worst first: when recipients in one notice differ, the bounce takes the worst.
 _SEVERITY = {HARD: 0, SOFT: 1, UNKNOWN: 2}
-
-# The separator between the envelope local part and the outbox id, as most
-# MTAs (Postfix recipient_delimiter, Exim local_part_suffix) are set up for.
-VERP_SEPARATOR = "+"
-
-# Our own Message-IDs are short; anything longer is not worth matching.
-_MAX_ID_LENGTH = 250
 
 
 @dataclass
@@ -90,38 +124,6 @@ class Bounce:
     def is_failure(self) -> bool:
         """True for delivery failures (hard, soft or unknown), not auto-replies."""
         return self.kind != AUTOREPLY
-
-
-# --- VERP -------------------------------------------------------------------
-
-
-def verp_address(envelope_from: str, outbox_id: int) -> str:
-    """The envelope sender carrying an outbox id: bounces@x.nl -> bounces+12@x.nl."""
-    address = parseaddr(envelope_from)[1] or envelope_from.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
-        raise ValueError(f"not an email address: {envelope_from!r}")
-    if outbox_id <= 0:
-        raise ValueError(f"outbox id must be positive: {outbox_id!r}")
-    return f"{local}{VERP_SEPARATOR}{int(outbox_id)}@{domain}"
-
-
-def outbox_id_from_verp(address: str, envelope_from: str | None = None) -> int | None:
-    """The outbox id in a VERP address, or None; checks the base when given."""
-    address = (parseaddr(address)[1] or address).strip().strip("<>").lower()
-    local, at, domain = address.rpartition("@")
-    base, separator, tag = local.rpartition(VERP_SEPARATOR)
-    if not (at and domain and separator and base):
-        return None
-    # Plain digits only, no sign or leading zero, and a sane length: a
-    # customer's own "name+2024@" must not be mistaken for an outbox id.
-    if not re.fullmatch(r"[1-9][0-9]{0,17}", tag):
-        return None
-    if envelope_from is not None:
-        expected = (parseaddr(envelope_from)[1] or envelope_from).strip().lower()
-        if f"{base}@{domain}" != expected:
-            return None
-    return int(tag)
 
 
 def match_keys(bounce: Bounce) -> tuple[list[str], list[int]]:
@@ -162,12 +164,6 @@ def _parse(message: Message, envelope_from: str | None) -> Bounce | None:
 # --- RFC 3464 delivery status notifications ----------------------------------
 
 _STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
-_ORIGINAL_TYPES = ("message/rfc822", "message/global")
-_HEADERS_TYPES = (
-    "text/rfc822-headers",
-    "message/rfc822-headers",
-    "message/global-headers",
-)
 
 
 def _delivery_status_part(message: Message) -> Message | None:
@@ -412,9 +408,6 @@ def _quoted_original(text: str) -> Message | None:
     return email.message_from_string(quoted, policy=email.policy.default)
 
 
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
-
-
 def _text_recipients(message: Message, failure: str) -> list[str]:
     """Addresses named in the explanation, minus the notice's own parties."""
     own = {
@@ -486,336 +479,3 @@ def _autoreply(message: Message, envelope_from: str | None) -> Bounce:
         karn_ids=_karn_ids(message, [], human, envelope_from),
         reason="Automatic reply (such as out of office); the mail was delivered.",
     )
-
-
-# --- classification ------------------------------------------------------------
-
-# RFC 3463 subjects run 0-7, which keeps version numbers such as
-# "Exim 4.96.2" from passing for a status.
-_STATUS_IN_TEXT = re.compile(r"(?<![\d.])([245])\.([0-7])\.(\d{1,3})(?!\.?\d)")
-_SMTP_CODE = re.compile(r"(?<![\d.:])(421|45[012]|55[0-4])(?=[ \t-]+[\w<#])")
-_QUOTA = re.compile(
-    r"over ?quota|quota exceeded|exceeded (its|the|their)? ?(storage|quota)"
-    r"|mailbox (is )?full|inbox (is )?full|insufficient (system )?storage"
-    r"|out of storage|mailbox size limit",
-    re.I,
-)
-_NO_USER = re.compile(
-    r"user unknown|unknown user|no such (user|recipient|mailbox|address)"
-    r"|mailbox (is )?unavailable|mailbox not found|does not exist|doesn't exist"
-    r"|recipient not found|invalid (recipient|mailbox|address)"
-    r"|address (couldn't|could not) be found|account (has been )?disabled"
-    r"|unrouteable address|unknown recipient",
-    re.I,
-)
-_PERMANENT = re.compile(
-    r"permanent (error|failure|fatal)|failed permanently|given up", re.I
-)
-_TEMPORARY = re.compile(
-    r"temporar(y|ily)|try again later|will (be retried|keep trying|retry)"
-    r"|still (being retried|trying)|delayed",
-    re.I,
-)
-_POLICY = re.compile(
-    r"\bspam\b|blocked|block ?list|black ?list|listed (at|on|in)|policy"
-    r"|reputation|rejected for policy|content rejected",
-    re.I,
-)
-
-
-def _status_code(value: str | None) -> str | None:
-    """The first enhanced status code (like 5.1.1) in a field or text."""
-    if not value:
-        return None
-    match = _STATUS_IN_TEXT.search(value)
-    return ".".join(match.groups()) if match else None
-
-
-def _refine_status(status: str | None, text: str) -> str | None:
-    """A specific code from the text when the field is missing or X.0.0."""
-    if status and not status.endswith(".0.0"):
-        return status
-    for match in _STATUS_IN_TEXT.finditer(text or ""):
-        found = ".".join(match.groups())
-        if found[0] in "45" and (status is None or found[0] == status[0]):
-            if not found.endswith(".0.0") or status is None:
-                return found
-    return status
-
-
-def _classify(action: str | None, status: str | None, text: str) -> Kind:
-    if action == "delayed":
-        return SOFT
-    if status and status != "5.0.0" and status[0] in "45":
-        if status == "5.2.2":
-            return SOFT
-        return HARD if status[0] == "5" else SOFT
-    if _QUOTA.search(text):
-        return SOFT
-    if status == "5.0.0":
-        return HARD
-    code = _SMTP_CODE.search(text)
-    if code:
-        if code.group(1) == "552":
-            return SOFT
-        return HARD if code.group(1)[0] == "5" else SOFT
-    if _NO_USER.search(text) or _PERMANENT.search(text):
-        return HARD
-    if _TEMPORARY.search(text):
-        return SOFT
-    # "failed" alone does not say whether the address is at fault.
-    return UNKNOWN
-
-
-_DETAIL = {
-    "1.1": "the mailbox does not exist",
-    "1.2": "the recipient's domain does not exist or does not accept mail",
-    "1.3": "the recipient address is malformed",
-    "1.6": "the mailbox has moved and has no forwarding address",
-    "1.10": "the recipient address was not found or does not accept mail",
-    "2.1": "the mailbox is disabled",
-    "2.2": "the mailbox is full",
-    "2.3": "the message is larger than the recipient accepts",
-    "2.4": "a mailing list on the receiving side failed",
-    "3.2": "the receiving system is not accepting mail",
-    "4.1": "the receiving server rejected the recipient or did not answer",
-    "4.4": "no route to the receiving server",
-    "4.6": "a forwarding loop was detected",
-    "4.7": "delivery timed out",
-    "5.1": "the receiving server did not accept the message",
-}
-
-
-def _reason(kind: Kind, status: str | None, action: str | None, text: str) -> str:
-    """A short plain-English explanation of the outcome."""
-    if kind == HARD:
-        lead = "Permanent failure"
-    elif kind == SOFT and action == "delayed":
-        lead = "Delivery delayed"
-    elif kind == SOFT and status and status.startswith("5."):
-        lead = "Not delivered, counted as a temporary failure"
-    elif kind == SOFT:
-        lead = "Temporary failure"
-    else:
-        lead = "Delivery failed for an unrecognised reason"
-    detail, may_be_fine = None, False
-    if status:
-        subject_detail = status.split(".", 1)[1]
-        detail = _DETAIL.get(subject_detail)
-        if subject_detail.startswith("7."):
-            detail = "refused by the receiving server's policy or spam filter"
-            may_be_fine = True
-    if detail is None:
-        if _QUOTA.search(text):
-            detail = "the mailbox is full"
-        elif _NO_USER.search(text):
-            detail = "the mailbox does not exist"
-        elif kind != SOFT and _POLICY.search(text):
-            detail = "possibly a spam or policy block"
-            may_be_fine = True
-    reason = lead + (f": {detail}" if detail else "")
-    if status:
-        reason += f" ({status})"
-    if action == "delayed":
-        reason += "; the server is still trying"
-    if may_be_fine:
-        reason += "; the address itself may be fine"
-    return reason + "."
-
-
-# --- matching keys ----------------------------------------------------------------
-
-_MESSAGE_ID_LINE = re.compile(r"(?im)^[ \t>]*message-id:[ \t]*\r?\n?[ \t]*(<[^<>\s]+>)")
-_KARN_LINE = re.compile(r"(?im)^[ \t>]*x-karn-message:[ \t]*(\d{1,18})\b")
-# Headers of the notice itself, which is addressed to our envelope sender. The
-# per-recipient Original-Recipient field names the customer, whose own
-# "name+tag@" address must never be read as an outbox id, so it is not used.
-_VERP_HEADERS = (
-    "To",
-    "Delivered-To",
-    "X-Original-To",
-    "Envelope-To",
-    "Original-Recipient",
-)
-
-
-def _message_ids(
-    message: Message, originals: list[Message | None], text: str
-) -> list[str]:
-    found = []
-    for original in originals:
-        if original is not None:
-            found += _angle_ids(_header(original, "Message-ID"))
-    found += _MESSAGE_ID_LINE.findall(text)
-    # Replies and some notices point back at the original directly.
-    found += _angle_ids(_header(message, "In-Reply-To"))
-    found += _angle_ids(_header(message, "References"))
-    own = set(_angle_ids(_header(message, "Message-ID")))
-    return _unique(i for i in found if i not in own and len(i) <= _MAX_ID_LENGTH)
-
-
-def _angle_ids(value: str) -> list[str]:
-    return re.findall(r"<[^<>\s]+>", value or "")
-
-
-def _karn_ids(
-    message: Message,
-    originals: list[Message | None],
-    text: str,
-    envelope_from: str | None,
-) -> list[int]:
-    found: list[int] = []
-    for original in originals:
-        if original is not None:
-            value = _header(original, "X-Karn-Message").strip()
-            if re.fullmatch(r"\d{1,18}", value) and int(value) > 0:
-                found.append(int(value))
-    found += [int(v) for v in _KARN_LINE.findall(text) if int(v) > 0]
-    for name in _VERP_HEADERS:
-        for _, address in _addresses(message, name):
-            outbox_id = outbox_id_from_verp(address, envelope_from)
-            if outbox_id is not None:
-                found.append(outbox_id)
-    return _unique(found)
-
-
-def _originals(message: Message) -> list[Message | None]:
-    """The returned original messages, or just their headers."""
-    found: list[Message | None] = []
-    for part in _parts(message):
-        content_type = part.get_content_type()
-        if content_type in _ORIGINAL_TYPES:
-            payload = part.get_payload()
-            if isinstance(payload, list) and payload:
-                found.append(payload[0])
-            else:
-                # Encoded (against the rules) rather than parsed: parse it.
-                found.append(_message_from_text(_text(part)))
-        elif content_type in _HEADERS_TYPES:
-            found.append(_message_from_text(_text(part)))
-    return found
-
-
-def _original_to(originals: list[Message | None]) -> list[str]:
-    for original in originals:
-        if original is not None:
-            addresses = [a.lower() for _, a in _addresses(original, "To") if "@" in a]
-            if addresses:
-                return _unique(addresses)
-    return []
-
-
-def _failed_recipients_header(message: Message) -> list[str]:
-    value = _header(message, "X-Failed-Recipients")
-    return _unique(a.lower() for a in _ADDRESS.findall(value))
-
-
-# --- MIME helpers ---------------------------------------------------------------
-
-
-def _parts(message: Message) -> list[Message]:
-    """All parts of a message, not descending into attached messages."""
-    found = [message]
-    if message.is_multipart() and not message.get_content_type().startswith("message/"):
-        payload = message.get_payload()
-        if isinstance(payload, list):
-            for part in payload:
-                if isinstance(part, Message):
-                    found += _parts(part)
-    return found
-
-
-def _human_text(message: Message) -> str:
-    """The readable text of a notice: its plain parts, or its HTML as text."""
-    plain, html = [], []
-    for part in _parts(message):
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
-            continue
-        content_type = part.get_content_type()
-        if content_type == "text/plain":
-            plain.append(_text(part))
-        elif content_type == "text/html":
-            html.append(_html_to_text(_text(part)))
-    return "\n".join(plain or html)
-
-
-def _text(part: Message) -> str:
-    """A part's body as text, tolerating wrong or unknown charsets."""
-    payload = part.get_payload(decode=True)
-    if payload is None:
-        payload = part.get_payload()
-        return payload if isinstance(payload, str) else ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return payload.decode(charset, errors="replace")
-    except LookupError:
-        return payload.decode("utf-8", errors="replace")
-
-
-def _message_from_text(text: str) -> Message | None:
-    if not text.strip():
-        return None
-    return email.message_from_string(text.lstrip(), policy=email.policy.default)
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in ("style", "script", "head"):
-            self._skip += 1
-        elif tag in ("br", "p", "div", "tr", "li", "pre", "table"):
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("style", "script", "head"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in ("p", "div", "tr", "li", "pre", "table"):
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.chunks.append(data)
-
-
-def _html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    return "".join(parser.chunks)
-
-
-def _header(message: Message, name: str) -> str:
-    """A header as text, or '' when it is missing or will not parse."""
-    try:
-        values = message.get_all(name) or []
-        return " ".join(" ".join(str(v).split()) for v in values)
-    except Exception:
-        # policy.default parses structured headers on access, and hostile
-        # input can trip it; such a header is treated as absent.
-        return ""
-
-
-def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
-    value = _header(message, name)
-    if not value:
-        return []
-    # Some fields (Original-Recipient) carry an 'rfc822;' address type.
-    value = re.sub(r"(?i)\brfc822\s*;", "", value)
-    return [(n, a.strip()) for n, a in getaddresses([value]) if a]
-
-
-def _param(message: Message, name: str) -> str | None:
-    try:
-        value = message.get_param(name)
-    except Exception:
-        return None
-    return value if isinstance(value, str) else None
-
-
-def _unique(items: Iterable[T]) -> list[T]:
-    """Items in first-seen order without repeats."""
-    return list(dict.fromkeys(items))

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from karn.accounts import audit
 from karn.extensions import db
-from karn.surveys import definition
+from karn.surveys import default_survey, definition
 from karn.surveys.models import Survey, SurveyVersion
 
 
@@ -27,7 +27,7 @@ def ensure_default_survey() -> tuple[Survey, bool]:
     survey = Survey(name=str(_l("Exit survey")), public_token=secrets.token_urlsafe(16))
     db.session.add(survey)
     db.session.flush()
-    publish(survey, definition.default_questions(), user=None)
+    publish(survey, default_survey.default_questions(), user=None)
     return survey, True
 
 

@@ -5,14 +5,17 @@ that skips on a conflict with the unique invitation_id, so the database lets
 only one response per invitation through; with saved progress it is an UPDATE
 that only succeeds while submitted_at is still empty. Either way a double-click
 or a second tab cannot submit twice. Free-text answers are tagged for sentiment
-and reason on the way in, "yes, call me" puts the person on the call list, and
-the dashboard's daily reason totals count the response (karn.analysis.totals).
+and reason on the way in. What follows in other features ("yes, call me" puts
+the person on the call list, the dashboard's daily totals count the response)
+listens through ``on_submitted``; the app connects them (karn.app).
 
 These are the survey page's hot path, so they write with Core statements (a
 few round trips, no ORM flushes) and leave the transaction to the caller.
 """
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from karn import clock
-from karn.analysis import totals
-from karn.analysis.tagging import tags_for
-from karn.callbacks.models import SOURCE_PRIORITY, CallTask
-from karn.customers.models import Customer
-from karn.enums import CallTaskSource, InvitationStatus, OutboxStatus, Source
+from karn.enums import InvitationStatus, OutboxStatus
 from karn.extensions import db, prepared
 from karn.surveys import definition
 from karn.surveys.models import (
@@ -34,10 +33,39 @@ from karn.surveys.models import (
     Response,
     ResponseReason,
 )
+from karn.text import tags_for
 
 log = logging.getLogger(__name__)
 
-# Respondents who ask to be called come first on the call list.
+
+@dataclass(frozen=True)
+class Submitted:
+    """A response just made final, as listeners get it, inside its transaction."""
+
+    conn: sa.Connection
+    response_id: int
+    customer_id: int | None
+    questions: list[dict]
+    clean: dict
+    lang: str
+    now: datetime
+
+
+# Called in order, in the submission's transaction, after the answers are stored.
+_submit_listeners: list[Callable[[Submitted], None]] = []
+
+
+def on_submitted(listener: Callable[[Submitted], None]) -> None:
+    """Call ``listener(submitted)`` for every response made final."""
+    if listener not in _submit_listeners:
+        _submit_listeners.append(listener)
+
+
+def _submitted(submitted: Submitted) -> None:
+    for listener in _submit_listeners:
+        listener(submitted)
+
+
 # Every answer row carries every column: one multi-row INSERT needs equal keys.
 _NO_TAGS = {
     "sentiment": None,
@@ -80,11 +108,6 @@ _SUBMIT_SAVED = prepared(
     .values(submitted_at=sa.bindparam("b_now"), primary_reason=sa.bindparam("b_reason"))
     .returning(Response.id, Response.language)
 )
-_SET_CUSTOMER = prepared(
-    sa.update(_responses)
-    .where(Response.id == sa.bindparam("b_response"))
-    .values(customer_id=sa.bindparam("b_customer"))
-)
 _SAVED_ANSWERS = prepared(
     sa.select(Answer.question_key, Answer.value).where(
         Answer.response_id == sa.bindparam("b_response")
@@ -103,16 +126,6 @@ _DELETE_REASONS = prepared(
 _INSERT_ANSWERS = prepared(sa.insert(Answer.__table__).returning(Answer.id))
 _INSERT_REASONS = prepared(
     sa.insert(ResponseReason.__table__).returning(ResponseReason.response_id)
-)
-_INSERT_CALL_TASK = prepared(sa.insert(CallTask.__table__))
-# The number given is kept unless staff already know one.
-_KEEP_PHONE = prepared(
-    sa.update(Customer.__table__)
-    .where(
-        Customer.id == sa.bindparam("b_customer"),
-        sa.or_(Customer.phone.is_(None), Customer.phone == ""),
-    )
-    .values(phone=sa.bindparam("b_phone"))
 )
 # As delivery.record_response: the invitation is answered, no more reminders.
 _ANSWERED = prepared(
@@ -211,58 +224,6 @@ def saved_answers(response_id: int | None) -> dict[str, Any]:
     return {key: value for key, value in rows}
 
 
-def _call_task(
-    conn: sa.Connection,
-    response_id: int,
-    customer_id: int | None,
-    clean: dict,
-    questions: list[dict],
-    lang: str,
-    now: datetime,
-) -> None:
-    callback = next(
-        (
-            q
-            for q in questions
-            if q["type"] == definition.PHONE_TIME and q["key"] in clean
-        ),
-        None,
-    )
-    if callback is None:
-        return
-    details = clean[callback["key"]]
-    phone = details.get("phone")
-    if customer_id is None:
-        # An anonymous respondent who wants a call becomes a customer record,
-        # so the request reaches the call list.
-        customer = Customer(
-            external_id=f"anonymous-{response_id}",
-            departed_at=now,
-            source=Source.MANUAL,
-            language=lang,
-            phone=phone,
-        )
-        db.session.add(customer)
-        db.session.flush()
-        customer_id = customer.id
-        conn.execute(
-            _SET_CUSTOMER, {"b_response": response_id, "b_customer": customer_id}
-        )
-    elif phone:
-        conn.execute(_KEEP_PHONE, {"b_customer": customer_id, "b_phone": phone})
-    conn.execute(
-        _INSERT_CALL_TASK,
-        {
-            "customer_id": customer_id,
-            "response_id": response_id,
-            "source": CallTaskSource.REQUESTED,
-            "priority": SOURCE_PRIORITY[CallTaskSource.REQUESTED],
-            "phone": phone,
-            "preferred_time": details.get("time") or None,
-        },
-    )
-
-
 def _store(
     conn: sa.Connection,
     response_id: int,
@@ -273,7 +234,7 @@ def _store(
     lang: str,
     now: datetime,
 ) -> None:
-    """Answers (tagged), reason rows and call task of a response just submitted."""
+    """Answers (tagged) and reason rows of a response just submitted."""
     _insert_answers(conn, response_id, questions, clean, tag_lang=lang)
     reasons = [
         {"response_id": response_id, **row}
@@ -281,7 +242,6 @@ def _store(
     ]
     if reasons:
         conn.execute(_INSERT_REASONS, reasons)
-    _call_task(conn, response_id, customer_id, clean, questions, lang, now)
 
 
 def _record_response(conn: sa.Connection, invitation_id: int, now: datetime) -> None:
@@ -338,8 +298,7 @@ def submit_invitation(
         conn.execute(_DELETE_REASONS, {"b_response": response_id})
     _store(conn, response_id, customer_id, questions, clean, shown_orders, lang, now)
     _record_response(conn, invitation_id, now)
-    # Last: the totals' rows stay locked only from here to the commit.
-    totals.add_response(conn, response_id)
+    _submitted(Submitted(conn, response_id, customer_id, questions, clean, lang, now))
     return True
 
 
@@ -368,5 +327,5 @@ def submit_anonymous(
         },
     )
     _store(conn, response_id, customer_id, questions, clean, shown_orders, lang, now)
-    totals.add_response(conn, response_id)
+    _submitted(Submitted(conn, response_id, customer_id, questions, clean, lang, now))
     return response_id

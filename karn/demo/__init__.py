@@ -1,0 +1,158 @@
+"""A labelled demo data set, so a newcomer sees every page of Karn populated.
+
+Everything here is invented: the customers, their answers and the call notes
+were written for the demo, and every demo customer carries ``{"demo": "yes"}``
+in its extra attributes. Answers go through Karn's own submission path
+(``responses.submit_invitation``) with the clock set to the moment of
+answering, so the tags, shown reasons and call tasks are what Karn itself
+would have made.
+"""
+
+import random
+import time
+from datetime import datetime, timedelta
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from karn import clock
+from karn.actions.models import ImprovementAction
+from karn.demo.answers import _submit_responses
+from karn.demo.calls import _calls, _survey_win_backs
+from karn.demo.common import (
+    ACTION_DESCRIPTION,
+    ACTION_TITLE,
+    DEMO_LOGINS,
+    TZ,
+    DemoError,
+)
+from karn.demo.customers import (
+    _customer_rows,
+    _insert_customers,
+    _insert_invitations,
+    _make_users,
+    _mark_unmailable,
+    _plan_invitation,
+    _refuse_unless_empty,
+)
+from karn.enums import InvitationStatus, Reason, Role
+from karn.extensions import db
+from karn.surveys import delivery
+from karn.surveys.editing import ensure_default_survey
+
+
+def _months_ago(now: datetime, months: float) -> datetime:
+    return now - timedelta(days=round(months * 30.44))
+
+
+def seed_demo(customers: int = 4000, months: int = 18, seed: int = 7) -> dict:
+    """Fill an empty, migrated database with the demo; returns what it made."""
+    if customers < 1 or months < 1:
+        raise DemoError("The demo needs at least one customer and one month.")
+    _refuse_unless_empty()
+    rng = random.Random(seed)
+    # The caller's clock (a test may have set it) is restored afterwards.
+    previous = clock._frozen
+    now = clock.now()
+    start = _months_ago(now, months)
+    action_start = _months_ago(now, min(7, max(1, months // 2)))
+    try:
+        survey, _created = ensure_default_survey()
+        if "demo" not in survey.name.lower():
+            survey.name = f"{survey.name} (demo)"
+        version = delivery.latest_version(survey.id)
+        users = _make_users()
+        manager = users[Role.MANAGER][0]
+        db.session.add(
+            ImprovementAction(
+                title=ACTION_TITLE,
+                description=ACTION_DESCRIPTION,
+                reason=Reason.SERVICE,
+                owner_id=manager.id,
+                started_on=action_start.astimezone(TZ).date(),
+                created_at=action_start - timedelta(days=3),
+            )
+        )
+        db.session.commit()
+
+        rows = _customer_rows(rng, customers, start, now, action_start)
+        _insert_customers(rows)
+        rows_by_id = {row["_id"]: row for row in rows}
+        invitations = []
+        for row in rows:
+            invitation = _plan_invitation(rng, row, now, version.id)
+            if invitation is not None:
+                invitation["survey_id"] = survey.id
+                invitations.append(invitation)
+        _insert_invitations(invitations)
+        _mark_unmailable(rows)
+        answered = _submit_responses(rng, rows_by_id, invitations, version.id)
+        clock.freeze(previous)
+        tasks, notes = _calls(
+            rng, rows_by_id, invitations, users[Role.STAFF], now, start
+        )
+        won_back = _survey_win_backs(rng, rows_by_id, invitations, now)
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        clock.freeze(previous)
+    return {
+        "customers": len(rows),
+        "invitations": len(invitations),
+        "scheduled": sum(
+            1 for i in invitations if i["status"] == InvitationStatus.SCHEDULED
+        ),
+        "responses": answered,
+        "unsubscribed": sum(1 for r in rows if r["unsubscribed_at"]),
+        "bounced": sum(1 for r in rows if r["bounced_at"]),
+        "call_tasks": tasks,
+        "call_notes": notes,
+        "win_backs": won_back,
+        "users": len(DEMO_LOGINS),
+        "improvement_actions": 1,
+        "action_started_on": action_start.astimezone(TZ).date().isoformat(),
+        "survey": survey.name,
+    }
+
+
+# ---------------------------------------------------------------- command
+
+demo_cli = AppGroup("demo", help="A labelled demo data set, for trying Karn out.")
+
+
+@demo_cli.command("seed")
+@click.option("--customers", default=4000, show_default=True, type=int)
+@click.option("--months", default=18, show_default=True, type=int)
+@click.option("--seed", default=7, show_default=True, type=int)
+def seed_command(customers: int, months: int, seed: int) -> None:
+    """Fill an EMPTY database with invented departures, answers and calls."""
+    began = time.monotonic()
+    try:
+        made = seed_demo(customers=customers, months=months, seed=seed)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from exc
+    seconds = time.monotonic() - began
+    click.echo(f"Demo data made in {seconds:.1f} s (all invented, marked demo=yes):")
+    click.echo(
+        f"  {made['customers']} departed customers over {months} months, "
+        f"{made['invitations']} invitations ({made['scheduled']} still scheduled), "
+        f"{made['responses']} responses"
+    )
+    click.echo(
+        f"  {made['unsubscribed']} unsubscribed, {made['bounced']} bounced, "
+        f"{made['call_tasks']} call tasks with {made['call_notes']} call notes"
+    )
+    click.echo(
+        f"  improvement action {ACTION_TITLE!r} since {made['action_started_on']}"
+    )
+    click.echo("")
+    click.echo("  Demo logins (this database only):")
+    for email, _name, role, _language, password in DEMO_LOGINS:
+        click.echo(f"    {role.value:<8} {email:<22} {password}")
+    click.echo("")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,1 @@
+"""Learning from this platform's own text: training, tag corrections, re-tagging."""

@@ -1,0 +1,1 @@
+"""Pages that show several features' data: the overview and the customer pages."""

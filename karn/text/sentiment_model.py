@@ -1,0 +1,184 @@
+"""Linear sentiment model on top of the lexicon rules, and its shipped weights.
+
+A multinomial logistic regression reads what the lexicon rules found in a text
+(their compound score, positive and negative mass, also per word, negation,
+contrast), marks of a post that passes news on (a link, an @-mention, a
+hashtag, figures, a quote), emphasis (``!!``, capitals, stretched words) and
+the text's words and word pairs (for Dutch also the first letters of long
+words, which catch inflections and compounds), and gives the probabilities of
+negative, neutral and positive. The rules carry what the lexicons know; the
+word weights learn, from labelled sentences, which plain statements are
+neutral and which words the lexicons lack. Weights are plain JSON in
+``data/``, built by ``python -m karn.text.sentiment_train``.
+"""
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from karn.text.sentiment_rules import _CONTRAST, _NEGATIONS, LABELS, Evidence, evidence
+
+DATA_DIR = Path(__file__).parent / "data"
+MODEL_FORMAT = "karn-sentiment-linear"
+MODEL_VERSION = 2  # 2: link, mention, digits, density and Dutch prefix features
+_BINS = 20  # compound score bins, so the model can bend the rules' scale
+_STEM = 5  # letters of a long Dutch word's beginning that make a feature
+_SHOUTED = re.compile(r"\b[A-Z]{3,}\b")  # "LOVE it", "NEVER again"
+_STRETCHED = re.compile(r"([a-z])\1\1")  # "sooo good", "noooo"
+
+
+def model_path(lang: str) -> Path:
+    """Where the shipped model of a language lives."""
+    return DATA_DIR / f"sentiment_model_{lang}.json"
+
+
+def features(ev: Evidence, text: str, lang: str) -> dict[str, float]:
+    """Named feature values of a text from the rules' evidence and its words."""
+    s = ev.score
+    f: dict[str, float] = {
+        "s": s,
+        f"bin{min(int((s + 1) * _BINS / 2), _BINS - 1)}": 1.0,
+        "pos": ev.positive / (ev.positive + 2.0),
+        "neg": ev.negative / (ev.negative + 2.0),
+    }
+    if not ev.hits:
+        f["nohit"] = 1.0
+    if ev.positive > 0.5 and ev.negative > 0.5:
+        f["mixed"] = 1.0
+    if "!" in text:
+        f["excl"] = 1.0
+        if "!!" in text:
+            f["excl2"] = 1.0
+    if _SHOUTED.search(text):
+        f["caps"] = 1.0
+    if _STRETCHED.search(text):
+        f["stretched"] = 1.0
+    if "?" in text:
+        f["question"] = 1.0
+    # Marks of a post that passes news on rather than an opinion.
+    if "http" in text or "www." in text:
+        f["link"] = 1.0
+    if "@" in text:
+        f["mention"] = 1.0
+    if "#" in text:
+        f["hashtag"] = 1.0
+    if any(c.isdigit() for c in text):
+        f["digits"] = 1.0
+    if '"' in text or "“" in text or "”" in text:
+        f["quote"] = 1.0
+    negations, contrast = _NEGATIONS[lang], _CONTRAST[lang]
+    words = ev.words
+    if any(w in negations or w.endswith("n't") for w in words):
+        f["negation"] = 1.0
+    if any(w in contrast for w in words):
+        f["contrast"] = 1.0
+    n = 0
+    stems = lang == "nl"
+    previous = None
+    for w in words:
+        if w in ",!?":
+            previous = None
+            continue
+        n += 1
+        f["w:" + w] = 1.0
+        if stems and len(w) > _STEM:
+            f["p:" + w[:_STEM]] = 1.0  # Dutch inflections and compounds
+        if previous is not None:
+            f["b:" + previous + "_" + w] = 1.0
+        previous = w
+    f["short" if n < 6 else "medium" if n < 16 else "long"] = 1.0
+    # The rules' evidence per word: a long post with one loaded word is
+    # weaker evidence than a short one.
+    root = math.sqrt(max(n, 1))
+    f["posd"] = ev.positive / root
+    f["negd"] = ev.negative / root
+    return f
+
+
+@dataclass(frozen=True)
+class SentimentModel:
+    """Weights per feature for (negative, neutral, positive), and class biases."""
+
+    lang: str
+    bias: tuple[float, float, float]
+    weights: dict[str, tuple[float, float, float]]
+    info: dict
+
+    def probabilities(self, text: str) -> tuple[float, float, float]:
+        """P(negative), P(neutral), P(positive) of a text."""
+        return self.probabilities_of(
+            features(evidence(text, self.lang), text, self.lang)
+        )
+
+    def probabilities_of(self, feats: dict[str, float]) -> tuple[float, float, float]:
+        """The probabilities of a text given its features."""
+        a, b, c = self.bias
+        get = self.weights.get
+        for name, value in feats.items():
+            w = get(name)
+            if w is not None:
+                a += w[0] * value
+                b += w[1] * value
+                c += w[2] * value
+        top = max(a, b, c)
+        ea, eb, ec = math.exp(a - top), math.exp(b - top), math.exp(c - top)
+        total = ea + eb + ec
+        return ea / total, eb / total, ec / total
+
+    def to_json(self) -> str:
+        """The model as the JSON text shipped in ``data/`` (a weight a line)."""
+        head = {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "lang": self.lang,
+            "labels": list(LABELS),
+            "info": self.info,
+            "bias": list(self.bias),
+        }
+        lines = [json.dumps(head, ensure_ascii=False)[:-1] + ', "weights": {']
+        items = sorted(self.weights.items())
+        for i, (name, row) in enumerate(items):
+            comma = "," if i < len(items) - 1 else ""
+            lines.append(f"{json.dumps(name, ensure_ascii=False)}: {list(row)}{comma}")
+        lines.append("}}")
+        return "\n".join(lines)
+
+    @classmethod
+    def from_json(cls, text: str) -> "SentimentModel":
+        """A model from its JSON text; refuses other formats and versions."""
+        data = json.loads(text)
+        if data.get("format") != MODEL_FORMAT or data.get("version") != MODEL_VERSION:
+            raise ValueError("not a Karn sentiment model of this version")
+        if tuple(data["labels"]) != LABELS:
+            raise ValueError("unexpected labels in sentiment model")
+        return cls(
+            data["lang"],
+            tuple(data["bias"]),
+            {k: tuple(v) for k, v in data["weights"].items()},
+            data.get("info", {}),
+        )
+
+
+@lru_cache(maxsize=4)
+def shipped_model(lang: str) -> SentimentModel | None:
+    """The model shipped for a language, or None when there is none."""
+    path = model_path(lang)
+    if not path.exists():
+        return None
+    return SentimentModel.from_json(path.read_text(encoding="utf-8"))
+
+
+def predict(model: SentimentModel, text: str) -> tuple[str, float]:
+    """Label and score (P(positive) - P(negative)) of a text under a model."""
+    p_neg, p_neu, p_pos = model.probabilities(text)
+    best = max(range(3), key=(p_neg, p_neu, p_pos).__getitem__)
+    return LABELS[best], p_pos - p_neg
+
+
+def feature_rows(texts: Iterable[str], lang: str) -> list[dict[str, float]]:
+    """Features of many texts (for training)."""
+    return [features(evidence(t, lang), t, lang) for t in texts]
