@@ -3,6 +3,7 @@
 import os
 import secrets
 import time
+from datetime import timedelta
 
 from flask import Flask, g, has_request_context, render_template, request, session
 from flask_babel import get_locale
@@ -23,7 +24,6 @@ from karn.extensions import (
     db,
     limiter,
     login_manager,
-    mail,
     migrate,
 )
 
@@ -33,6 +33,11 @@ NEVER_PREPARE_BY_COUNT = 2**62
 # Seconds a pooled connection may sit unused before it is tried again.
 IDLE_BEFORE_TRY_S = 2.0
 _RETURNED_AT = "karn.returned_at"
+# How long a browser keeps to HTTPS for Karn's host after an HTTPS response.
+HSTS_SECONDS = 365 * 24 * 3600
+# Blueprints whose answers carry personal data without a signed-in user: the
+# respondent's pages (a personal link) and the REST API (an API key).
+PERSONAL_LINK_BLUEPRINTS = ("respond", "api")
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 
@@ -52,7 +57,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=select_language)
-    mail.init_app(app)
     limiter.init_app(app)
 
     from karn import (
@@ -189,14 +193,13 @@ def _configure(app: Flask, test_config: dict | None) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=https,
+        REMEMBER_COOKIE_DURATION=timedelta(days=app.config["REMEMBER_COOKIE_DAYS"]),
         PREFERRED_URL_SCHEME="https" if https else "http",
         BABEL_DEFAULT_LOCALE=app.config["DEFAULT_LANGUAGE"],
         BABEL_DEFAULT_TIMEZONE=app.config["TIMEZONE"],
         BABEL_TRANSLATION_DIRECTORIES="translations",
         RATELIMIT_HEADERS_ENABLED=True,
         WTF_CSRF_TIME_LIMIT=None,
-        # Karn decides itself whether mail is sent or held in the outbox.
-        MAIL_SUPPRESS_SEND=False,
     )
 
 
@@ -292,6 +295,20 @@ def _register_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Content-Language", str(get_locale()))
+        if request.is_secure:
+            # Over HTTPS (also as a proxy in front says, see PROXY_COUNT): the
+            # browser uses HTTPS only for this host from now on.
+            response.headers.setdefault(
+                "Strict-Transport-Security", f"max-age={HSTS_SECONDS}"
+            )
+        if request.endpoint != "static" and (
+            request.blueprint in PERSONAL_LINK_BLUEPRINTS
+            or current_user.is_authenticated
+        ):
+            # Pages for a signed-in user, a respondent's pages reached by a
+            # personal link, and API answers stay out of browser and proxy caches.
+            if "no-store" not in response.headers.get("Cache-Control", ""):
+                response.headers["Cache-Control"] = "private, no-store"
         vary = response.headers.get("Vary", "")
         if "Accept-Language" not in vary:
             response.headers["Vary"] = ", ".join(

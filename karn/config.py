@@ -62,6 +62,11 @@ class Defaults:
     # Messages per minute the worker may send; 0 for no limit.
     MAIL_RATE_PER_MINUTE = 0
     MAIL_BATCH_SIZE = 100
+    # Seconds the worker waits for the SMTP server's answer to one command.
+    MAIL_TIMEOUT = 20
+    # Seconds a worker's claim on mail lasts unless it renews it (it does, six
+    # times per lease, while it sends); then another worker may take it over.
+    MAIL_CLAIM_LEASE_SECONDS = 180
     # Temporary failures are retried this many times, waiting longer each time.
     MAIL_MAX_ATTEMPTS = 8
     # Permanent refusals (5xx) after which an address counts as undeliverable.
@@ -119,6 +124,8 @@ class Defaults:
 
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_RATE_LIMIT = "10 per minute"
+    # "Remember me" keeps a user signed in on that browser this many days.
+    REMEMBER_COOKIE_DAYS = 30
     # Trust X-Forwarded-* from this many proxies in front of Karn.
     PROXY_COUNT = 0
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
@@ -143,6 +150,8 @@ ENV_SETTINGS = {
     "MAIL_ENVELOPE_FROM": str,
     "MAIL_RATE_PER_MINUTE": int,
     "MAIL_BATCH_SIZE": int,
+    "MAIL_TIMEOUT": float,
+    "MAIL_CLAIM_LEASE_SECONDS": float,
     "MAIL_MAX_ATTEMPTS": int,
     "MAIL_FAILURES_BEFORE_UNDELIVERABLE": int,
     "BOUNCE_SOFT_LIMIT": int,
@@ -173,6 +182,7 @@ ENV_SETTINGS = {
     "PUBLIC_LINK_RATE_LIMIT": str,
     "RATELIMIT_STORAGE_URI": str,
     "LOGIN_RATE_LIMIT": str,
+    "REMEMBER_COOKIE_DAYS": _days_up_to(365),
     "PROXY_COUNT": int,
     "MAX_CONTENT_LENGTH": int,
 }

@@ -1,5 +1,7 @@
-"""Template filters: dates, numbers and labels in the reader's language."""
+"""Template filters: dates, numbers and labels in the reader's language; and the
+one rule every CSV and XLSX export applies to its text cells."""
 
+import re
 from datetime import datetime
 
 from flask import Flask
@@ -58,6 +60,32 @@ def number(value, digits: int | None = None) -> str:
             value, format="#,##0." + "0" * digits if digits else "#,##0"
         )
     return format_decimal(value)
+
+
+# Text a spreadsheet program may run as a formula: it starts with = + - @ (or
+# their full-width forms, which some programs fold), also behind blanks and
+# control characters, or it starts with a tab or a line break.
+_FORMULA = re.compile(r"[\s\x00-\x1f\x7f]*[=+\-@\uff1d\uff0b\uff0d\uff20]|[\t\r\n]")
+
+
+def spreadsheet_cell(value):
+    """A value as an export writes it into a CSV or XLSX cell.
+
+    Text a spreadsheet would run as a formula gets an apostrophe in front, so
+    it shows as the text it is. Numbers, dates and None stay as they are: a
+    negative amount is a number, not a formula.
+    """
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
+
+
+def spreadsheet_value(text: str) -> str:
+    """Text read back from an exported cell: the apostrophe spreadsheet_cell()
+    put in front is taken off again, any other text stays as it is."""
+    if text.startswith("'") and _FORMULA.match(text, 1):
+        return text[1:]
+    return text
 
 
 def register(app: Flask) -> None:

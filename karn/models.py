@@ -10,7 +10,13 @@ from karn.callbacks.models import (
     DigestRun,
     WinBack,
 )
-from karn.customers.models import Customer, ImportRun, StripeEvent, Suppression
+from karn.customers.models import (
+    Customer,
+    ErasedPerson,
+    ImportRun,
+    StripeEvent,
+    Suppression,
+)
 from karn.settings import Setting
 from karn.surveys.models import (
     Answer,
@@ -32,6 +38,7 @@ __all__ = [
     "CallTask",
     "Customer",
     "DigestRun",
+    "ErasedPerson",
     "ImportRun",
     "ImprovementAction",
     "Invitation",

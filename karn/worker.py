@@ -110,12 +110,13 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 report = self.run_once()
-                if report.sent or report.failed or report.retried:
+                if report.sent or report.failed or report.retried or report.deferred:
                     log.info(
-                        "sent %d, retried %d, failed %d",
+                        "sent %d, retried %d, failed %d, waiting %d",
                         report.sent,
                         report.retried,
                         report.failed,
+                        report.deferred,
                     )
             except Exception:
                 # A database restart or a bug in one pass must not end the
@@ -143,6 +144,8 @@ def dispatch_command():
         f"sent {report.sent}, retried {report.retried}, failed {report.failed}"
         + (f", recovered {report.released}" if report.released else "")
         + (f", uncertain {report.uncertain}" if report.uncertain else "")
+        + (f", waiting {report.deferred}" if report.deferred else "")
+        + (f", cancelled {report.cancelled}" if report.cancelled else "")
     )
     for error in report.errors:
         click.echo(f"  {error}", err=True)

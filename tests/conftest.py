@@ -102,10 +102,13 @@ class IsolatedClient(FlaskClient):
     """A test client whose requests run in their own app context, as in production.
 
     The test itself holds an app context for its factories and assertions; without
-    this, requests would share its `g` and database session.
+    this, requests would share its `g` and database session. A streamed body is
+    read to the end in the request's own context too, as a server reads it:
+    after the view has returned and its request context is gone.
     """
 
     def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 
@@ -264,6 +267,15 @@ class SmtpRecorder:
     def __init__(self):
         self.messages = []  # (envelope sender, recipients, parsed message)
         self.refuse = {}  # address -> SMTP reply, e.g. "550 5.1.1 No such user"
+        self.refuse_sender = None  # a reply to MAIL FROM, e.g. "550 5.7.1 …"
+        self.delay = 0.0  # seconds before accepting a message's data
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.refuse_sender:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -274,6 +286,10 @@ class SmtpRecorder:
     async def handle_DATA(self, server, session, envelope):
         from email import message_from_bytes, policy
 
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
         parsed = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
         return "250 Message accepted for delivery"
@@ -336,12 +352,15 @@ def page(browser):
 
 
 @pytest.fixture
-def live_server(app, database_url, tmp_path):
-    """Karn under gunicorn on a free port, on the test database."""
+def live_server(app, database_url, tmp_path, app_settings):
+    """Karn under gunicorn on a free port, on the test database, with the test's
+    app_settings that are read from KARN_* variables."""
     import subprocess
     import sys
     import time
     import urllib.request
+
+    from karn.config import ENV_SETTINGS
 
     port = free_port()
     env = {
@@ -359,6 +378,9 @@ def live_server(app, database_url, tmp_path):
             and value is not None
             and key != "MAIL_SUPPRESS_SEND"
         ):
+            env[f"KARN_{key}"] = str(value)
+    for key, value in app_settings.items():
+        if key in ENV_SETTINGS and value is not None:
             env[f"KARN_{key}"] = str(value)
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     proc = subprocess.Popen(

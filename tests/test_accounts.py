@@ -1,5 +1,6 @@
 """Signing in and out, sessions, roles, users, API keys and the audit log."""
 
+import pytest
 import sqlalchemy as sa
 
 from karn.accounts.models import ApiKey, AuditEntry, User
@@ -96,14 +97,49 @@ def test_session_cookie_is_httponly_and_samesite_lax(client, create_user, login)
     assert "SameSite=Lax" in cookie
 
 
-def test_login_redirects_only_to_local_pages(client, create_user):
+@pytest.mark.parametrize(
+    "query",
+    [
+        "next=//evil.example/phish",
+        "next=https://evil.example/",
+        "next=evil.example",
+        "next=javascript:alert(1)",
+        # A browser drops tabs and line breaks and reads a backslash as a slash.
+        "next=%2F%09%2Fevil.example%2F",
+        "next=%2F%0A%2Fevil.example%2F",
+        "next=%2F%5Cevil.example%2F",
+        "next=%5C%5Cevil.example%2F",
+        "next=%20%2F%2Fevil.example%2F",
+        "next=%2F%2F%09evil.example%2F",
+        # Encoded once more inside the value.
+        "next=%2F%252Fevil.example%2F",
+        "next=%2F%255Cevil.example%2F",
+        "next=%2F%2509%2Fevil.example%2F",
+        "next=%2F%25252F%2Fevil.example%2F",
+    ],
+)
+def test_login_redirects_only_to_local_pages(client, create_user, query):
     user = create_user("staff")
     token = csrf_token(client, "/login")
     response = client.post(
-        "/login?next=//evil.example/phish",
+        f"/login?{query}",
         data={"email": user.email, "password": PASSWORD, "csrf_token": token},
     )
+    assert response.status_code == 302
     assert response.location == "/"
+
+
+def test_login_returns_to_the_page_asked_for(client, create_user):
+    user = create_user("manager")
+    asked = "/analysis/?segment=Zuid%20Oost&since=2025-01-01"
+    to_login = client.get(asked)
+    assert to_login.status_code == 302
+    token = csrf_token(client, to_login.location)
+    response = client.post(
+        to_login.location,
+        data={"email": user.email, "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.location == asked
 
 
 def test_logout_needs_post_and_ends_the_session(client, create_user, login):

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from datetime import timedelta
 
 import openpyxl
@@ -211,19 +212,171 @@ def test_charts_speak_the_readers_language(answered, client, manager):
     )
 
 
-def test_exports_defuse_formulas(answered, client, manager, db):
-    from karn.surveys.models import Answer
+# Text a spreadsheet program would run: each starts a formula, some behind a
+# sign that looks like a number, a blank, a tab or a full-width character.
+FORMULAS = [
+    '=HYPERLINK("http://evil")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    " =1+1",
+    "\n=1+1",
+    "\uff1d1+1",
+    "-1",
+]
 
-    answer = db.session.scalars(
-        sa.select(Answer).where(Answer.text.is_not(None))
-    ).first()
-    answer.value = '=HYPERLINK("http://evil")'
+
+def test_exports_defuse_formulas(answered, client, manager, db):
+    from karn.customers.models import Customer
+    from karn.surveys.models import Answer, Response
+
+    responses = db.session.scalars(sa.select(Response).order_by(Response.id)).all()
+    planted = {}  # response id -> (comment, plan)
+    for n, response in enumerate(responses):
+        comment = FORMULAS[n % len(FORMULAS)]
+        plan = FORMULAS[-1 - n % len(FORMULAS)]
+        answer = db.session.scalars(
+            sa.select(Answer).where(
+                Answer.response_id == response.id, Answer.question_key == "keep_you"
+            )
+        ).first() or Answer(response_id=response.id, question_key="keep_you")
+        answer.value = comment
+        db.session.add(answer)
+        db.session.get(Customer, response.customer_id).plan = plan
+        planted[response.id] = (comment, plan)
+    # A number stays a number, a negative one too.
+    for answer in db.session.scalars(
+        sa.select(Answer).where(Answer.question_key == "come_back")
+    ):
+        answer.value = -3
     db.session.commit()
+    assert {c for c, _p in planted.values()} == set(FORMULAS)
+
     body = client.get("/analysis/export/responses.csv").get_data(as_text=True)
-    assert "'=HYPERLINK" in body
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+    assert len(rows) == len(planted)
+    for row in rows:
+        comment, plan = planted[int(row["response_id"])]
+        assert (row["keep_you"], row["plan"]) == ("'" + comment, "'" + plan)
+        assert row["come_back"] == "-3"
+
+    xlsx = client.get("/analysis/export/responses.xlsx").data
+    sheet = list(
+        openpyxl.load_workbook(io.BytesIO(xlsx)).active.iter_rows(values_only=True)
+    )
+    for row in sheet[1:]:
+        cells = dict(zip(sheet[0], row, strict=True))
+        comment, plan = planted[cells["response_id"]]
+        assert (cells["keep_you"], cells["plan"]) == ("'" + comment, "'" + plan)
+        assert cells["come_back"] == -3
+    # Not one cell of the workbook is a formula.
+    assert b"<f>" not in zipfile.ZipFile(io.BytesIO(xlsx)).read(
+        "xl/worksheets/sheet1.xml"
+    )
 
 
 def test_empty_database_shows_a_calm_dashboard(client, manager):
     page = client.get("/analysis/")
     assert page.status_code == 200
     assert "No answers match these filters yet." in page.get_data(as_text=True)
+
+
+# Every page and download the dashboard's filters narrow.
+FILTERED = [
+    "/analysis/",
+    "/analysis/trends",
+    "/analysis/segments?attribute=segment&a=MKB&b=Particulier",
+    "/analysis/text",
+    "/analysis/chart/ranking.svg",
+    "/analysis/chart/pchart.svg",
+    "/analysis/chart/funnel.png",
+    "/analysis/export/responses.csv",
+    "/analysis/export/responses.xlsx",
+    "/analysis/export/ranking.csv",
+    "/analysis/export/ranking.xlsx",
+    "/api/v1/rankings",
+]
+WORDS = ["junk", "'\"<b>x</b>", "-1"]
+# parameter -> (values it refuses, values it takes); NUL fits no database.
+FILTER_VALUES = {
+    "since": (["junk", "2025-13-01", "9999-12-31", "99999999999999999999"], []),
+    "until": (["junk", "31-12-2025", "9999-12-31"], ["2000-01-01"]),
+    "by": (WORDS, ["departure"]),
+    "channel": (WORDS, ["phone"]),
+    "version": (["junk", "-1", "1.5", "99999999999999999999999", "٣"], ["7"]),
+    "language": (WORDS, ["en"]),
+    "source": ([*WORDS, "CSV"], ["stripe"]),
+    "tenure": (WORDS, ["60+"]),
+    "revenue": (WORDS, ["250+"]),
+    "plan": (["a\x00b"], WORDS),
+    "segment": (["\x00"], WORDS),
+    "region": (["\x00"], WORDS),
+    "segment.city": (["\x00"], WORDS),
+    "segment.\x00": (["x"], []),
+}
+
+
+def _get(client, page, name, value, auth):
+    from urllib.parse import urlencode
+
+    url = page + ("&" if "?" in page else "?") + urlencode({name: value})
+    return url, client.get(url, headers=auth)
+
+
+def test_a_filter_value_it_does_not_take_is_a_400_that_says_which(
+    answered, client, manager, db
+):
+    _key, secret = create_api_key("bi")
+    db.session.commit()
+    auth = {"Authorization": f"Bearer {secret}"}
+    for name, (refused, taken) in FILTER_VALUES.items():
+        for value in refused:
+            for page in FILTERED:
+                url, response = _get(client, page, name, value, auth)
+                assert response.status_code == 400, url
+                # The message names the parameter, a NUL in it escaped.
+                said = "The filter " + name.replace("\x00", "\\x00") + " cannot be"
+                if page.startswith("/api/"):
+                    assert response.json["error"] == "invalid_filter", url
+                    assert response.json["parameter"] == name
+                    assert response.json["message"].startswith(said)
+                else:
+                    assert said in response.get_data(as_text=True), url
+        for value in taken:
+            for page in FILTERED:
+                url, response = _get(client, page, name, value, auth)
+                assert response.status_code == 200, url
+    source = client.get("/analysis/?source=junk").get_data(as_text=True)
+    assert (
+        "The filter source cannot be “junk”: choose one of csv, api, stripe, manual."
+        in source
+    )
+    dutch = client.get("/analysis/export/responses.xlsx?source=junk&lang=nl")
+    assert "Het filter source kan niet" in dutch.get_data(as_text=True)
+
+
+def test_page_parameters_with_values_they_do_not_take_are_a_400(
+    answered, client, manager
+):
+    for url in (
+        "/analysis/?weight=junk",
+        "/analysis/chart/ranking.svg?weight=junk",
+        "/analysis/export/ranking.csv?weight=junk",
+        "/analysis/trends?reason=junk",
+        "/analysis/chart/pchart.svg?reason=%00",
+        "/analysis/segments?attribute=source&a=csv&b=junk",
+        "/analysis/segments?attribute=%00",
+    ):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert "The filter " in response.get_data(as_text=True)
+    assert client.get("/analysis/segments?attribute=Plaats&a=x&b=y").status_code == 200
+    assert client.get("/analysis/trends?reason=price").status_code == 200
+
+
+def test_the_cli_says_which_filter_value_it_does_not_take(runner, db):
+    result = runner.invoke(args=["analysis", "ranking", "--filter", "source=junk"])
+    assert result.exit_code == 2
+    # In the default language, Dutch.
+    assert "Het filter source kan niet “junk” zijn: kies uit csv," in result.output

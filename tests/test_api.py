@@ -77,6 +77,8 @@ def test_post_one_departure_then_read_it_back(client, db, key):
     assert got.status_code == 200
     assert got.json == departure
     check(got.json, "DepartureOut")
+    # A person's data: no browser or proxy keeps a copy.
+    assert "no-store" in got.headers["Cache-Control"]
     from karn.accounts.models import ApiKey
 
     db.session.expire_all()
@@ -139,6 +141,28 @@ def test_body_that_is_not_json_is_a_400(client, key):
         content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 400 and response.json["error"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a": ' * 100_000 + "1" + "}" * 100_000,
+        # Parsed, but deeper than anything the API takes.
+        '[{"external_id": "cus_1", "extra": ' + "[" * 500 + "]" * 500 + "}]",
+    ],
+    ids=["arrays", "objects", "within-the-parser"],
+)
+def test_deeply_nested_json_is_a_400(client, key, body):
+    client.post("/api/v1/departures", json=GOOD, headers=auth(key))
+    for url in ("/api/v1/departures", "/api/v1/departures/cus_001/return"):
+        response = client.post(
+            url, data=body, headers=auth(key), content_type="application/json"
+        )
+        assert response.status_code == 400, url
+        assert response.json["error"] == "invalid_json"
+        assert "nested more than 32 levels deep" in response.json["message"]
+        check(response.json, "Error")
 
 
 def test_unknown_departure_is_a_404(client, key):
@@ -217,3 +241,51 @@ def test_a_return_is_recorded_as_a_win_back_and_corrected_when_sent_again(
     assert str(db.session.scalars(sa.select(WinBack)).one().returned_on) == (
         "2099-02-01"
     )
+
+
+def test_an_erased_persons_departure_is_refused_and_the_others_stored(client, db, key):
+    from datetime import UTC, datetime
+
+    from karn import clock
+    from karn.privacy.operations import erase_customer
+    from tests.test_privacy_erasure import find_everywhere
+
+    client.post("/api/v1/departures", json=GOOD, headers=auth(key))
+    clock.freeze(datetime(2026, 12, 1, 12, tzinfo=UTC))
+    try:
+        erase_customer(db.session.scalars(sa.select(Customer)).one())
+        db.session.commit()
+    finally:
+        clock.freeze(None)
+    new = {"external_id": "cus_002", "email": "bob@example.nl", "departed_at": None}
+    response = client.post("/api/v1/departures", json=[GOOD, new], headers=auth(key))
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert (body["created"], body["updated"], body["unchanged"]) == (1, 0, 0)
+    (refused,) = body["rejected"]
+    assert (refused["index"], refused["code"]) == (0, "erased")
+    assert refused["erased_on"] == "2026-12-01"
+    assert "erased on Dec 1, 2026" in refused["message"]
+    assert "gewist op 1 dec 2026" in refused["message_nl"]
+    assert body["departures"][0] is None
+    assert body["departures"][1]["external_id"] == "cus_002"
+    doc = document()
+    answer = doc["paths"]["/departures"]["post"]["responses"]["200"]
+    jsonschema.validate(
+        body,
+        {
+            **answer["content"]["application/json"]["schema"],
+            "components": doc["components"],
+        },
+        cls=jsonschema.Draft202012Validator,
+    )
+    # Nothing of the person was stored again.
+    assert find_everywhere("anna@example.nl", "Anna de Boer", "cus_001") == []
+    assert client.get("/api/v1/departures/cus_001", headers=auth(key)).status_code == (
+        404
+    )
+    # A departure after the day of the erasure is a new customer.
+    later = {**GOOD, "departed_at": "2026-12-02"}
+    again = client.post("/api/v1/departures", json=later, headers=auth(key)).json
+    assert (again["created"], again["rejected"]) == (1, [])
+    assert again["departures"][0]["email"] == "anna@example.nl"

@@ -117,7 +117,10 @@ def test_stripe_feedback_maps_to_reason_codes(client, db, feedback, reason):
         {"Content-Type": "application/json"},
         "wrong-secret",
         "old-timestamp",
+        "future-timestamp",
+        "far-future-timestamp",
         "tampered",
+        "deeply-nested",
     ],
 )
 def test_invalid_signatures_get_400_and_change_nothing(client, db, headers):
@@ -126,6 +129,15 @@ def test_invalid_signatures_get_400_and_change_nothing(client, db, headers):
         headers = signed(body, secret="whsec_other")
     elif headers == "old-timestamp":
         headers = signed(body, timestamp=int(time.time()) - 3600)
+    elif headers == "future-timestamp":
+        # Signed ahead of time, the event could be sent again for an hour.
+        headers = signed(body, timestamp=int(time.time()) + 3600)
+    elif headers == "far-future-timestamp":
+        headers = signed(body, timestamp=int(time.time()) + 10 * 365 * 86400)
+    elif headers == "deeply-nested":
+        # Signed correctly, but nested far deeper than any event.
+        body = body[:-1] + ', "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}"
+        headers = signed(body)
     elif headers == "tampered":
         headers = signed(body)
         body = body.replace("cus_42", "cus_43")
@@ -133,6 +145,12 @@ def test_invalid_signatures_get_400_and_change_nothing(client, db, headers):
     assert response.status_code == 400
     assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(StripeEvent.id))) == 0
+
+
+def test_a_signature_a_little_ahead_of_our_clock_is_accepted(client, db):
+    body = json.dumps(event())
+    response = post(client, body, signed(body, timestamp=int(time.time()) + 60))
+    assert response.status_code == 200 and response.json["status"] == "recorded"
 
 
 def test_a_replayed_event_changes_nothing(client, db):
@@ -185,3 +203,58 @@ def test_a_new_subscription_of_a_departed_customer_is_a_win_back(client, db):
     body = json.dumps(stranger)
     assert post(client, body, signed(body)).json["status"] == "ignored"
     assert db.session.scalar(sa.select(sa.func.count(WinBack.id))) == 1
+
+
+def test_an_erased_customer_comes_back_only_as_a_new_customer(client, db):
+    from datetime import UTC, datetime
+
+    from karn import clock
+    from karn.callbacks.models import WinBack
+    from karn.privacy.operations import erase_customer
+    from tests.test_privacy_erasure import find_everywhere
+
+    body = json.dumps(event())
+    assert post(client, body, signed(body)).json["status"] == "recorded"
+    clock.freeze(datetime(2026, 12, 1, 12, tzinfo=UTC))
+    try:
+        erase_customer(db.session.scalars(sa.select(Customer)).one())
+        db.session.commit()
+    finally:
+        clock.freeze(None)
+    personal = ("klant@example.nl", "Kees Klant", "cus_42", "Veel te duur")
+    assert find_everywhere(*personal) == []
+
+    # The same cancellation sent again as a new event: refused, nothing kept.
+    body = json.dumps(event("evt_2"))
+    response = post(client, body, signed(body))
+    assert response.status_code == 200
+    assert (response.json["status"], response.json["code"]) == ("rejected", "erased")
+    assert response.json["erased_on"] == "2026-12-01"
+    assert find_everywhere(*personal) == []
+    assert db.session.get(StripeEvent, "evt_2").customer_id is None
+
+    # A new subscription after the erasure is a new customer, not a win-back.
+    started = int(datetime(2026, 12, 3, tzinfo=UTC).timestamp())
+    new = {
+        "id": "evt_3",
+        "type": "customer.subscription.created",
+        "created": started,
+        "data": {
+            "object": {"id": "sub_2", "customer": "cus_42", "start_date": started}
+        },
+    }
+    body = json.dumps(new)
+    assert post(client, body, signed(body)).json["status"] == "ignored"
+    assert db.session.scalar(sa.select(sa.func.count(WinBack.id))) == 0
+    # ... and its cancellation is that new customer's departure.
+    cancelled = event("evt_4", comment="Toch weer weg")
+    ended = int(datetime(2026, 12, 5, tzinfo=UTC).timestamp())
+    cancelled["data"]["object"].update(canceled_at=ended, ended_at=ended)
+    body = json.dumps(cancelled)
+    assert post(client, body, signed(body)).json["status"] == "recorded"
+    db.session.expire_all()
+    customers = db.session.scalars(sa.select(Customer).order_by(Customer.id)).all()
+    assert [(c.external_id, c.email, c.stated_comment) for c in customers] == [
+        (None, None, None),
+        ("cus_42", "klant@example.nl", "Toch weer weg"),
+    ]

@@ -195,3 +195,18 @@ def test_access(endpoint, role, app, client, create_user, login, sample_args):
         assert response.location.startswith("/login")
     else:
         assert response.status_code == expected
+    # What a signed-in user is sent, and a respondent's pages behind a personal
+    # link, no browser or proxy keeps (signing out ends being signed in).
+    if (role != "anonymous" and endpoint != "accounts.logout") or endpoint.startswith(
+        "respond."
+    ):
+        assert "no-store" in response.headers.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_static_files_may_be_cached(role, client, create_user, login):
+    if role != "anonymous":
+        login(create_user(role))
+    response = client.get("/static/karn.css")
+    assert response.status_code == 200
+    assert "no-store" not in response.headers.get("Cache-Control", "")

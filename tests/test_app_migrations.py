@@ -98,7 +98,7 @@ def test_sqlite_upgrades_from_empty_without_drift(tmp_path):
     _upgrade_check_downgrade(f"sqlite:///{tmp_path}/empty.db")
 
 
-def test_postgresql_upgrades_from_empty_without_drift():
+def _on_a_fresh_postgres_database(check) -> None:
     server = postgres_server_url()
     if not server:
         if os.environ.get("KARN_TEST_DB") == "postgresql":
@@ -106,11 +106,111 @@ def test_postgresql_upgrades_from_empty_without_drift():
         pytest.skip("no PostgreSQL server configured (KARN_TEST_POSTGRES_URL)")
     url = create_pg_database(server, prefix="karn_migration")
     try:
-        _upgrade_check_downgrade(url)
+        check(url)
     finally:
         drop_pg_database(server, url)
+
+
+def test_postgresql_upgrades_from_empty_without_drift():
+    _on_a_fresh_postgres_database(_upgrade_check_downgrade)
 
 
 def test_migrate_is_set_up_for_batch_mode(app):
     migrate: Migrate = app.extensions["migrate"]
     assert migrate.configure_args.get("render_as_batch") is True
+
+
+def _erased_people_are_copied(url: str) -> None:
+    """6903adba9af0 copies the suppression list's erased addresses."""
+    from datetime import UTC, date, datetime
+
+    from karn.customers import erased
+
+    def utc(*parts):
+        return datetime(*parts, tzinfo=UTC)
+
+    when = sa.DateTime(timezone=True)
+    # The tables as they were at the revision before.
+    suppressions = sa.table(
+        "suppressions",
+        sa.column("email_hash"),
+        sa.column("email"),
+        sa.column("reason"),
+        sa.column("created_at", when),
+    )
+    customers = sa.table(
+        "customers",
+        sa.column("departed_at", when),
+        sa.column("source"),
+        sa.column("extra", sa.JSON),
+        sa.column("delivery_failures"),
+        sa.column("erased_at", when),
+        sa.column("created_at", when),
+        sa.column("updated_at", when),
+    )
+    app = create_app(settings(url))
+    runner = app.test_cli_runner()
+    try:
+        result = runner.invoke(args=["db", "upgrade", "d4ba5ef2e9be"])
+        assert result.exit_code == 0, result.output
+        with app.app_context(), db.engine.begin() as conn:
+            conn.execute(
+                sa.insert(suppressions),
+                [
+                    # Written by an erasure on 5 October.
+                    {
+                        "email_hash": erased.identifier_hash("gone@x.nl"),
+                        "email": None,
+                        "reason": "erased",
+                        "created_at": utc(2026, 10, 5, 10),
+                    },
+                    # Unsubscribed first, erased later (on a day not kept).
+                    {
+                        "email_hash": erased.identifier_hash("quiet@x.nl"),
+                        "email": None,
+                        "reason": "unsubscribed",
+                        "created_at": utc(2026, 1, 2),
+                    },
+                    {
+                        "email_hash": erased.identifier_hash("live@x.nl"),
+                        "email": "live@x.nl",
+                        "reason": "unsubscribed",
+                        "created_at": utc(2026, 1, 2),
+                    },
+                ],
+            )
+            conn.execute(
+                sa.insert(customers).values(
+                    departed_at=utc(2025, 1, 1),
+                    source="csv",
+                    extra={},
+                    delivery_failures=0,
+                    erased_at=utc(2026, 11, 20, 9),
+                    created_at=utc(2025, 1, 1),
+                    updated_at=utc(2026, 11, 20, 9),
+                )
+            )
+        assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+        with app.app_context():
+            left = utc(2026, 1, 1)
+            days = {
+                email: erased.erased_on({"email": email, "departed_at": left})
+                for email in ("gone@x.nl", "quiet@x.nl", "live@x.nl")
+            }
+            assert days == {
+                "gone@x.nl": date(2026, 10, 5),
+                "quiet@x.nl": date(2026, 11, 20),  # the latest erasure
+                "live@x.nl": None,
+            }
+        assert runner.invoke(args=["db", "downgrade", "d4ba5ef2e9be"]).exit_code == 0
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_sqlite_keeps_people_erased_before_the_upgrade_erased(tmp_path):
+    _erased_people_are_copied(f"sqlite:///{tmp_path}/old.db")
+
+
+def test_postgresql_keeps_people_erased_before_the_upgrade_erased():
+    _on_a_fresh_postgres_database(_erased_people_are_copied)

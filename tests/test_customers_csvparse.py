@@ -873,3 +873,271 @@ def test_hundred_thousand_rows_stream_in_constant_memory(tmp_path):
     # Reading the whole file would need more than its size; streaming needs
     # buffers and bounded caches only.
     assert peak < 3_000_000 < size
+
+
+# --- Faults: quotes, short rows, stray bytes, NULs, duplicates, dates -------
+
+
+def total_rows(items) -> int:
+    """The data rows parse() accounted for: a swallowed line counts as a row."""
+    return sum(i.count if isinstance(i, RowError) else 1 for i in items)
+
+
+@pytest.mark.parametrize(
+    ("data", "lines", "after"),
+    [
+        # The quote runs to the end of the file.
+        (
+            b"ID;Email;Naam;Plan\r\n"
+            b"1;a@x.nl;Ann;Basis\r\n"
+            b'2;b@x.nl;"Jan de Vries;Plus\r\n'
+            b"3;c@x.nl;Cor;Basis\r\n"
+            b"4;d@x.nl;Dirk;Plus\r\n",
+            (3, 5),
+            [],
+        ),
+        # The quote is closed by the first quote of a later row; rows after
+        # that one are read as rows again.
+        (
+            b"ID,Email,Naam,Plan\n"
+            b"1,a@x.nl,Ann,Basis\n"
+            b'2,b@x.nl,"Jan de Vries,Plus\n'
+            b"3,c@x.nl,Cor,Basis\n"
+            b'4,d@x.nl,"Dirk",Plus\n'
+            b"5,e@x.nl,Eva,Basis\n",
+            (3, 5),
+            ["5"],
+        ),
+        # With more columns the value closes mid-row: the row no longer fits.
+        (
+            b"ID,Email,Naam,Plan\n"
+            b"1,a@x.nl,Ann,Basis\n"
+            b'2,b@x.nl,"Jan,Plus\n'
+            b'3,"c@x.nl",Cor,Basis\n'
+            b"4,d@x.nl,Dirk,Plus\n",
+            (3, 4),
+            ["4"],
+        ),
+    ],
+    ids=["to-the-end", "closed-by-a-later-quote", "closed-mid-row"],
+)
+def test_a_quote_left_open_rejects_the_lines_it_swallowed(tmp_path, data, lines, after):
+    items = parse_file(write(tmp_path, data))
+    assert [r.fields["external_id"] for r in records(items)] == ["1", *after]
+    (error,) = row_errors(items)
+    assert (error.line, error.end_line, error.count) == (
+        *lines,
+        lines[1] - lines[0] + 1,
+    )
+    assert codes(error) == [("Naam", "unclosed_quote")]
+    first, last = lines
+    assert error.errors[0].message_en.startswith(f"Lines {first}–{last}: a quote")
+    assert error.errors[0].message_nl.startswith(f"Regels {first}–{last}: een")
+    # Nothing vanished: every data line of the file is imported or rejected.
+    assert total_rows(items) == data.count(b"\n") - 1
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_quoted_comment_of_several_lines_still_imports(tmp_path, delimiter):
+    d = delimiter
+    data = (
+        f'ID{d}Email{d}Naam{d}Opmerking\n1{d}a@x.nl{d}Ann{d}"regel een\n'
+        f'regel twee{d} met een scheidingsteken"\n2{d}b@x.nl{d}Bob{d}kort\n'
+    ).encode()
+    first, second = parse_file(write(tmp_path, data))
+    assert isinstance(first, Record) and isinstance(second, Record)
+    assert (
+        first.extra["Opmerking"] == f"regel een\nregel twee{d} met een scheidingsteken"
+    )
+    assert (first.line, second.line) == (2, 4)
+
+
+def test_a_row_short_of_values_is_rejected(tmp_path):
+    data = (
+        b"ID;Email;Naam;Plan\n"
+        b"1;a@x.nl;Ann;Basis\n"
+        b"2;b@x.nl\n"  # short: Naam and Plan lost, maybe shifted
+        b"3;c@x.nl;;\n"  # empty values, but all of them there: fine
+        b"4;d@x.nl;Dirk;Plus;;\n"  # empty values past the header: fine
+        b"5;e@x.nl;Eva;Plus;Extra\n"  # a value past the header
+    )
+    items = parse_file(write(tmp_path, data))
+    assert [r.fields["external_id"] for r in records(items)] == ["1", "3", "4"]
+    found = {e.line: codes(e) for e in row_errors(items)}
+    assert found == {3: [(None, "too_few_columns")], 6: [(None, "too_many_columns")]}
+    short = row_errors(items)[0].errors[0]
+    assert short.message_en.startswith("The row has 2 values but the header has 4")
+    assert "ontbreekt" in short.message_nl
+
+
+def test_a_header_with_empty_trailing_columns_does_not_make_rows_short(tmp_path):
+    # Excel writes a separator for each empty column of the header row.
+    data = b"ID;Email;;\n1;a@x.nl\n"
+    (record,) = parse_file(write(tmp_path, data))
+    assert record.fields == {"external_id": "1", "email": "a@x.nl"}
+
+
+MIXED = "ID;Naam;Plaats\n1;José Müller;Zürich\n".encode() + b"2;Ren\xe9e;Gent\n"
+
+
+def test_one_windows_1252_byte_in_a_utf8_sample(tmp_path):
+    path = write(tmp_path, MIXED)
+    with path.open("rb") as f:
+        found = detect(f)
+    assert found.encoding == "utf-8"
+    assert found.preview_rows[0]["Naam"] == "José Müller"
+    assert [w.message_en for w in found.warnings] == [
+        "1 byte is not UTF-8 and was read as Windows-1252 (on line 3); check the "
+        "characters on that line"
+    ]
+    with path.open("rb") as f:
+        rows = parse(f)
+        first, second = rows
+    assert (first.fields["name"], second.fields["name"]) == ("José Müller", "Renée")
+    assert first.extra == {"Plaats": "Zürich"}
+    (warning,) = rows.warnings
+    assert warning.code == "stray_byte"
+    assert "regel 3" in warning.message_nl
+
+
+def test_windows_1252_bytes_after_a_utf8_sample(tmp_path, monkeypatch):
+    monkeypatch.setattr(csvparse, "SAMPLE_SIZE", 64)
+    rows = "".join(f"{i};Zoë {i};Gent\n" for i in range(2, 40)).encode()
+    late = "40;Müller;Köln\n41;Renée;Gent\n".encode("cp1252")
+    path = write(tmp_path, "ID;Naam;Plaats\n1;Zoë;Gent\n".encode() + rows + late)
+    with path.open("rb") as f:
+        found = detect(f)
+    assert (found.encoding, found.warnings) == ("utf-8", [])  # not in the sample
+    with path.open("rb") as f:
+        parsed = parse(f)
+        items = list(parsed)
+    assert [i.fields["name"] for i in items[-2:]] == ["Müller", "Renée"]
+    assert items[0].fields["name"] == "Zoë"
+    (warning,) = parsed.warnings
+    assert warning.message_en.startswith("3 bytes are not UTF-8")
+    assert "(the first on line 41)" in warning.message_en
+
+
+def test_a_windows_1252_file_stays_windows_1252_without_warnings(tmp_path):
+    data = "ID;Naam\n1;José Müller\n2;Renée\n3;Ã©\n".encode("cp1252")
+    with write(tmp_path, data).open("rb") as f:
+        found = detect(f)
+    assert (found.encoding, found.warnings) == ("cp1252", [])
+    with write(tmp_path, data).open("rb") as f:
+        rows = parse(f)
+        names = [r.fields["name"] for r in rows]
+    assert names == ["José Müller", "Renée", "Ã©"]
+    assert rows.warnings == []
+
+
+def test_a_nul_byte_rejects_only_its_rows(tmp_path):
+    data = (
+        b"ID,Email,Naam\n"
+        b"1,a@x.nl,Ann\n"
+        b"2,b@x.nl,B\x00b\n"
+        b"3,c@x.nl,Cor\n"
+        b"4,d@x.nl," + b"\x00" * 5000 + b"\n"  # a block of zeros left by a crash
+        b"5,e@x.nl,Eva\n"
+    )
+    items = parse_file(write(tmp_path, data))
+    assert [r.fields["external_id"] for r in records(items)] == ["1", "3", "5"]
+    assert {e.line: codes(e) for e in row_errors(items)} == {
+        3: [(None, "nul_byte")],
+        5: [(None, "nul_byte")],
+    }
+    # The rejected-rows file, for correcting by hand, has no invisible NULs.
+    rejected = rejected_rows_csv(row_errors(items))
+    assert b"\x00" not in rejected and b"Bb" in rejected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00",
+        "ID,Email\n1,a@x.nl\n".encode("utf-16-le"),  # UTF-16 without its BOM
+        bytes(range(256)) * 8,
+    ],
+)
+def test_binary_files_are_still_refused_whole(tmp_path, data):
+    with write(tmp_path, data).open("rb") as f, pytest.raises(CsvFormatError) as exc:
+        list(parse(f))
+    assert exc.value.code == "binary_file"
+
+
+def test_a_customer_number_twice_rejects_the_later_rows(tmp_path):
+    data = (
+        b"Klantnummer;E-mail;Naam\n"
+        b"K1;a@x.nl;Ann\n"
+        b"K2;b@x.nl;Bob\n"
+        b"K1;ander@x.nl;Iemand anders\n"
+        b";c@x.nl;Cor\n"
+        b";C@X.nl;Cor again\n"  # no number: the same address is the same person
+        b"K3;c@x.nl;Cor with a number\n"  # a number: another customer
+        b"K1;a@x.nl;Ann\n"
+    )
+    path = write(tmp_path, data)
+    with path.open("rb") as f:
+        items = list(parse(f, reject_duplicates=True))
+    assert [(r.fields["external_id"], r.fields["name"]) for r in records(items)] == [
+        ("K1", "Ann"),
+        ("K2", "Bob"),
+        (None, "Cor"),
+        ("K3", "Cor with a number"),
+    ]
+    found = {e.line: codes(e) for e in row_errors(items)}
+    assert found == {
+        4: [("Klantnummer", "duplicate_id")],
+        6: [("E-mail", "duplicate_email")],
+        8: [("Klantnummer", "duplicate_id")],
+    }
+    messages = [e.errors[0].message_en for e in row_errors(items)]
+    assert messages[0] == (
+        "Customer number 'K1' is also on line 2; only the first row with it is imported"
+    )
+    assert "'c@x.nl' is also on line 5" in messages[1]
+    # Without the option parse() remembers nothing (memory stays flat).
+    assert row_errors(parse_file(path)) == []
+
+
+def test_a_rejected_row_does_not_count_as_the_first(tmp_path):
+    data = b"ID,Email\nK1,not-an-address\nK1,a@x.nl\n"
+    with write(tmp_path, data).open("rb") as f:
+        items = list(parse(f, reject_duplicates=True))
+    assert codes(items[0]) == [("Email", "invalid_email")]
+    assert items[1].fields == {"external_id": "K1", "email": "a@x.nl"}
+
+
+@pytest.fixture
+def frozen_clock():
+    from karn import clock
+
+    clock.freeze(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
+    yield
+    clock.freeze(None)
+
+
+@pytest.mark.usefixtures("frozen_clock")
+def test_a_departure_more_than_a_year_ahead_is_rejected(tmp_path):
+    data = (
+        b"ID,Email,Opzegdatum\n"
+        b"1,a@x.nl,10-12-2026\n"  # a few days ahead: a notice period
+        b"2,b@x.nl,2027-12-07\n"  # a year ahead
+        b"3,c@x.nl,15-01-2099\n"
+        b"4,d@x.nl,2028-01-01\n"
+    )
+    items = parse_file(write(tmp_path, data))
+    assert [r.fields["external_id"] for r in records(items)] == ["1", "2"]
+    assert [codes(e) for e in row_errors(items)] == [
+        [("Opzegdatum", "future_date")]
+    ] * 2
+    assert row_errors(items)[0].errors[0].message_en == (
+        "The departure date '15-01-2099' is more than a year in the future"
+    )
+    # The same rule for the API's and the form's values, typed or not.
+    for value in ("2099-01-15", datetime(2099, 1, 15, tzinfo=UTC), date(2099, 1, 15)):
+        _, errors = validate_record({"email": "a@b.nl", "departed_at": value})
+        assert [(e.column, e.code) for e in errors] == [("departed_at", "future_date")]
+    clean, errors = validate_record(
+        {"email": "a@b.nl", "departed_at": date(2027, 3, 1)}
+    )
+    assert errors == [] and clean["departed_at"] == datetime(2027, 3, 1, tzinfo=UTC)

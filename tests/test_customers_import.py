@@ -242,3 +242,200 @@ def test_import_command_refuses_an_unknown_field(runner, tmp_path):
     )
     assert result.exit_code != 0
     assert "unknown field 'city'" in result.output
+
+
+# --- Faults: counts that add up, warnings, exit status ---------------------
+
+
+def figures(html: str) -> list[str]:
+    return re.findall(r'class="figure">([^<]*)', html)
+
+
+def test_a_quote_left_open_is_counted_and_reported_by_the_import(db, app):
+    data = (
+        b"id,email,name\n"
+        b"1,a@example.com,Ann\n"
+        b'2,b@example.com,"Bob\n'
+        b"3,c@example.com,Cor\n"
+        b"4,d@example.com,Dirk\n"
+    )
+    report = import_csv(io.BytesIO(data))
+    # Four data rows: one imported, three rejected (the row and the two it ate).
+    assert (report.rows, report.created, report.rejected) == (4, 1, 3)
+    assert set(customers(db)) == {"1"}
+    (error,) = report.errors
+    assert error.errors[0].message_en.startswith("Lines 3–5: a quote")
+    rejected = report.rejected_csv().decode("utf-8-sig")
+    assert "Lines 3–5" in rejected and "c@example.com" in rejected
+
+
+def test_a_customer_number_twice_in_a_file_keeps_the_first(db, app):
+    data = (
+        b"id,email,name\n"
+        b"1,ann@example.com,Ann\n"
+        b"2,bob@example.com,Bob\n"
+        b"1,someone@example.com,Someone Else\n"
+    )
+    report = import_csv(io.BytesIO(data), batch_size=2)
+    assert (report.rows, report.created, report.rejected) == (3, 2, 1)
+    assert report.rows == (
+        report.created + report.updated + report.unchanged + report.rejected
+    )
+    assert customers(db)["1"].name == "Ann"
+    (error,) = report.errors
+    assert error.line == 4
+    assert error.errors[0].message_en.startswith(
+        "Customer number '1' is also on line 2"
+    )
+    assert error.errors[0].message_nl.startswith("Klantnummer '1' staat ook op regel 2")
+
+
+def test_a_windows_1252_byte_in_a_utf8_file_is_shown_on_preview_and_result(
+    client, db, manager
+):
+    data = (
+        "Klantnummer;Naam;E-mailadres\n1;José Müller;jose@example.nl\n".encode()
+        + "".join(f"{i};Zoë {i};z{i}@example.nl\n" for i in range(2, 3000)).encode()
+        + "3000;Renée;renee@example.nl\n".encode("cp1252")
+    )
+    assert len(data) > 64 * 1024  # the stray byte is past what detect() reads
+    url, preview = upload(client, data)
+    html = preview.get_data(as_text=True)
+    warning = (
+        "1 byte is not UTF-8 and was read as Windows-1252 (on line 3001); check "
+        "the characters on that line"
+    )
+    assert warning in html and "utf-8" in html
+    result = client.get(confirm(client, url, preview).location).get_data(as_text=True)
+    assert warning in result
+    assert figures(result)[:2] == ["3,000", "3,000"]
+    stored = customers(db)
+    assert (stored["1"].name, stored["3000"].name) == ("José Müller", "Renée")
+
+
+def test_every_row_rejected_is_said_on_the_result_page(client, db, manager):
+    url, preview = upload(client, b"id,email\n1,not-an-address\n")
+    result = client.get(confirm(client, url, preview).location).get_data(as_text=True)
+    assert "Every row was rejected: nothing was imported." in result
+
+
+def test_a_header_only_file_is_refused_on_upload(client, db, manager):
+    token = csrf_token(client, "/customers/import")
+    response = client.post(
+        "/customers/import",
+        data={"csrf_token": token, "file": (io.BytesIO(b"id;email\r\n"), "e.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    assert "The file has a header but no data rows." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ImportRun.id))) == 0
+
+
+def test_import_command_fails_when_every_row_is_rejected(runner, db, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"id,email\n1,not-an-address\n2,also@bad\n")
+    result = runner.invoke(args=["customers", "import", str(path)])
+    assert result.exit_code == 1
+    # The command speaks the company's default language, Dutch here.
+    assert "2 rijen: 0 nieuw, 0 bijgewerkt, 0 ongewijzigd, 2 afgewezen" in (
+        result.output
+    )
+    assert "Elke rij is afgewezen: er is niets geïmporteerd." in result.output
+
+
+def test_import_command_says_no_data_rows(runner, db, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"id,email\r\n")
+    result = runner.invoke(args=["customers", "import", str(path)])
+    assert result.exit_code == 1
+    assert "Het bestand heeft een kopregel maar geen rijen met gegevens." in (
+        result.output
+    )
+
+
+def test_import_command_warns_of_windows_1252_bytes(runner, db, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        "id,name,email\n1,Zoë,z@example.com\n".encode() + b"2,Ren\xe9e,r@example.com\n"
+    )
+    result = runner.invoke(args=["customers", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Let op: 1 byte is geen UTF-8" in result.output
+    assert "(op regel 3)" in result.output
+    assert customers(db)["2"].name == "Renée"
+
+
+# --- Erased people ---------------------------------------------------------
+
+
+def test_erased_people_are_looked_up_once_per_batch_not_per_row(db, app):
+    from datetime import date
+
+    from karn.customers.erased import identifier_hash
+    from karn.customers.models import ErasedPerson
+
+    db.session.add_all(
+        [
+            ErasedPerson(
+                email_hash=identifier_hash(f"gone{i}@example.com"),
+                external_id_hash=identifier_hash(f"G{i}"),
+                erased_on=date(2026, 12, 1),
+            )
+            for i in range(50)
+        ]
+    )
+    db.session.commit()
+    lines = ["id,email,name,departed_at"]
+    lines += [f"{i},p{i}@example.com,Person {i},20-11-2026" for i in range(2500)]
+    lines[1234] = "G7,,Gone Seven,20-11-2026"  # erased: refused
+    lines[2345] = ",GONE8@example.com,Gone Eight,20-11-2026"  # erased: refused
+    lookups = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "erased_people" in statement:
+            lookups.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        report = import_csv(io.BytesIO("\n".join(lines).encode()), batch_size=1000)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert (report.rows, report.created, report.rejected) == (2500, 2498, 2)
+    assert [e.line for e in report.errors] == [1235, 2346]
+    assert len(lookups) == 3  # one per batch of 1,000 rows
+    assert [c for c in customers(db).values() if c.name.startswith("Gone")] == []
+
+
+def test_rejected_rows_are_guarded_against_formulas_and_import_again(
+    client, db, manager
+):
+    formula, place = "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)"
+    data = (
+        "Klantnummer;Naam;E-mailadres;Opzegdatum;Plaats\r\n"
+        "2001;Ann;ann@example.nl;03-11-2026;Utrecht\r\n"
+        f"2002;{formula};bob@example.nl;31-02-2026;{place}\r\n"
+    ).encode()
+    url, preview = upload(client, data)
+    confirm(client, url, preview)
+    run = db.session.scalars(sa.select(ImportRun)).one()
+    rejected = client.get(f"/customers/import/{run.id}/rejected.csv")
+    text = rejected.get_data(as_text=True)
+    # A spreadsheet shows these cells as the text they are.
+    assert f",'{formula}," in text.replace('"', "")
+    assert f",'{place}" in text
+    # Corrected and uploaded as it is, the values come back without the guard.
+    fixed = text.replace("31-02-2026", "28-02-2026").encode("utf-8")
+    url, preview = upload(client, fixed, name="export-rejected.csv")
+    confirm(client, url, preview)
+    stored = customers(db)["2002"]
+    assert stored.name == formula
+    assert stored.extra == {"Plaats": place}
+
+
+def test_a_nul_byte_rejects_its_row_and_the_others_are_stored(db, app):
+    # PostgreSQL cannot store a NUL in text; the file used to be refused whole.
+    data = b"id,email,name\n1,a@example.com,Ann\n2,b@example.com,B\x00b\n3,c@x.nl,Cor\n"
+    report = import_csv(io.BytesIO(data))
+    assert (report.rows, report.created, report.rejected) == (3, 2, 1)
+    assert set(customers(db)) == {"1", "3"}
+    assert report.errors[0].errors[0].code == "nul_byte"

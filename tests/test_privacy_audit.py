@@ -143,3 +143,27 @@ def test_formula_cells_are_defused():
     assert _cell("-2") == "'-2"
     assert _cell("plain") == "plain"
     assert _cell(None) == ""
+
+
+def test_csv_export_guards_formulas_as_the_analysis_exports_do(
+    privacy_app,  # noqa: F811
+    client,
+    create_user,
+    login,
+):
+    from karn.accounts import audit
+    from karn.formatting import spreadsheet_cell
+    from tests.test_analysis_dashboard import FORMULAS
+
+    admin = create_user("admin", email="admin@example.com")
+    for n, text in enumerate(FORMULAS):
+        entry = audit.record("customer.update", None, user=admin)
+        entry.target_type, entry.target_id = text, f"{n}"
+    _db.session.commit()
+    login(admin)
+    rows = _csv(client.get("/privacy/audit.csv?action=customer.update"))
+    assert sorted(row["target_type"] for row in rows) == sorted(
+        "'" + text for text in FORMULAS
+    )
+    # One rule for every export: the analysis exports write the same cells.
+    assert all(spreadsheet_cell(text) == "'" + text for text in FORMULAS)

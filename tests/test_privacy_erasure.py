@@ -3,20 +3,24 @@
 import gzip
 import io
 import json
-from datetime import timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
 from karn import clock
 from karn.extensions import db as _db
+from tests.conftest import csrf_token
 
 EMAIL = "jan.devries@example.nl"
 NAME = "Jan de Vries"
 PHONE = "+31 6 1234 5678"
 ANSWER_PHONE = "06-87654321"
 EXTERNAL_ID = "JDV-7781"
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
 @pytest.fixture
@@ -274,7 +278,8 @@ def test_erasure_leaves_nothing_of_the_person_and_keeps_the_ranking(
 ):
     from karn.accounts.models import AuditEntry
     from karn.callbacks.models import CallNote, CallTask
-    from karn.customers.models import Suppression
+    from karn.customers.erased import identifier_hash
+    from karn.customers.models import ErasedPerson, Suppression
     from karn.enums import InvitationStatus, OutboxStatus
     from karn.privacy.operations import erase_customer
     from karn.surveys.delivery import email_hash
@@ -332,6 +337,7 @@ def test_erasure_leaves_nothing_of_the_person_and_keeps_the_ranking(
         "mails_cancelled": 1,
         "call_tasks_closed": 1,
         "addresses_suppressed": 1,
+        "identifiers_hashed": 1,
     }
     assert data["kept"]["responses"] == 1
     assert data["kept"]["shown_reasons"] == 6
@@ -364,6 +370,11 @@ def test_erasure_leaves_nothing_of_the_person_and_keeps_the_ranking(
     assert {m.status for m in mails} == {OutboxStatus.SENT, OutboxStatus.CANCELLED}
     suppression = _db.session.get(Suppression, email_hash(EMAIL))
     assert suppression.email is None and suppression.reason == "erased"
+    # Email and number stay as hashes only, with the day, for intake to refuse.
+    kept = _db.session.scalars(sa.select(ErasedPerson)).one()
+    assert kept.email_hash == email_hash(EMAIL)
+    assert kept.external_id_hash == identifier_hash(f"  {EXTERNAL_ID.lower()} ")
+    assert kept.erased_on == person.erased_at.astimezone(AMSTERDAM).date()
     entry = _db.session.scalars(
         sa.select(AuditEntry).where(AuditEntry.action == "privacy.erase")
     ).one()
@@ -386,7 +397,7 @@ def test_erasure_leaves_nothing_of_the_person_and_keeps_the_ranking(
     )  # no row deleted
 
 
-def test_reimport_of_an_erased_person_sends_no_mail(
+def test_reimport_of_an_erased_person_stores_nothing_and_sends_no_mail(
     privacy_app, create_customer, create_user
 ):
     from karn.customers.operations import import_csv
@@ -404,7 +415,13 @@ def test_reimport_of_an_erased_person_sends_no_mail(
         f"N1,new.person@example.nl,New Person,,{left}\n"
     ).encode()
     report = import_csv(io.BytesIO(csv_bytes))
-    assert report.rejected == 0
+    assert (report.rows, report.created, report.rejected) == (2, 1, 1)
+    (error,) = report.errors
+    assert error.line == 2
+    assert "erased on" in error.errors[0].message("en")
+    assert "gewist op" in error.errors[0].message("nl")
+    # The row is rejected, not stored: nothing of the person anywhere.
+    assert find_everywhere(*PERSONAL) == []
     delivery.run_due(clock.now() + timedelta(days=3))
 
     to_person = _db.session.scalars(
@@ -542,3 +559,211 @@ def test_cli_erase_by_email_and_by_external_id(privacy_app, create_customer, run
         args=["customers", "erase", "--external-id", "x", "--email", "y@z.nl"]
     )
     assert both.exit_code == 2
+
+
+# --- Erased people stay erased: intake refuses their old departures -----------
+
+
+def _erase_at(moment: datetime, **fields):
+    """A customer erased at a set moment; returns the day intake keeps."""
+    from karn.customers.models import Customer
+    from karn.privacy.operations import erase_customer
+
+    customer = Customer(source="csv", departed_at=moment - timedelta(days=40), **fields)
+    _db.session.add(customer)
+    _db.session.commit()
+    clock.freeze(moment)
+    try:
+        erase_customer(customer)
+        _db.session.commit()
+    finally:
+        clock.freeze(None)
+    return customer
+
+
+def _import(text: str):
+    from karn.customers.operations import import_csv
+
+    return import_csv(io.BytesIO(text.encode()))
+
+
+def _customers_with(**where):
+    from karn.customers.models import Customer
+
+    _db.session.expire_all()
+    query = sa.select(Customer).filter_by(**where)
+    return _db.session.scalars(query).all()
+
+
+def test_the_import_page_rejects_the_erased_row_and_keeps_none_of_it(
+    privacy_app, client, create_customer, create_user, login
+):
+    from babel.dates import format_date
+
+    from karn.customers.models import ImportRun
+    from karn.privacy.operations import erase_customer
+    from tests.test_customers_import import confirm, upload
+
+    person, _ = seed_world(create_customer, create_user)
+    erase_customer(person)
+    _db.session.commit()
+    today = clock.now().astimezone(AMSTERDAM).date()
+    login(create_user("manager", language="nl"))
+    left = (clock.now() - timedelta(days=3)).strftime("%d-%m-%Y")
+    data = (
+        "Klantnummer;E-mailadres;Naam;Telefoon;Opzegdatum\r\n"
+        f"{EXTERNAL_ID};{EMAIL};{NAME};{PHONE};{left}\r\n"
+        f"N1;nieuw@example.nl;Nieuwe Klant;;{left}\r\n"
+        # A bad row of the person: rejected for its date, and kept without values.
+        f"X9;{EMAIL.upper()};{NAME};{PHONE};31-02-2026\r\n"
+    ).encode()
+    url, preview = upload(client, data)
+    result = client.get(confirm(client, url, preview).location).get_data(as_text=True)
+    # Three rows read, one new customer, two rejected.
+    assert re.findall(r'class="figure">([^<]*)', result) == ["3", "1", "0", "0", "2"]
+    run = _db.session.scalars(
+        sa.select(ImportRun).where(ImportRun.filename == "export.csv")
+    ).all()[-1]
+    rejected = client.get(f"/customers/import/{run.id}/rejected.csv")
+    lines = rejected.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert len(lines) == 3
+    erased_on = f"gewist op {format_date(today, 'medium', locale='nl')}"
+    assert lines[1].startswith("2,2,") and erased_on in lines[1]
+    assert lines[2].startswith("4,4,") and erased_on in lines[2]
+    assert "Opzegdatum" in lines[2]  # its own fault is still named
+    assert [c.name for c in _customers_with(external_id="N1")] == ["Nieuwe Klant"]
+    assert find_everywhere(*PERSONAL) == []
+
+
+def test_a_departure_after_the_day_of_the_erasure_is_a_new_customer(privacy_app):
+    from karn.customers.models import Customer
+
+    # 23:30 UTC is 00:30 the next day in Amsterdam: the erasure's day is 2 Nov.
+    old = _erase_at(
+        datetime(2026, 11, 1, 23, 30, tzinfo=UTC), external_id="K7", email="k@x.nl"
+    )
+    header = "external_id,email,name,departed_at\n"
+    for day in ("01-11-2026", "02-11-2026"):
+        report = _import(header + f"K7,k@x.nl,Kim,{day}\n")
+        assert (report.created, report.rejected) == (0, 1)
+        (problem,) = report.errors[0].errors
+        assert "erased on Nov 2, 2026" in problem.message("en")
+        assert "gewist op 2 nov 2026" in problem.message("nl")
+    assert _customers_with(external_id="K7") == []
+    report = _import(header + "K7,k@x.nl,Kim Again,03-11-2026\n")
+    assert (report.created, report.rejected) == (1, 0)
+    (new,) = _customers_with(external_id="K7")
+    assert (new.name, new.email, new.erased_at) == ("Kim Again", "k@x.nl", None)
+    assert new.departed_at.date() == date(2026, 11, 3)
+    erased = _db.session.get(Customer, old.id)
+    assert erased.erased_at is not None and erased.name is None
+    # The old export still cannot bring the old departure back.
+    again = _import(header + "K7,k@x.nl,Kim,01-11-2026\n")
+    assert (again.created, again.updated, again.rejected) == (0, 0, 1)
+    assert _db.session.get(Customer, new.id).name == "Kim Again"
+
+
+def test_an_undated_row_of_an_erased_person_is_rejected(privacy_app):
+    _erase_at(clock.now() - timedelta(days=10), external_id="U1", email="u@x.nl")
+    report = _import("external_id,email,name\nU1,,Uma\n,U@X.NL,Uma\nU2,,Ugo\n")
+    assert (report.created, report.rejected) == (1, 2)
+    assert _customers_with(name="Uma") == []
+
+
+def test_one_address_under_two_customer_numbers_is_two_people(privacy_app):
+    _erase_at(clock.now() - timedelta(days=1), external_id="F1", email="gezin@x.nl")
+    left = (clock.now() - timedelta(days=5)).strftime("%d-%m-%Y")
+    report = _import(
+        "external_id,email,name,departed_at\n"
+        f"F2,gezin@x.nl,Partner,{left}\n"  # another customer number: someone else
+        f",gezin@x.nl,Unknown,{left}\n"  # no number: the erased person
+    )
+    assert (report.created, report.rejected) == (1, 1)
+    assert [c.external_id for c in _customers_with(email="gezin@x.nl")] == ["F2"]
+
+
+def test_people_erased_by_retention_are_not_imported_again(privacy_app, app):
+    from karn.customers.models import Customer, ErasedPerson
+    from karn.privacy.operations import enforce_retention
+
+    long_ago = clock.now() - timedelta(days=800)
+    _db.session.add_all(
+        [
+            Customer(
+                external_id=f"R{i}",
+                email=f"r{i}@x.nl",
+                name=f"Old {i}",
+                departed_at=long_ago,
+                source="csv",
+            )
+            for i in range(3)
+        ]
+    )
+    _db.session.commit()
+    assert enforce_retention().customers == 3
+    assert _db.session.scalar(sa.select(sa.func.count(ErasedPerson.id))) == 3
+    left = long_ago.strftime("%d-%m-%Y")
+    rows = "".join(f"R{i},r{i}@x.nl,Old {i},{left}\n" for i in range(3))
+    report = _import("external_id,email,name,departed_at\n" + rows)
+    assert (report.created, report.rejected) == (0, 3)
+    assert find_everywhere("Old 0", "r1@x.nl", "R2") == []
+
+
+def test_an_administrator_adds_an_erased_person_again_on_the_form(
+    privacy_app, client, create_user, login, post_form
+):
+    from karn.accounts.models import AuditEntry
+    from karn.customers.models import ErasedPerson
+
+    _erase_at(clock.now() - timedelta(days=2), external_id="E1", email="e@x.nl")
+    left = (clock.now() - timedelta(days=5)).strftime("%d-%m-%Y")
+    form = {"external_id": "E1", "email": "e@x.nl", "name": "Eva", "departed_at": left}
+
+    login(create_user("manager"))
+    page = post_form("/customers/new", {**form, "add_again": "y"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "was erased on" in html and "Only an administrator" in html
+    assert 'name="add_again"' not in html
+    assert _customers_with(name="Eva") == []
+
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/customers/")})
+    login(create_user("admin"))
+    page = post_form("/customers/new", form)
+    html = page.get_data(as_text=True)
+    assert "was erased on" in html and 'name="add_again"' in html
+    assert _customers_with(name="Eva") == []
+    done = post_form("/customers/new", {**form, "add_again": "y"})
+    assert done.status_code == 302
+    (eva,) = _customers_with(name="Eva")
+    assert (eva.external_id, eva.email) == ("E1", "e@x.nl")
+    assert _db.session.scalar(sa.select(sa.func.count(ErasedPerson.id))) == 0
+    entry = _db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "customer.add_erased_again")
+    ).one()
+    assert entry.target_id == str(eva.id) and entry.user_id is not None
+    # Later imports of the person work again.
+    report = _import(f"external_id,email,name,departed_at\nE1,e@x.nl,Eva B,{left}\n")
+    assert (report.updated, report.rejected) == (1, 0)
+
+
+def test_editing_a_customer_to_an_erased_address_asks_first(
+    privacy_app, client, create_customer, create_user, login, post_form
+):
+    _erase_at(clock.now() - timedelta(days=2), external_id="E2", email="gone@x.nl")
+    other = create_customer(external_id="L1", email="live@x.nl")
+    login(create_user("manager"))
+    left = other.departed_at.strftime("%d-%m-%Y")
+    page = post_form(
+        f"/customers/{other.id}/edit",
+        {"external_id": "E2", "email": "live@x.nl", "departed_at": left},
+    )
+    assert page.status_code == 200 and "was erased on" in page.get_data(as_text=True)
+    assert _customers_with(external_id="E2") == []
+    # The same address under its own customer number is someone else.
+    page = post_form(
+        f"/customers/{other.id}/edit",
+        {"external_id": "L1", "email": "gone@x.nl", "departed_at": left},
+    )
+    assert page.status_code == 302
+    assert [c.external_id for c in _customers_with(email="gone@x.nl")] == ["L1"]

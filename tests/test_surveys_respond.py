@@ -228,6 +228,20 @@ def test_public_link_with_a_signed_reference_links_the_customer(
     assert stored_response(db).customer_id == customer.id
 
 
+def test_public_link_with_an_erased_persons_reference_stays_anonymous(
+    client, survey, db, app, create_customer
+):
+    from karn.privacy.operations import erase_customer
+
+    app.config["PUBLIC_LINK_SECRET"] = "shared-with-the-shop"
+    erase_customer(create_customer(external_id="SHOP-7"))
+    db.session.commit()
+    sig = reference_signature("SHOP-7", "shared-with-the-shop")
+    post(client, f"/a/{survey.public_token}?ref=SHOP-7&sig={sig}", GOOD)
+    assert stored_response(db).customer_id is None
+    assert db.session.scalars(sa.select(Customer.external_id)).all() == [None]
+
+
 def test_public_link_ignores_a_forged_reference(
     client, survey, db, app, create_customer
 ):

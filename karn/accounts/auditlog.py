@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from karn import settings
 from karn.accounts.models import AuditEntry, User
 from karn.extensions import db
+from karn.formatting import spreadsheet_cell
 
 CSV_COLUMNS = (
     "id",
@@ -26,8 +27,6 @@ CSV_COLUMNS = (
     "ip",
 )
 CSV_BATCH = 1000
-# A cell starting with one of these is a formula to a spreadsheet program.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _day(text: str | None) -> date | None:
@@ -92,8 +91,7 @@ def users_in_log() -> list[User]:
 
 
 def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return spreadsheet_cell("" if value is None else str(value))
 
 
 def _batch(filters: AuditFilters, before: int | None) -> list[list]:

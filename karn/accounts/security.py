@@ -1,8 +1,10 @@
 """Password hashing, API key secrets and role checks for views."""
 
 import hashlib
+import re
 import secrets
 from functools import wraps
+from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,6 +28,36 @@ def _profile() -> str:
 
 
 MIN_PASSWORD_LENGTH = 10
+
+# What a browser reads differently from what it is given: it drops tabs and line
+# breaks anywhere in a URL, trims blanks and control characters, and takes a
+# backslash for a slash (so "/\\evil" and "/\t/evil" go to //evil).
+_MISREAD = re.compile(r"[\x00-\x20\x7f\\]|\s")
+
+
+def local_path(target: str | None) -> str | None:
+    """target when it is a path on this site to send a browser to, else None.
+
+    Only "/something": no scheme, no host, not scheme-relative ("//host"), no
+    control characters, blanks or backslashes anywhere; and percent-decoded
+    (twice over, too) it still starts like a path on this site ("/%2F..." and
+    "/%09/..." do not). Keeps redirects after a form (such as ?next= on the
+    login page) from leading off the site.
+    """
+    if not target or _MISREAD.search(target):
+        return None
+    seen = target
+    for _ in range(3):  # as given, decoded, and decoded again
+        if not seen.startswith("/") or seen[1:2] == "/" or _MISREAD.match(seen[1:2]):
+            return None
+        parts = urlsplit(seen)
+        if parts.scheme or parts.netloc:
+            return None
+        decoded = unquote(seen)
+        if decoded == seen:
+            return target
+        seen = decoded
+    return None
 
 
 def hash_password(password: str) -> str:

@@ -28,7 +28,13 @@ from karn.accounts.forms import (
     UserForm,
 )
 from karn.accounts.models import ApiKey, AuditEntry, User
-from karn.accounts.security import ADMINS, ALL_ROLES, check_password, roles_required
+from karn.accounts.security import (
+    ADMINS,
+    ALL_ROLES,
+    check_password,
+    local_path,
+    roles_required,
+)
 from karn.extensions import db, limiter, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -49,9 +55,7 @@ def _login_limit() -> str:
 def _safe_next(target: str | None) -> str:
     # Only local paths: an open redirect would let a phishing link bounce
     # through Karn's login page.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("core.index")
+    return local_path(target) or url_for("core.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from flask_babel import gettext as _
 
 from karn.analysis import funnel, report, totals
+from karn.analysis.filters import FilterError
 from karn.analysis.queries import Filters, reason_labels_for
 from karn.extensions import db
 
@@ -39,7 +40,11 @@ def ranking(as_json, since, until, by, weight, pairs, lang):
     for pair in pairs:
         name, _sep, value = pair.partition("=")
         args[name.strip()] = value.strip()
-    data = report.ranking_json(Filters.from_args(args), weight)
+    try:
+        filters = Filters.from_args(args)
+    except FilterError as exc:
+        raise click.BadParameter(exc.description, param_hint="--filter") from None
+    data = report.ranking_json(filters, weight)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False))
         return

@@ -1,7 +1,7 @@
 """Exports: the ranking table and one row per response, for CSV and XLSX."""
 
+import csv
 import io
-import re
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -11,19 +11,11 @@ from karn.analysis import report
 from karn.analysis.queries import Filters, _responses, reason_labels_for
 from karn.customers.models import Customer
 from karn.extensions import db
+from karn.formatting import spreadsheet_cell
 from karn.surveys import definition
 from karn.surveys.models import Answer, Response, SurveyVersion
 
 CHUNK = 1000
-# A cell a spreadsheet would run as a formula: "=...", "@...", "+cmd", "-cmd".
-_FORMULA = re.compile(r"^(?:[=@]|[+-](?![\d.]))")
-
-
-def safe(value):
-    """Text a spreadsheet shows as text (defuses formula injection)."""
-    if isinstance(value, str) and _FORMULA.match(value):
-        return "'" + value
-    return value
 
 
 def ranking_rows(f: Filters, weight: str, lang: str) -> Iterator[list]:
@@ -151,17 +143,17 @@ def response_rows(f: Filters) -> Iterator[list]:
                 r[2].value,
                 r[3],
                 r[4],
-                safe(r[5]),
-                safe(r[6]),
-                safe(r[7]),
-                safe(r[8]),
+                r[5],
+                r[6],
+                r[7],
+                r[8],
                 r[9],
                 float(r[10]) if r[10] is not None else None,
                 r[11].value if r[11] else None,
             ]
             for key in keys:
                 answer = given.get(key)
-                line.append(safe(_flat(answer.value)) if answer else None)
+                line.append(_flat(answer.value) if answer else None)
                 if key in texts:
                     if answer and answer.sentiment:
                         line += [
@@ -175,12 +167,24 @@ def response_rows(f: Filters) -> Iterator[list]:
         db.session.expire_all()
 
 
+def csv_chunks(rows: Iterator[list]) -> Iterator[str]:
+    """Rows as CSV text, a row at a time, every cell through spreadsheet_cell()."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    yield "\ufeff"  # Excel reads UTF-8 only with the byte-order mark
+    for row in rows:
+        writer.writerow([spreadsheet_cell(v) for v in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)
+
+
 def xlsx(rows: Iterator[list]) -> bytes:
     """Rows as an Excel workbook, written row by row."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Karn")
     for row in rows:
-        sheet.append([safe(v) if isinstance(v, str) else v for v in row])
+        sheet.append([spreadsheet_cell(v) for v in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -4,20 +4,79 @@ Below the queries that use them: `queries` counts survey answers, `phone` the
 reasons heard on calls, both with these.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import BadRequest
 
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
 from karn.customers.models import Customer
-from karn.enums import Reason
+from karn.enums import Language, Reason, Source
 from karn.extensions import db
 
 REASONS = [r.value for r in Reason]
+SOURCES = [s.value for s in Source]
+WEIGHTS = ("count", "revenue")
+# A survey version's id is a database integer (at most 2**31 - 1 on PostgreSQL).
+_MAX_ID = 2**31 - 1
+_NO_NUL = _l("give text without NUL characters")
+
+
+class FilterError(BadRequest):
+    """A dashboard parameter with a value it does not take: a 400 that says so.
+
+    ``choices`` are the values it takes; else ``hint`` says what it takes.
+    """
+
+    def __init__(
+        self, parameter: str, value: str, choices: Sequence[str] = (), hint=""
+    ):
+        super().__init__()
+        self.parameter, self.value = parameter, value
+        self.choices, self.hint = tuple(choices), hint
+
+    @property
+    def description(self) -> str:  # in the reader's language
+        if self.choices:
+            expected = _("choose one of %(choices)s", choices=", ".join(self.choices))
+        else:
+            expected = str(self.hint)
+        return _(
+            "The filter %(name)s cannot be “%(value)s”: %(expected)s.",
+            name=_shown(self.parameter),
+            value=_shown(self.value),
+            expected=expected,
+        )
+
+
+def _shown(text: str, most: int = 40) -> str:
+    """Text as a message quotes it: shortened, control characters escaped."""
+    cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:most])
+    return cut + ("…" if len(text) > most else "")
+
+
+def choice(args: Mapping[str, str], name: str, choices: Sequence[str], default: str):
+    """A parameter that takes one of a few words; blank or absent: the default."""
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise FilterError(name, raw, choices)
+    return raw
+
+
+def free_text(args: Mapping[str, str], name: str, default: str = "") -> str:
+    """A parameter that takes any text a database can hold (no NUL characters)."""
+    raw = (args.get(name) or "").strip()
+    if "\x00" in raw:
+        raise FilterError(name, raw, hint=_NO_NUL)
+    return raw or default
 
 
 @dataclass(frozen=True)
@@ -54,43 +113,55 @@ class Filters:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> "Filters":
-        """Read filters from query parameters; unknown or bad values are ignored."""
+        """Read filters from query parameters; blank ones are not set.
+
+        A value a filter does not take raises FilterError (a 400).
+        """
 
         def day(name: str) -> date | None:
+            raw = (args.get(name) or "").strip()
             try:
-                return (
-                    date.fromisoformat(args.get(name, "")) if args.get(name) else None
-                )
+                value = date.fromisoformat(raw) if raw else None
             except ValueError:
-                return None
+                value = date.max
+            # The last day has no next day to count up to.
+            if value == date.max:
+                raise FilterError(name, raw, hint=_l("give a date like 2025-03-31"))
+            return value
 
         values: dict[str, Any] = {
             "since": day("since"),
             "until": day("until"),
-            "period_by": "departure" if args.get("by") == "departure" else "response",
-            "channel": "phone" if args.get("channel") == "phone" else "survey",
+            "period_by": choice(args, "by", ("response", "departure"), "response"),
+            "channel": choice(args, "channel", ("survey", "phone"), "survey"),
         }
-        for name in cls._SIMPLE:
-            raw = (args.get(name) or "").strip()
-            if raw:
-                values[name] = raw
-        if "version" in values:
-            try:
-                values["version"] = int(values["version"])
-            except ValueError:
-                del values["version"]
-        if values.get("tenure") not in TENURE_BANDS:
-            values.pop("tenure", None)
-        if values.get("revenue") not in REVENUE_BANDS:
-            values.pop("revenue", None)
-        if values.get("language") not in ("nl", "en"):
-            values.pop("language", None)
-        extra = sorted(
-            (key[len("segment.") :], value)
-            for key, value in args.items()
-            if key.startswith("segment.") and len(key) > len("segment.") and value
-        )
-        return cls(**values, extra=tuple(extra))
+        for name in ("plan", "segment", "region"):
+            values[name] = free_text(args, name) or None
+        for name, choices in (
+            ("language", [lang.value for lang in Language]),
+            ("source", SOURCES),
+            ("tenure", list(TENURE_BANDS)),
+            ("revenue", list(REVENUE_BANDS)),
+        ):
+            values[name] = choice(args, name, choices, "") or None
+        version = (args.get("version") or "").strip()
+        if version:
+            if not (version.isascii() and version.isdigit()) or int(version) > _MAX_ID:
+                raise FilterError(
+                    "version",
+                    version,
+                    hint=_l("give a whole number (a survey version's id)"),
+                )
+            values["version"] = int(version)
+        extra = []
+        for key in args:
+            if key.startswith("segment.") and len(key) > len("segment."):
+                value = free_text(args, key)
+                if "\x00" in key:
+                    raise FilterError(key, value, hint=_NO_NUL)
+                if value:
+                    extra.append((key[len("segment.") :], value))
+        return cls(**values, extra=tuple(sorted(extra)))
 
     def to_args(self) -> dict[str, str]:
         """The filters as query parameters (for links and chart URLs)."""

@@ -1,14 +1,20 @@
 """The manager's dashboard: ranking, trends, segments, text, charts and exports."""
 
 import calendar
-import csv
-import io
 from collections.abc import Callable
 from datetime import date
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -16,7 +22,15 @@ from karn import clock
 from karn.accounts import audit
 from karn.accounts.security import MANAGERS, roles_required
 from karn.analysis import charts, exports, phone, queries, report, stats
-from karn.analysis.filters import Filters
+from karn.analysis.filters import (
+    REASONS,
+    SOURCES,
+    WEIGHTS,
+    FilterError,
+    Filters,
+    choice,
+    free_text,
+)
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
@@ -34,6 +48,14 @@ def _lang() -> str:
 
 def _filters() -> Filters:
     return Filters.from_args(request.args)
+
+
+def _weight() -> str:
+    return choice(request.args, "weight", WEIGHTS, "count")
+
+
+def _reason() -> str:
+    return choice(request.args, "reason", REASONS, "service")
 
 
 def _options() -> dict:
@@ -78,7 +100,19 @@ def _labels() -> dict:
 
 @bp.context_processor
 def _helpers():
-    return {"chart_url": _chart_url, "filter_args": _filters().to_args()}
+    try:
+        args = _filters().to_args()
+    except FilterError:
+        args = {}  # the error page about them
+    return {"chart_url": _chart_url, "filter_args": args}
+
+
+@bp.errorhandler(FilterError)
+def _bad_filter(error: FilterError):
+    """A parameter with a value it does not take: the 400 page says which."""
+    return render_template(
+        "errors/400.html", error=error, message=error.description
+    ), 400
 
 
 # Where the trend charts get the improvement actions they mark and list: a
@@ -121,7 +155,7 @@ def _through_month(day: date) -> float:
 def dashboard():
     """Why customers leave: the ranking with intervals, the funnel, the trend."""
     f = _filters()
-    weight = request.args.get("weight", "count")
+    weight = _weight()
     ranked, counts = report.ranking(f, weight)
     return render_template(
         "analysis/dashboard.html",
@@ -141,9 +175,7 @@ def dashboard():
 def trends():
     """Monthly shares per reason, and a p-chart of one reason with the actions."""
     f = _filters()
-    reason = request.args.get("reason", "service")
-    if reason not in queries.REASONS:
-        reason = "service"
+    reason = _reason()
     trend = report.trend(f)
     points = report.p_chart(f, reason)
     return render_template(
@@ -163,9 +195,13 @@ def trends():
 def segments():
     """Two segments side by side, with a chi-square test of their reason mix."""
     f = _filters()
-    attribute = request.args.get("attribute", "segment")
+    attribute = free_text(request.args, "attribute", "segment")
     values = queries.segment_values(attribute)
-    a, b = request.args.get("a", ""), request.args.get("b", "")
+    if attribute == "source":
+        a = choice(request.args, "a", SOURCES, "")
+        b = choice(request.args, "b", SOURCES, "")
+    else:
+        a, b = free_text(request.args, "a"), free_text(request.args, "b")
     comparison = None
     if a and b and a != b:
 
@@ -226,8 +262,8 @@ def chart(name: str, fmt: str):
         abort(404)
     f = _filters()
     lang = _lang()
-    reason = request.args.get("reason", "service")
-    weight = request.args.get("weight", "count")
+    reason = _reason()
+    weight = _weight()
     all_actions = _actions()
     key = (
         name,
@@ -290,9 +326,8 @@ def chart(name: str, fmt: str):
 
     body = report.charts_cache.get(key, render)
     mimetype = "image/svg+xml" if fmt == "svg" else "image/png"
-    response = Response(body, mimetype=mimetype)
-    response.headers["Cache-Control"] = "private, max-age=60"
-    return response
+    # Like every response to a signed-in user, not stored by the browser.
+    return Response(body, mimetype=mimetype)
 
 
 @bp.route("/export/<what>.<fmt>")
@@ -305,26 +340,21 @@ def export(what: str, fmt: str):
     audit.record("analysis.export", what=what, fmt=fmt, **f.to_args())
     db.session.commit()
     if what == "ranking":
-        rows = exports.ranking_rows(f, request.args.get("weight", "count"), _lang())
+        rows = exports.ranking_rows(f, _weight(), _lang())
     else:
         rows = exports.response_rows(f)
     name = f"karn-{what}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "csv":
-        return Response(_csv_stream(rows), mimetype="text/csv", headers=headers)
+        # The rows are read while the response streams, after this function
+        # has returned: the request's context goes along with them.
+        return Response(
+            stream_with_context(exports.csv_chunks(rows)),
+            mimetype="text/csv",
+            headers=headers,
+        )
     return Response(
         exports.xlsx(rows),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers=headers,
     )
-
-
-def _csv_stream(rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    yield "\ufeff"  # Excel reads UTF-8 only with the byte-order mark
-    for row in rows:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate(0)

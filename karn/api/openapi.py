@@ -19,6 +19,7 @@ _STRING_FIELDS = {
 
 DEPARTURE_IN = "#/components/schemas/DepartureIn"
 DEPARTURE_OUT = "#/components/schemas/DepartureOut"
+REFUSED = "#/components/schemas/Refused"
 
 
 def _departure_in() -> dict:
@@ -149,7 +150,11 @@ def document() -> dict:
                     },
                     "responses": {
                         "200": {
-                            "description": "Stored (new, updated or unchanged).",
+                            "description": "Stored (new, updated or unchanged), "
+                            "except the departures of people whose personal data "
+                            "was erased, dated on or before the erasure: those are "
+                            "refused and stored nowhere, listed in `rejected` by "
+                            "index and null in `departures`.",
                             "content": {
                                 "application/json": {
                                     "schema": {
@@ -158,15 +163,25 @@ def document() -> dict:
                                             "created",
                                             "updated",
                                             "unchanged",
+                                            "rejected",
                                             "departures",
                                         ],
                                         "properties": {
                                             "created": {"type": "integer"},
                                             "updated": {"type": "integer"},
                                             "unchanged": {"type": "integer"},
+                                            "rejected": {
+                                                "type": "array",
+                                                "items": {"$ref": REFUSED},
+                                            },
                                             "departures": {
                                                 "type": "array",
-                                                "items": {"$ref": DEPARTURE_OUT},
+                                                "items": {
+                                                    "oneOf": [
+                                                        {"$ref": DEPARTURE_OUT},
+                                                        {"type": "null"},
+                                                    ]
+                                                },
                                             },
                                         },
                                     }
@@ -308,8 +323,12 @@ def document() -> dict:
                                 }
                             },
                         },
+                        "400": _error_response(
+                            "A filter has a value it does not take "
+                            "(error 'invalid_filter', naming the parameter)."
+                        ),
                         "401": _error_response("No valid API key."),
-                        "422": _error_response("A parameter is not valid."),
+                        "422": _error_response("The weight is not valid."),
                     },
                 }
             },
@@ -327,6 +346,21 @@ def document() -> dict:
             "schemas": {
                 "DepartureIn": _departure_in(),
                 "DepartureOut": _departure_out(),
+                "Refused": {
+                    "type": "object",
+                    "description": "A departure refused because the person's "
+                    "personal data was erased on `erased_on`: only a departure "
+                    "after that day is recorded.",
+                    "required": ["index", "code", "message", "erased_on"],
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "field": {"type": "null"},
+                        "code": {"type": "string", "enum": ["erased"]},
+                        "message": {"type": "string"},
+                        "message_nl": {"type": "string"},
+                        "erased_on": {"type": "string", "format": "date"},
+                    },
+                },
                 "Ranking": {
                     "type": "object",
                     "required": ["n", "weight", "reasons"],

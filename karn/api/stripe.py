@@ -1,8 +1,8 @@
 """Stripe's webhook, verified: a cancelled subscription is a departure, a new
 subscription of a departed customer a win-back."""
 
-import json
 import logging
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +12,8 @@ import stripe
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from karn.customers import csvparse
+from karn.api import jsonbody
+from karn.customers import csvparse, erased
 from karn.customers.models import Customer, StripeEvent
 from karn.customers.operations import upsert_departures
 from karn.enums import Reason, Source
@@ -165,6 +166,13 @@ def _reactivation(event: dict):
     return _reply(200, status=status, id=event_id)
 
 
+def _signed_at(header: str) -> int:
+    """The time in a verified Stripe-Signature header: its first t=, as the
+    verifier reads it."""
+    items = [item.split("=", 2) for item in header.split(",")]
+    return int(next(item[1] for item in items if item[0] == "t"))
+
+
 @bp.route("/stripe", methods=["POST"])
 def stripe_events():
     """Receive a Stripe event; only a correctly signed one changes anything."""
@@ -177,10 +185,17 @@ def stripe_events():
         )
     payload = request.get_data(as_text=True)
     try:
+        header = request.headers.get("Stripe-Signature")
         stripe.WebhookSignature.verify_header(
-            payload, request.headers.get("Stripe-Signature"), secret, TOLERANCE_SECONDS
+            payload, header, secret, TOLERANCE_SECONDS
         )
-        event = json.loads(payload)
+        # The verifier refuses a signature older than the tolerance, not one
+        # from the future: a signature made ahead would be good for that long.
+        if _signed_at(header) > time.time() + TOLERANCE_SECONDS:
+            raise stripe.SignatureVerificationError(
+                "Timestamp in the future", header, payload
+            )
+        event = jsonbody.loads(payload)
         event_id, event_type = event["id"], event["type"]
     except (stripe.SignatureVerificationError, ValueError, KeyError, TypeError) as exc:
         log.warning("refused a Stripe event: %s", exc)
@@ -210,6 +225,24 @@ def stripe_events():
         return _reply(200, status="rejected", errors=[e.message_en for e in errors])
     db.session.add(StripeEvent(id=event_id, type=event_type))
     result = upsert_departures([(clean, extra)], Source.STRIPE)
+    if result.refused:
+        # A cancellation of someone erased since (a resent or replayed event):
+        # acknowledged, so Stripe stops sending it, and nothing of it is kept.
+        error = erased.error(result.refused[0])
+        log.info("Stripe event %s not recorded: the person was erased", event_id)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return _reply(200, status="duplicate", id=event_id)
+        return _reply(
+            200,
+            status="rejected",
+            id=event_id,
+            code=error.code,
+            erased_on=result.refused[0].isoformat(),
+            errors=[error.message_en],
+        )
     customer = db.session.get(Customer, result.ids[0])
     if reason is not None:
         customer.stated_reason = reason

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
 from karn import clock
-from karn.api import auth
+from karn.api import auth, jsonbody
 from karn.api.openapi import document
-from karn.customers import csvparse
+from karn.customers import csvparse, erased
 from karn.customers.models import Customer
 from karn.customers.operations import upsert_departures
 from karn.enums import Source
@@ -138,7 +138,10 @@ def _iso(value) -> str | None:
 @auth.api_key_required
 def post_departures():
     """Record one departure (an object) or up to 1,000 (a list); safe to repeat."""
-    payload = request.get_json(silent=True)
+    try:
+        payload = jsonbody.from_request()
+    except jsonbody.TooDeep as exc:
+        return _error(400, "invalid_json", str(exc))
     if payload is None:
         return _error(
             400, "invalid_json", "The body must be JSON: one object or a list."
@@ -168,17 +171,32 @@ def post_departures():
         )
     result = upsert_departures(records, Source.API)
     auth.record(
-        "api.departures", created=len(result.created), updated=len(result.updated)
+        "api.departures",
+        created=len(result.created),
+        updated=len(result.updated),
+        rejected=len(result.refused) or None,
     )
     db.session.commit()
-    query = sa.select(Customer).where(Customer.id.in_(result.ids))
+    stored = [i for i in result.ids if i is not None]
+    query = sa.select(Customer).where(Customer.id.in_(stored))
     customers = {c.id: c for c in db.session.scalars(query)}
-    invitations = latest_invitations(result.ids)
+    invitations = latest_invitations(stored)
+    # An erased person's departure is refused, not invalid: the others are
+    # stored, and sending it again would not change that.
+    rejected = []
+    for index, day in sorted(result.refused.items()):
+        error = erased.error(day)
+        problem = _problem(index, None, error.code, error.message_en, error.message_nl)
+        rejected.append({**problem, "erased_on": day.isoformat()})
     return jsonify(
         created=len(result.created),
         updated=len(result.updated),
         unchanged=len(result.unchanged),
-        departures=[serialise(customers[i], invitations.get(i)) for i in result.ids],
+        rejected=rejected,
+        departures=[
+            None if i is None else serialise(customers[i], invitations.get(i))
+            for i in result.ids
+        ],
     )
 
 
@@ -222,7 +240,10 @@ def post_return(external_id: str):
         return _error(
             404, "not_found", f"No departure with external_id '{external_id}'."
         )
-    payload = request.get_json(silent=True)
+    try:
+        payload = jsonbody.from_request()
+    except jsonbody.TooDeep as exc:
+        return _error(400, "invalid_json", str(exc))
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
@@ -271,13 +292,21 @@ def post_return(external_id: str):
 @auth.api_key_required
 def rankings():
     """The reason ranking with 95% intervals, filtered like the dashboard."""
+    from flask_babel import force_locale
+
     from karn.analysis import report
-    from karn.analysis.filters import Filters
+    from karn.analysis.filters import FilterError, Filters
 
     weight = request.args.get("weight", "count")
     if weight not in ("count", "revenue"):
         return _error(422, "invalid_weight", "weight must be count or revenue.")
-    return jsonify(report.ranking_json(Filters.from_args(request.args), weight))
+    try:
+        filters = Filters.from_args(request.args)
+    except FilterError as exc:
+        with force_locale("en"):
+            message = exc.description
+        return _error(400, "invalid_filter", message, parameter=exc.parameter)
+    return jsonify(report.ranking_json(filters, weight))
 
 
 @bp.route("/openapi.json", methods=["GET"])

@@ -53,7 +53,11 @@ def _parse_mapping(pairs: tuple[str, ...]) -> dict[str, str | None] | None:
     help="Write the rejected rows to this CSV file.",
 )
 def import_command(file, dry_run, mapping, month_first, rejected):
-    """Import departed customers from a CSV export (safe to run again)."""
+    """Import departed customers from a CSV export (safe to run again).
+
+    Exits with status 1 when nothing could be imported: the file has no data
+    rows, or every row was rejected.
+    """
     lang = current_app.config["DEFAULT_LANGUAGE"]
     with open(file, "rb") as stream:
         try:
@@ -77,6 +81,8 @@ def import_command(file, dry_run, mapping, month_first, rejected):
         )
         + (" " + _("(dry run: nothing written)") if dry_run else "")
     )
+    if warning := report.warning(lang):
+        click.echo(_("Warning: %(text)s", text=warning), err=True)
     for error in report.errors[:20]:
         for problem in error.errors:
             where = _("line %(line)d", line=error.line)
@@ -90,6 +96,12 @@ def import_command(file, dry_run, mapping, month_first, rejected):
         with open(rejected, "wb") as out:
             out.write(report.rejected_csv(lang))
         click.echo(_("Rejected rows written to %(path)s", path=rejected))
+    if not report.rows:
+        click.echo(_("The file has a header but no data rows."), err=True)
+        click.get_current_context().exit(1)
+    if report.rejected == report.rows:
+        click.echo(_("Every row was rejected: nothing was imported."), err=True)
+        click.get_current_context().exit(1)
 
 
 def register(app: Flask) -> None:

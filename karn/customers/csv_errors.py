@@ -61,6 +61,43 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The row has {count} values but the header has {expected} columns",
         "De rij heeft {count} waarden maar de kopregel heeft {expected} kolommen",
     ),
+    "too_few_columns": (
+        "The row has {count} values but the header has {expected} columns; "
+        "a value or a separator is missing",
+        "De rij heeft {count} waarden maar de kopregel heeft {expected} kolommen; "
+        "er ontbreekt een waarde of een scheidingsteken",
+    ),
+    "unclosed_quote": (
+        'Lines {first}–{last}: a quote (") opened in this value is not closed, so '
+        "the {swallowed} lines after it were read into this one value; close the "
+        "quote and import these lines again",
+        'Regels {first}–{last}: een aanhalingsteken (") dat in deze waarde opent '
+        "wordt niet gesloten, zodat de {swallowed} regels erna in deze ene waarde "
+        "zijn gelezen; sluit het aanhalingsteken en importeer deze regels opnieuw",
+    ),
+    "nul_byte": (
+        "The row contains a NUL character (byte 0), which does not belong in a "
+        "CSV file; the file may be damaged",
+        "De rij bevat een NUL-teken (byte 0), dat niet in een CSV-bestand hoort; "
+        "het bestand is mogelijk beschadigd",
+    ),
+    "duplicate_id": (
+        "Customer number {value} is also on line {line}; only the first row with "
+        "it is imported",
+        "Klantnummer {value} staat ook op regel {line}; alleen de eerste rij "
+        "ermee wordt geïmporteerd",
+    ),
+    "duplicate_email": (
+        "E-mail address {value} is also on line {line}, and neither row has a "
+        "customer number to tell them apart; only the first row is imported",
+        "E-mailadres {value} staat ook op regel {line}, en geen van beide rijen "
+        "heeft een klantnummer om ze te onderscheiden; alleen de eerste rij wordt "
+        "geïmporteerd",
+    ),
+    "future_date": (
+        "The departure date {value} is more than a year in the future",
+        "De opzegdatum {value} ligt meer dan een jaar in de toekomst",
+    ),
     # File errors.
     "empty_file": ("The file is empty", "Het bestand is leeg"),
     "no_header": (
@@ -102,6 +139,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "too_many_errors": (
         "Stopped after more than {max} rejected rows (line {line})",
         "Gestopt na meer dan {max} afgekeurde rijen (regel {line})",
+    ),
+    # Warnings: the file was read, but something in it needs a look.
+    "stray_byte": (
+        "1 byte is not UTF-8 and was read as Windows-1252 (on line {line}); "
+        "check the characters on that line",
+        "1 byte is geen UTF-8 en is gelezen als Windows-1252 (op regel {line}); "
+        "controleer de tekens op die regel",
+    ),
+    "stray_bytes": (
+        "{count} bytes are not UTF-8 and were read as Windows-1252 (the first on "
+        "line {line}); check the characters on those lines",
+        "{count} bytes zijn geen UTF-8 en zijn gelezen als Windows-1252 (de eerste "
+        "op regel {line}); controleer de tekens op die regels",
     ),
 }
 

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 
 from karn.customers.csv_errors import REJECT_COLUMNS, Problem, _problem, _show
+from karn.formatting import spreadsheet_value
 
 FIELDS: tuple[str, ...] = (
     "external_id",
@@ -203,7 +204,9 @@ def unique_headers(row: Sequence[str]) -> list[str]:
     headers: list[str] = []
     seen: set[str] = set()
     for position, cell in enumerate(row, start=1):
-        name = cell.replace("\ufeff", "").strip() or f"column_{position}"
+        # A header guarded against formulas by an export is read unguarded.
+        name = cell.replace("\ufeff", "").strip()
+        name = spreadsheet_value(name).strip() or f"column_{position}"
         candidate, n = name, 1
         while candidate in seen:
             n += 1

@@ -21,6 +21,7 @@ from email_validator import (
     validate_email,
 )
 
+from karn import clock
 from karn.customers.csv_errors import FieldError, _show
 
 # The column widths of the customers table.
@@ -35,6 +36,9 @@ MAX_LENGTHS: dict[str, int] = {
 }
 MAX_AMOUNT = Decimal("1e12")
 MAX_TENURE_MONTHS = 1200
+# A departure can be announced ahead (a contract that ends in a few months),
+# but one more than a year ahead is a typing error (2099 for 2019).
+MAX_DEPARTURE_AHEAD = timedelta(days=366)
 _CENT = Decimal("0.01")
 
 # --- Values ----------------------------------------------------------------
@@ -297,12 +301,24 @@ def _text_rule(limit: int):
     return rule
 
 
-def _date_dmy(text: str) -> datetime | _Fail:
-    return _parse_date(text, False)
+def _latest_departure() -> datetime:
+    return clock.now() + MAX_DEPARTURE_AHEAD
 
 
-def _date_mdy(text: str) -> datetime | _Fail:
-    return _parse_date(text, True)
+def _date_rule(month_first: bool, latest: datetime):
+    """The departed_at rule: a readable date, at most a year from now.
+
+    latest is fixed when the rule is made (once per file), so the check costs
+    one comparison a row; _parse_date's cache cannot hold it, as "now" moves.
+    """
+
+    def rule(text: str) -> datetime | _Fail:
+        result = _parse_date(text, month_first)
+        if type(result) is datetime and result > latest:
+            return _Fail("future_date", value=_show(text))
+        return result
+
+    return rule
 
 
 # Rules for string values (already stripped and non-empty), by date order.
@@ -319,10 +335,13 @@ _BASE_RULES: dict[str, Any] = {
     "monthly_revenue": _money_str,
     "lifetime_value": _money_str,
 }
-_STRING_RULES: dict[bool, dict[str, Any]] = {
-    False: {**_BASE_RULES, "departed_at": _date_dmy},
-    True: {**_BASE_RULES, "departed_at": _date_mdy},
-}
+
+
+def _string_rules(month_first: bool) -> dict[str, Any]:
+    """The rules for string values, with the departure limit as of now."""
+    return {**_BASE_RULES, "departed_at": _date_rule(month_first, _latest_departure())}
+
+
 _NUMBER_FIELDS = {"tenure_months", "monthly_revenue", "lifetime_value"}
 
 
@@ -341,11 +360,16 @@ def _typed(name: str, value: Any) -> Any:
     if name == "departed_at":
         if isinstance(value, datetime):
             if value.tzinfo is None:
-                return value.replace(tzinfo=UTC)
-            return value.astimezone(UTC)
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day, tzinfo=UTC)
-        return _Fail("invalid_value", value=_show(value))
+                moment = value.replace(tzinfo=UTC)
+            else:
+                moment = value.astimezone(UTC)
+        elif isinstance(value, date):
+            moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
+        else:
+            return _Fail("invalid_value", value=_show(value))
+        if moment > _latest_departure():
+            return _Fail("future_date", value=_show(value))
+        return moment
     if name in ("external_id", "phone") and type(value) is int:
         return _BASE_RULES[name](str(value))
     return _Fail("invalid_value", value=_show(value))
@@ -355,8 +379,9 @@ def _validate(
     values: Mapping[str, Any],
     month_first: bool,
 ) -> tuple[dict[str, Any], list[FieldError]]:
-    """validate_record()'s loop over _STRING_RULES, which parse() also applies."""
-    rules = _STRING_RULES[month_first]
+    """validate_record()'s loop over _string_rules, which parse() also applies."""
+    # The date rule reads the clock: only made when there is a date to check.
+    rules = _string_rules(month_first) if "departed_at" in values else _BASE_RULES
     clean: dict[str, Any] = {}
     errors: list[FieldError] | None = None
     for name, value in values.items():
@@ -390,6 +415,48 @@ def _validate(
             errors = []
         errors.append(FieldError.make(None, "missing_id_and_email"))
     return clean, errors or []
+
+
+class _Seen:
+    """Where each customer of a file was first accepted: by number, else address.
+
+    Two rows with one customer number would be stored as one customer, the
+    later overwriting the earlier in silence: the later is rejected, naming the
+    line of the first. Rows without a number are told apart by e-mail address,
+    as intake matches them. Memory grows with the file (some 120 bytes a row),
+    so only what a check needs is kept: a row without a number whose address an
+    earlier row with a number had is left to intake, which matches it to that
+    customer as it would in a later import.
+    """
+
+    __slots__ = ("ids", "emails", "id_column", "email_column")
+
+    def __init__(self, id_column: str | None, email_column: str | None) -> None:
+        self.ids: dict[str, int] = {}
+        self.emails: dict[str, int] = {}  # of rows without a customer number
+        self.id_column = id_column
+        self.email_column = email_column
+
+    def check(self, clean: Mapping[str, Any], has_id: Any) -> FieldError | None:
+        """The error of a row whose customer an earlier row already had."""
+        if has_id:
+            value, column, code = clean.get("external_id"), self.id_column, "id"
+            first = self.ids.get(value) if value is not None else None
+        else:
+            value, column, code = clean.get("email"), self.email_column, "email"
+            first = self.emails.get(value) if value is not None else None
+        if first is None:
+            return None
+        return FieldError.make(
+            column, f"duplicate_{code}", value=_show(value), line=first
+        )
+
+    def add(self, clean: Mapping[str, Any], line: int) -> None:
+        """Remember an accepted row's customer number, or else its address."""
+        if (ext := clean.get("external_id")) is not None:
+            self.ids[ext] = line
+        elif (email := clean.get("email")) is not None:
+            self.emails[email] = line
 
 
 def _blank(value: Any) -> bool:

@@ -3,12 +3,13 @@
 A CRM export is read in three steps:
 
 1. ``detect(stream)`` looks at the first 64 KiB: encoding (UTF-8 with or without
-   BOM, UTF-16 with BOM, else Windows-1252), delimiter (comma, semicolon, tab),
+   BOM, UTF-16 with BOM, else Windows-1252; stray Windows-1252 bytes in a UTF-8
+   file are read as such, and counted in warnings), delimiter (comma, semicolon, tab),
    headers, a suggested header-to-field mapping and a few preview rows, so an
    upload page can show what was found and let the user correct the mapping.
 2. ``parse(stream, mapping)`` reads the whole file incrementally and yields a
    ``Record`` for every good row and a ``RowError`` for every bad one; memory use
-   does not grow with the file.
+   does not grow with the file (unless it is to reject duplicate customers).
 3. ``rejected_rows_csv(errors)`` / ``write_rejected_rows(out, errors)`` build the
    downloadable CSV of rejected rows, which can be fixed and uploaded again.
 
@@ -49,13 +50,18 @@ from typing import IO, Any, BinaryIO
 from karn.customers.csv_decoding import (
     _CONTROL,
     _SEP_LINE,
+    Fallbacks,
     _complete_text,
+    _Counted,
     _errors_for,
+    _looks_binary,
     _Prefixed,
     _read_sample,
     _sniff_delimiter,
     _sniff_encoding,
+    _unclosed_quote,
     _width,
+    decode_counting,
 )
 from karn.customers.csv_errors import (
     REJECT_COLUMNS,
@@ -75,13 +81,15 @@ from karn.customers.csv_headers import TARGETS as TARGETS
 from karn.customers.csv_headers import suggest_mapping as suggest_mapping
 from karn.customers.csv_values import (
     _NUMERIC_DATE,
-    _STRING_RULES,
     _Fail,
     _month_first,
+    _Seen,
+    _string_rules,
 )
 from karn.customers.csv_values import MAX_LENGTHS as MAX_LENGTHS
 from karn.customers.csv_values import parse_money as parse_money
 from karn.customers.csv_values import validate_record as validate_record
+from karn.formatting import spreadsheet_cell, spreadsheet_value
 
 SAMPLE_SIZE = 64 * 1024
 _CHUNK = 64 * 1024
@@ -107,6 +115,13 @@ class RowError:
     row: int
     # Values beyond the last header column, kept for the rejected-rows file.
     overflow: tuple[str, ...] = ()
+    # The last line, when a quote left open swallowed the lines after this row.
+    end_line: int | None = None
+
+    @property
+    def count(self) -> int:
+        """How many rows of the file this stands for: the swallowed lines too."""
+        return 1 if self.end_line is None else self.end_line - self.line + 1
 
 
 @dataclass(slots=True)
@@ -122,6 +137,11 @@ class Detected:
     date_order: str = "dmy"
     # Mapping problems (e.g. no ID or e-mail column) that parse() would raise.
     problems: list[Problem] = field(default_factory=list)
+    # Things to check that stop nothing (stray bytes read as Windows-1252),
+    # as far as the first 64 KiB show.
+    warnings: list[Problem] = field(default_factory=list)
+    # The whole file was read and has no data rows below its header.
+    no_data: bool = False
 
 
 # --- Reading ---------------------------------------------------------------
@@ -134,6 +154,9 @@ class _Source:
     text: IO[str]
     sample_text: str
     lines_before: int  # lines consumed before csv.reader starts (a sep= line)
+    complete: bool  # the sample is the whole file
+    sample_fallbacks: Fallbacks  # stray bytes in the sample
+    fallbacks: Fallbacks  # stray bytes read so far through text
 
 
 def _open(stream: IO[bytes], encoding: str | None, delimiter: str | None) -> _Source:
@@ -143,9 +166,10 @@ def _open(stream: IO[bytes], encoding: str | None, delimiter: str | None) -> _So
     elif not sample.strip():
         raise CsvFormatError("empty_file")
     errors = _errors_for(encoding)
+    sample_fallbacks = Fallbacks()
     try:
-        sample_text = codecs.getincrementaldecoder(encoding)(errors).decode(
-            sample, final=complete
+        sample_text = decode_counting(
+            sample, encoding, sample_fallbacks, final=complete
         )
     except UnicodeDecodeError as exc:
         line = sample[: exc.start].count(b"\n") + 1
@@ -153,7 +177,7 @@ def _open(stream: IO[bytes], encoding: str | None, delimiter: str | None) -> _So
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r}") from None
     sample_text = sample_text.lstrip("\ufeff")
-    if len(_CONTROL.findall(sample_text[:4096])) > 8:
+    if _looks_binary(sample_text):
         raise CsvFormatError("binary_file")
     lines_before = 0
     sep = _SEP_LINE.match(sample_text)
@@ -163,11 +187,21 @@ def _open(stream: IO[bytes], encoding: str | None, delimiter: str | None) -> _So
         sample_text = sample_text[sep.end() :]
     if delimiter is None:
         delimiter = _sniff_delimiter(_complete_text(sample_text, complete))
-    buffered = io.BufferedReader(_Prefixed(sample, stream), buffer_size=_CHUNK)
+    fallbacks = Fallbacks()
+    buffered = _Counted(_Prefixed(sample, stream), fallbacks, _CHUNK)
     text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline="")
     for _ in range(lines_before):
         text.readline()
-    return _Source(encoding, delimiter, text, sample_text, lines_before)
+    return _Source(
+        encoding,
+        delimiter,
+        text,
+        sample_text,
+        lines_before,
+        complete,
+        sample_fallbacks,
+        fallbacks,
+    )
 
 
 def _guess_date_order(rows: Iterable[dict[str, str]], column: str | None) -> str:
@@ -233,6 +267,8 @@ def detect(
         preview_rows=preview_rows,
         date_order=_guess_date_order(date_rows, date_column),
         problems=problems,
+        warnings=source.sample_fallbacks.warnings(),
+        no_data=source.complete and not date_rows,
     )
 
 
@@ -258,9 +294,35 @@ _LOOKS_LIKE_DATA = re.compile(
 
 
 def _check_header(headers: Sequence[str]) -> None:
-    """A first row holding an address or a date is data: the header is missing."""
+    """A first row holding an address or a date is data: the header is missing.
+
+    Control bytes in the header (a NUL, say) mean the file is not text.
+    """
     if any(_LOOKS_LIKE_DATA.fullmatch(h) for h in headers):
         raise CsvFormatError("no_header")
+    if any(_CONTROL.search(h) for h in headers):
+        raise CsvFormatError("binary_file")
+
+
+class Rows:
+    """What parse() returns: the rows, and the warnings about the file read so far."""
+
+    __slots__ = ("_rows", "_source")
+
+    def __init__(self, rows: Iterator[Record | RowError], source: _Source) -> None:
+        self._rows = rows
+        self._source = source
+
+    def __iter__(self) -> Iterator[Record | RowError]:
+        return self._rows  # the generator itself: a for loop pays nothing per row
+
+    def __next__(self) -> Record | RowError:
+        return next(self._rows)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Bytes read as Windows-1252 in a UTF-8 file: how many, the first line."""
+        return self._source.fallbacks.warnings()
 
 
 def parse(
@@ -271,7 +333,8 @@ def parse(
     encoding: str | None = None,
     delimiter: str | None = None,
     date_order: str = "dmy",
-) -> Iterator[Record | RowError]:
+    reject_duplicates: bool = False,
+) -> Rows:
     """Read a CSV export row by row: a Record per good row, a RowError per bad one.
 
     mapping overrides the suggested header -> field mapping (see
@@ -279,6 +342,11 @@ def parse(
     called, so a CsvFormatError for them comes before any row is read. A file
     that turns out unreadable halfway raises CsvFormatError from the iterator;
     so does the first rejected row beyond max_errors.
+
+    Rejected too: a row short of values, one with a NUL byte, one with a quote
+    left open that swallowed the lines after it (one RowError for them all, see
+    RowError.count), and with reject_duplicates a customer an earlier row had
+    (csv_values._Seen, whose memory grows with the file).
     """
     month_first = _month_first(date_order)
     source = _open(stream, encoding, delimiter)
@@ -289,7 +357,18 @@ def parse(
     resolved, problems = resolve_mapping(headers, mapping)
     if problems:
         raise CsvFormatError(problems[0].code, problems=problems)
-    return _rows(reader, source, headers, resolved, max_errors, month_first, header_row)
+    rows = _rows(
+        reader,
+        source,
+        headers,
+        resolved,
+        max_errors,
+        month_first,
+        header_row,
+        _width(header),
+        reject_duplicates,
+    )
+    return Rows(rows, source)
 
 
 def _read_header(reader: Any, source: _Source) -> tuple[list[str], int]:
@@ -307,10 +386,13 @@ def _rows(
     max_errors: int | None,
     month_first: bool,
     header_row: int,
+    need: int,
+    reject_duplicates: bool,
 ) -> Iterator[Record | RowError]:
     # The same rules as _validate(), unrolled per column: this loop runs for
-    # every row of files with 100,000 rows.
-    rules = _STRING_RULES[month_first]
+    # every row of files with 100,000 rows. need is the header's width without
+    # empty trailing columns: a row with fewer values lost one.
+    rules = _string_rules(month_first)
     width = len(headers)
     plan: list[tuple[int, str, str, Any]] = []
     parts_at: list[tuple[int, str, str]] = []
@@ -335,6 +417,13 @@ def _rows(
         plan.append((-1, "name", header, rules["name"]))
     id_index = index_of.get("external_id")
     email_index = index_of.get("email")
+    seen = None
+    if reject_duplicates:
+        seen = _Seen(
+            headers[id_index] if id_index is not None else None,
+            headers[email_index] if email_index is not None else None,
+        )
+    delimiter = source.delimiter
     offset = source.lines_before
     last_line = reader.line_num + offset
     row_number = header_row
@@ -358,51 +447,76 @@ def _rows(
         n = len(row)
         if n < width:
             row += [""] * (width - n)
-        if not "".join(row).strip():
+        joined = "".join(row)
+        if not joined.strip():
             continue
         errors: list[FieldError] = []
         overflow: tuple[str, ...] = ()
+        end_line = None
         if n > width:
             overflow = tuple(row[width:])
-            if any(v.strip() for v in overflow):
+        clean: dict[str, Any] = {}
+        if last_line > line and (
+            quote := _unclosed_quote(row, n, need, headers, delimiter, line, last_line)
+        ):
+            end_line = last_line
+            errors.append(quote)
+        elif "\x00" in joined:
+            errors.append(make_error(None, "nul_byte"))
+            # The rejected-rows file is for fixing by hand: no invisible NULs.
+            row = [v.replace("\x00", "") for v in row]
+            overflow = tuple(v.replace("\x00", "") for v in overflow)
+        else:
+            if n > width and any(v.strip() for v in overflow):
                 errors.append(
                     make_error(
                         None, "too_many_columns", count=_width(row), expected=width
                     )
                 )
-        if parts_at:
-            if name_index is not None and row[name_index].strip():
-                row.append(row[name_index])
-            else:
-                row.append(
-                    " ".join(p for p in (row[i].strip() for i in part_indexes) if p)
+            elif n < need:
+                errors.append(
+                    make_error(None, "too_few_columns", count=n, expected=need)
                 )
-        clean: dict[str, Any] = {}
-        for index, name, header, rule in plan:
-            value = row[index].strip()
-            if not value:
-                clean[name] = None
-                continue
-            result = rule(value)
-            if type(result) is fail:
-                errors.append(make_error(header, result.code, **result.params))
-            else:
-                clean[name] = result
-        # As in _validate: only when both are absent, not merely invalid.
-        if (id_index is None or not row[id_index].strip()) and (
-            email_index is None or not row[email_index].strip()
-        ):
-            errors.append(make_error(None, "missing_id_and_email"))
+            if parts_at:
+                if name_index is not None and row[name_index].strip():
+                    row.append(row[name_index])
+                else:
+                    row.append(
+                        " ".join(p for p in (row[i].strip() for i in part_indexes) if p)
+                    )
+            for index, name, header, rule in plan:
+                value = row[index].strip()
+                if value[:1] == "'":
+                    # A cell an export of Karn guarded against formulas.
+                    value = spreadsheet_value(value).strip()
+                if not value:
+                    clean[name] = None
+                    continue
+                result = rule(value)
+                if type(result) is fail:
+                    errors.append(make_error(header, result.code, **result.params))
+                else:
+                    clean[name] = result
+            has_id = id_index is not None and row[id_index].strip()
+            # As in _validate: only when both are absent, not merely invalid.
+            if not has_id and (email_index is None or not row[email_index].strip()):
+                errors.append(make_error(None, "missing_id_and_email"))
+            if seen is not None and (duplicate := seen.check(clean, has_id)):
+                errors.append(duplicate)
         if errors:
             rejected += 1
             if max_errors is not None and rejected > max_errors:
                 raise CsvFormatError("too_many_errors", line=line, max=max_errors)
             raw = dict(zip(headers, row, strict=False))
-            yield RowError(line, raw, errors, row_number, overflow)
+            yield RowError(line, raw, errors, row_number, overflow, end_line)
             continue
+        if seen is not None:
+            seen.add(clean, line)
         extra = {}
         for index, header in extra_at:
             value = row[index].strip()
+            if value[:1] == "'":
+                value = spreadsheet_value(value).strip()
             if value:
                 extra[header] = value
         yield Record(line, clean, extra, row_number)
@@ -432,8 +546,10 @@ def write_rejected_rows(
     """Stream rejected rows to out as UTF-8 CSV (with BOM, for Excel); the count.
 
     Each row: line, spreadsheet row, columns and reasons (in lang), then the
-    original values. Fixed, the file can be uploaded again as it is: the added
-    columns are ignored on import. headers default to the first error's columns.
+    original values; a formula-like cell gets an apostrophe in front
+    (formatting.spreadsheet_cell), which the import takes off. Fixed, the file
+    can be uploaded again as it is: the added columns are ignored on import.
+    headers default to the first error's columns.
     """
     labels = REJECT_COLUMNS.get(lang, REJECT_COLUMNS["en"])
     writer = csv.writer(_Utf8Writer(out), delimiter=delimiter, lineterminator="\r\n")
@@ -443,20 +559,20 @@ def write_rejected_rows(
         if headers is None:
             headers = list(error.raw)
         if count == 0:
-            writer.writerow([*labels, *headers])
-        writer.writerow(
-            [
-                error.line,
-                error.row,
-                "; ".join(dict.fromkeys(e.column or "" for e in error.errors)),
-                "; ".join(e.message(lang) for e in error.errors),
-                *(error.raw.get(h, "") for h in headers),
-                *error.overflow,
-            ]
-        )
+            writer.writerow([spreadsheet_cell(c) for c in (*labels, *headers)])
+        cells = [
+            error.line,
+            error.row,
+            "; ".join(dict.fromkeys(e.column or "" for e in error.errors)),
+            "; ".join(e.message(lang) for e in error.errors),
+            *(error.raw.get(h, "") for h in headers),
+            *error.overflow,
+        ]
+        # Guarded against formulas; parse() takes the guard off again.
+        writer.writerow([spreadsheet_cell(c) for c in cells])
         count += 1
     if count == 0 and headers is not None:
-        writer.writerow([*labels, *headers])
+        writer.writerow([spreadsheet_cell(c) for c in (*labels, *headers)])
     return count
 
 

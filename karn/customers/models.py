@@ -1,6 +1,6 @@
 """Departed customers: who left, when, and what we know of them."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -148,3 +148,29 @@ class Suppression(db.Model):
     # unsubscribed, bounced, erased, added by an admin
     reason: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class ErasedPerson(db.Model):
+    """An erased person's email and customer number, as one-way hashes only.
+
+    Intake looks every record up here, so erased data does not come back: a
+    departure dated on or before ``erased_on`` is refused (a later one is a new
+    departure, and allowed). Erasure (karn.privacy) writes a row; an
+    administrator who deliberately adds the person again removes it. The hashes
+    are SHA-256 of the trimmed, lower-cased values (see karn.customers.erased).
+    """
+
+    __tablename__ = "erased_people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    external_id_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # The day of the erasure in the company's time zone; the time is not kept.
+    erased_on: Mapped[date] = mapped_column(sa.Date)
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "email_hash IS NOT NULL OR external_id_hash IS NOT NULL",
+            name="identified",
+        ),
+    )

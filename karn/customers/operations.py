@@ -3,7 +3,8 @@
 `upsert_departures` matches each record to a stored customer by external id,
 else by email, inserts the new ones and updates the changed ones in bulk, and
 hands every new or re-departed customer to the invitation schedule. It flushes;
-callers commit (the CSV import commits once per batch).
+callers commit (the CSV import commits once per batch). A record of an erased
+person is refused and stored nowhere (see karn.customers.erased).
 """
 
 import gzip
@@ -11,13 +12,14 @@ import io
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import IO, Any
 
 import sqlalchemy as sa
 
 from karn import clock
-from karn.customers import csvparse
+from karn.customers import csvparse, erased
 from karn.customers.models import Customer, ImportRun
 from karn.enums import Source
 from karn.extensions import db
@@ -55,10 +57,14 @@ class UpsertResult:
     created: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
-    # The id of the customer each record landed on, in the records' order.
-    ids: list[int] = field(default_factory=list)
+    # The id of the customer each record landed on, in the records' order;
+    # None for a refused record.
+    ids: list[int | None] = field(default_factory=list)
+    # Records of erased people, refused: position -> the day of the erasure.
+    refused: dict[int, date] = field(default_factory=dict)
 
     def add(self, other: "UpsertResult") -> None:
+        self.refused |= {len(self.ids) + i: d for i, d in other.refused.items()}
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
@@ -145,12 +151,14 @@ def upsert_departures(
 
     A record matches a customer by external id; without one, or when that id is
     new, by email among customers that have no other external id. Erased people
-    are left alone.
+    are left alone; a record of an erased person dated on or before the erasure
+    is refused (``result.refused``) and stored nowhere.
     """
     batch = [(dict(f), dict(e or {})) for f, e in records]
     result = UpsertResult()
     if not batch:
         return result
+    result.refused = erased.refused([f for f, _ in batch])
     by_id, by_email = _existing(batch)
     now = clock.now()
     new_rows: list[dict[str, Any]] = []
@@ -160,7 +168,10 @@ def upsert_departures(
     redeparted: set[int] = set()
     ids: list[int | None] = []
 
-    for fields, extra in batch:
+    for index, (fields, extra) in enumerate(batch):
+        if index in result.refused:
+            ids.append(None)
+            continue
         ext, email = fields.get("external_id"), fields.get("email")
         customer = by_id.get(ext) if ext else None
         if customer is None and email:
@@ -208,8 +219,8 @@ def upsert_departures(
     db.session.flush()
     result.updated = sorted(updates)
     # Negative entries point at new rows: -1 is the first inserted row.
-    result.ids = [new_positions[-i - 1] if i < 0 else i for i in ids]
-    result.unchanged = sorted({i for i in ids if i > 0} - set(updates))
+    result.ids = [i if i is None or i > 0 else new_positions[-i - 1] for i in ids]
+    result.unchanged = sorted({i for i in ids if i and i > 0} - set(updates))
     if schedule:
         departed(result.created + sorted(redeparted))
     return result
@@ -220,7 +231,14 @@ def upsert_departures(
 
 @dataclass
 class ImportReport:
-    """The outcome of one CSV import, counted as it streams."""
+    """The outcome of one CSV import, counted as it streams.
+
+    rows counts the data rows of the file, the lines a quote left open
+    swallowed included, as rejected does: rows = created + updated +
+    unchanged + rejected, unless rows without a customer number met another
+    row's customer by e-mail address (created, updated and unchanged count
+    customers).
+    """
 
     rows: int = 0
     created: int = 0
@@ -228,10 +246,19 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     errors: list[csvparse.RowError] = field(default_factory=list)
+    # About the file as a whole, stopping nothing: bytes read as Windows-1252.
+    warnings: list[csvparse.Problem] = field(default_factory=list)
+
+    def warning(self, lang: str = "en") -> str | None:
+        """The warnings as one text in lang, or None."""
+        texts = [w.message_nl if lang == "nl" else w.message_en for w in self.warnings]
+        return " ".join(texts) or None
 
     def rejected_csv(self, lang: str = "en") -> bytes:
         """The rejected rows with their line numbers and reasons, as CSV bytes."""
-        return csvparse.rejected_rows_csv(self.errors, lang=lang)
+        # A refused erased person's row has no values to name the columns.
+        headers = next((list(e.raw) for e in self.errors if e.raw), None)
+        return csvparse.rejected_rows_csv(self.errors, headers, lang=lang)
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:
@@ -262,17 +289,32 @@ def import_csv(
     running it again.
     """
     report = ImportReport()
-    rows = csvparse.parse(stream, mapping, date_order=date_order)
+    # A customer number twice in one file: the later row is rejected rather
+    # than overwriting the earlier in silence (see csvparse.parse).
+    rows = csvparse.parse(
+        stream, mapping, date_order=date_order, reject_duplicates=True
+    )
     for batch in _batches(rows, batch_size):
-        good = []
+        good, bad = [], []
         for item in batch:
             report.rows += 1
             if isinstance(item, csvparse.RowError):
-                report.rejected += 1
-                report.errors.append(item)
+                # The lines a quote left open swallowed are rows of the file too.
+                report.rows += item.count - 1
+                report.rejected += item.count - 1
+                bad.append(item)
             else:
-                good.append((item.fields, item.extra))
-        result = upsert_departures(good, source, schedule=not dry_run)
+                good.append(item)
+        result = upsert_departures(
+            [(r.fields, r.extra) for r in good], source, schedule=not dry_run
+        )
+        # An erased person's rows are rejected, and kept without their values.
+        bad = erased.hide_erased(bad) + [
+            erased.refused_row(good[i].line, good[i].row, day)
+            for i, day in result.refused.items()
+        ]
+        report.rejected += len(bad)
+        report.errors += sorted(bad, key=lambda e: e.line)
         report.created += len(result.created)
         report.updated += len(result.updated)
         report.unchanged += len(result.unchanged)
@@ -280,6 +322,7 @@ def import_csv(
             db.session.rollback()
         else:
             db.session.commit()
+    report.warnings = rows.warnings
     return report
 
 
@@ -308,6 +351,8 @@ def run_import(run: ImportRun, lang: str = "en") -> ImportReport:
         raise
     run = db.session.get(ImportRun, run_id)
     run.status = "done"
+    # On a finished run, error holds the warnings: the file was imported.
+    run.error = report.warning(lang)
     run.rows, run.rejected = report.rows, report.rejected
     run.created, run.updated, run.unchanged = (
         report.created,
@@ -323,9 +368,15 @@ def run_import(run: ImportRun, lang: str = "en") -> ImportReport:
 
 
 def save_customer(customer: Customer | None, fields: dict[str, Any]) -> Customer:
-    """Create or change one customer from the form; a new one is scheduled."""
+    """Create or change one customer from the form; a new one is scheduled.
+
+    The form asks before it adds an erased person (erased.erased_on); one
+    refused all the same raises erased.Refused.
+    """
     if customer is None:
         result = upsert_departures([(fields, {})], Source.MANUAL)
+        if result.refused:
+            raise erased.Refused(result.refused[0])
         return db.session.get(Customer, result.ids[0])
     old_departure = customer.departed_at
     for name, value in fields.items():

@@ -1,6 +1,7 @@
 """Customer pages: adding and editing a customer, and CSV import."""
 
 import io
+from datetime import date
 
 import sqlalchemy as sa
 from flask import (
@@ -25,8 +26,9 @@ from wtforms.validators import Optional
 
 from karn.accounts import audit
 from karn.accounts.forms import ConfirmForm
-from karn.accounts.security import MANAGERS, roles_required
-from karn.customers import csvparse, operations
+from karn.accounts.security import ADMINS, MANAGERS, roles_required
+from karn.customers import csvparse, erased, operations
+from karn.customers.csv_decoding import count_fallbacks
 from karn.customers.models import Customer, ImportRun
 from karn.extensions import db
 
@@ -65,6 +67,16 @@ class CustomerForm(FlaskForm):
     tenure_months = StringField(_l("Customer for (months)"), validators=[Optional()])
     monthly_revenue = StringField(_l("Monthly revenue"), validators=[Optional()])
     lifetime_value = StringField(_l("Lifetime value"), validators=[Optional()])
+    # Shown only when the number or address belongs to an erased person.
+    add_again = BooleanField(
+        _l("Add again anyway"),
+        description=_l(
+            "For an administrator who knows this is wanted: the person is added "
+            "again, later imports bring their departures back, and the audit log "
+            "records it. Their address stays on the suppression list: Karn does "
+            "not mail them."
+        ),
+    )
 
     def cleaned(self) -> dict | None:
         """The values checked by the same rules as an import; errors on the fields."""
@@ -91,51 +103,85 @@ def _fill(form: CustomerForm, customer: Customer) -> None:
         getattr(form, name).data = value or ""
 
 
+def _confirmed(form: CustomerForm) -> bool:
+    """An administrator ticked "Add again anyway"."""
+    return bool(form.add_again.data) and current_user.has_role(*ADMINS)
+
+
+def _audit_added_again(customer: Customer, erased_on: date) -> None:
+    audit.record("customer.add_erased_again", customer, erased_on=erased_on.isoformat())
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def new():
-    """Add one departed customer by hand; they are invited like any other."""
+    """Add one departed customer by hand; they are invited like any other.
+
+    An erased person's departure is refused, as on every intake path, unless
+    an administrator confirms adding them again.
+    """
     form = CustomerForm()
+    erased_on = None
     if form.validate_on_submit() and (clean := form.cleaned()) is not None:
         taken = clean.get("external_id") and db.session.scalar(
             sa.select(Customer.id).where(Customer.external_id == clean["external_id"])
         )
+        erased_on = None if taken else erased.erased_on(clean)
         if taken:
             form.external_id.errors = [_("Another customer has this number.")]
-        else:
+        elif erased_on is None or _confirmed(form):
+            if erased_on is not None:
+                # Confirmed: the entry goes, so intake (and later imports)
+                # take the person again.
+                erased.forget(clean.get("external_id"), clean.get("email"))
             customer = operations.save_customer(None, clean)
             audit.record("customer.create", customer)
+            if erased_on is not None:
+                _audit_added_again(customer, erased_on)
             db.session.commit()
             flash(_("Customer added."), "success")
             return redirect(url_for("customers.show", customer_id=customer.id))
-    return render_template("customers/form.html", form=form, customer=None)
+    return render_template(
+        "customers/form.html", form=form, customer=None, erased_on=erased_on
+    )
 
 
 @bp.route("/<int:customer_id>/edit", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def edit(customer_id: int):
-    """Change a departed customer's data."""
+    """Change a departed customer's data; a new number or address of an erased
+    person only as on the new-customer form."""
     customer = db.session.get(Customer, customer_id) or abort(404)
     if customer.erased_at:
         abort(404)
     form = CustomerForm()
     if request.method == "GET":
         _fill(form, customer)
+    erased_on = None
     if form.validate_on_submit() and (clean := form.cleaned()) is not None:
         taken = clean.get("external_id") and db.session.scalar(
             sa.select(Customer.id).where(
                 Customer.external_id == clean["external_id"], Customer.id != customer.id
             )
         )
+        identifiers = (clean.get("external_id"), clean.get("email"))
+        if not taken and identifiers != (customer.external_id, customer.email):
+            erased_on = erased.erased_on(clean)
         if taken:
             form.external_id.errors = [_("Another customer has this number.")]
-        else:
+        elif erased_on is None or _confirmed(form):
+            if erased_on is not None:
+                erased.forget(*identifiers)
             operations.save_customer(customer, clean)
             audit.record("customer.update", customer)
+            if erased_on is not None:
+                _audit_added_again(customer, erased_on)
             db.session.commit()
             flash(_("Changes saved."), "success")
             return redirect(url_for("customers.show", customer_id=customer.id))
-    return render_template("customers/form.html", form=form, customer=customer)
+    return render_template(
+        "customers/form.html", form=form, customer=customer, erased_on=erased_on
+    )
 
 
 # --- CSV import ----------------------------------------------------------------
@@ -174,6 +220,9 @@ def import_upload():
             except csvparse.CsvFormatError as exc:
                 form.file.errors = [exc.message(_lang())]
             else:
+                if detected.no_data:
+                    form.file.errors = [_("The file has a header but no data rows.")]
+            if not form.file.errors:
                 run = ImportRun(
                     filename=(form.file.data.filename or "upload.csv")[:255],
                     dry_run=form.dry_run.data,
@@ -207,7 +256,10 @@ def import_preview(run_id: int):
     run = db.session.get(ImportRun, run_id) or abort(404)
     if run.status != "pending" or run.upload is None:
         return redirect(url_for("customers.import_result", run_id=run.id))
-    detected = csvparse.detect(io.BytesIO(operations.decompress(run.upload)))
+    data = operations.decompress(run.upload)
+    detected = csvparse.detect(io.BytesIO(data))
+    # The whole file, not only the part detect() reads: a stray byte may be late.
+    warnings = count_fallbacks(io.BytesIO(data), detected.encoding).warnings()
     confirm = ConfirmForm()
     problems = list(detected.problems)
     mapping = dict(run.mapping or {})
@@ -244,6 +296,7 @@ def import_preview(run_id: int):
         mapping=mapping,
         choices=_target_choices(),
         problems=[p.message_nl if lang == "nl" else p.message_en for p in problems],
+        warnings=[w.message_nl if lang == "nl" else w.message_en for w in warnings],
         confirm=confirm,
     )
 

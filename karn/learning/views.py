@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from karn.accounts.security import ALL_ROLES, roles_required
+from karn.accounts.security import ALL_ROLES, local_path, roles_required
 from karn.analysis.views import bp
 from karn.callbacks.models import CallNote
 from karn.extensions import db
@@ -39,14 +39,7 @@ def _fallback(row) -> str:
 
 def _safe_next(target: str | None, fallback: str) -> str:
     # Only paths on this site: no open redirect through the form.
-    if (
-        target
-        and target.startswith("/")
-        and not target.startswith("//")
-        and "\\" not in target
-    ):
-        return target
-    return fallback
+    return local_path(target) or fallback
 
 
 @bp.app_template_global("tag_correction")

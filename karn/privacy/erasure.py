@@ -19,7 +19,9 @@ So the reason ranking, trends and segment figures do not change (filters on
 an imported extra attribute no longer see the person).
 
 The address is put on the suppression list as a SHA-256 hash only, so a later
-import of the same person is never mailed.
+import of the same person is never mailed; the email and customer number are
+kept as SHA-256 hashes with the day of the erasure (karn.customers.erased), so
+no intake path records that departure again.
 """
 
 from collections import Counter
@@ -35,6 +37,7 @@ from karn.accounts import audit
 from karn.accounts.models import AuditEntry
 from karn.analysis import funnel
 from karn.callbacks.models import CallNote, CallTask
+from karn.customers import erased
 from karn.customers.models import Customer, ImportRun, Suppression
 from karn.enums import (
     OPEN_INVITATION_STATES,
@@ -91,6 +94,10 @@ CLOSED_LABELS = {
     "mails_cancelled": _l("Unsent mails cancelled"),
     "call_tasks_closed": _l("Open call tasks closed"),
     "addresses_suppressed": _l("Addresses kept as a one-way hash only"),
+    "identifiers_hashed": _l(
+        "Email and customer number kept as a one-way hash, so imports do not "
+        "bring them back"
+    ),
 }
 KEPT_LABELS = {
     "customer_attributes": _l(
@@ -267,6 +274,14 @@ def _erase_one(
                 db.session.add(Suppression(email_hash=key, email=None, reason="erased"))
             else:
                 entry.email = None
+
+    # Email and customer number stay as hashes, so intake refuses this departure.
+    if customer.email or customer.external_id:
+        report.closed["identifiers_hashed"] += 1
+        if not dry:
+            erased.record_erasure(
+                customer.email, customer.external_id, erased.local_day(now)
+            )
 
     filled = [f for f in PERSONAL_FIELDS if getattr(customer, f)]
     report.removed["customer_fields"] += len(filled)

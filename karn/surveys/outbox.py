@@ -13,55 +13,51 @@ makes the sender fast, above all on PostgreSQL, where every commit waits for the
 disk. The price is paid only when a worker dies without cleaning up (killed,
 power lost): recovery cannot tell which messages of the group in flight reached
 the server, so it fails all of them, at most HAND_OVER_GROUP, as "uncertain"
-for a person to check rather than risk sending one twice. Messages of earlier
-groups are sent, those of later groups go back to pending. With a rate limit
-the group is a single message: speed does not matter then.
+for a person to check rather than risk sending one twice (their invitations
+count as sent, so reminders follow). Messages of earlier groups are sent, those
+of later groups go back to pending. With a rate limit the group is a single
+message: speed does not matter then.
+
+A claim is a lease: the worker renews it while it works through its batch, and
+every mark it makes (handed over, sent, given back) checks that it still holds
+the message, so a slow worker and one that recovers its claims can never both
+send it. A claim is recovered when its lease ran out, or at once when its
+worker ran on this machine and is gone.
+
+Every failure is classified (karn.surveys.mail_failures): only a refusal that
+says the address cannot receive mail, or a full or disabled mailbox, touches
+the customer. A server that cannot be reached, or that refuses Karn itself,
+costs no attempts: the mail waits and is tried again. Mail that could not go
+out while it was still useful (an invitation or reminder whose link has
+expired) is cancelled and counted, never sent late. The sending of one batch
+over one connection is karn.surveys.sending.
 """
 
 import logging
-import smtplib
-import time
-from dataclasses import dataclass, field
+import os
+import socket
 from datetime import datetime, timedelta
-from email import policy
-from email.charset import QP, Charset
-from email.generator import BytesGenerator
-from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import formatdate, make_msgid, parseaddr
-from io import BytesIO
+from email.utils import make_msgid, parseaddr
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_mail import sanitize_address
 
 from karn import clock
-from karn.customers.models import Customer
-from karn.enums import InvitationStatus, OutboxStatus
-from karn.extensions import db, mail
-from karn.surveys.models import Invitation, OutboxMessage
+from karn.enums import OutboxStatus
+from karn.extensions import db
+from karn.surveys.models import OutboxMessage
+from karn.surveys.sending import DispatchReport, _after_sent, send_batch
 
 log = logging.getLogger(__name__)
 
-# A claim older than this whose worker has not finished is taken to be dead.
-CLAIM_LEASE = timedelta(minutes=10)
-# Messages marked "handed over" together; the most a dead worker leaves uncertain.
-HAND_OVER_GROUP = 10
+# A claim not renewed for this long is taken to be dead (the default of
+# MAIL_CLAIM_LEASE_SECONDS). Workers renew theirs six times per lease.
+CLAIM_LEASE = timedelta(minutes=3)
 UNCERTAIN = (
     "The worker stopped while handing this message, or one sent together with "
     "it, to the mail server; it may have been delivered, so it is not sent "
     "again automatically."
 )
-
-# Quoted-printable bodies keep every line short and 7-bit, whatever the text:
-# servers refuse lines over 998 octets. (Flask-Mail registers utf-8 as raw
-# 8-bit, so the charset is set here rather than looked up.)
-_UTF8 = Charset("utf-8")
-_UTF8.body_encoding = QP
-# compat32 leaves ASCII header values as they are (a List-Unsubscribe URL must
-# not become an encoded word) and is several times faster than policy.SMTP.
-_WIRE = policy.compat32.clone(linesep="\r\n")
 
 
 def mail_configured() -> bool:
@@ -109,21 +105,26 @@ def enqueue(
     return message
 
 
-@dataclass
-class DispatchReport:
-    """What one pass of the sender did."""
+def lease() -> timedelta:
+    seconds = current_app.config.get("MAIL_CLAIM_LEASE_SECONDS")
+    return timedelta(seconds=float(seconds)) if seconds else CLAIM_LEASE
 
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    released: int = 0
-    uncertain: int = 0
-    errors: list[str] = field(default_factory=list)
 
-    def add(self, other: "DispatchReport") -> None:
-        for name in ("sent", "retried", "failed", "released", "uncertain"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors.extend(other.errors)
+def _gone_here(workers: set[str]) -> set[str]:
+    """The workers among these that ran on this machine and have stopped."""
+    host, me = socket.gethostname(), os.getpid()
+    gone = set()
+    for name in workers:
+        where, _, pid = name.rpartition(":")
+        if where != host or not pid.isdigit() or int(pid) == me:
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            gone.add(name)
+        except OSError:
+            pass  # it exists, under another user
+    return gone
 
 
 def recover_stale_claims(now: datetime | None = None) -> DispatchReport:
@@ -131,23 +132,40 @@ def recover_stale_claims(now: datetime | None = None) -> DispatchReport:
 
     Messages never handed to the server go back to pending; those of the group
     being handed over may have been delivered, so they are failed for a person
-    to check.
+    to check, and their invitations count as sent.
     """
     now = now or clock.now()
+    sending = OutboxMessage.status == OutboxStatus.SENDING
+    holders = set(
+        db.session.scalars(
+            sa.select(OutboxMessage.claimed_by).where(sending).distinct()
+        )
+    )
     stale = sa.and_(
-        OutboxMessage.status == OutboxStatus.SENDING,
-        OutboxMessage.claimed_at < now - CLAIM_LEASE,
+        sending,
+        sa.or_(
+            OutboxMessage.claimed_at < now - lease(),
+            OutboxMessage.claimed_by.in_(_gone_here(holders - {None})),
+        ),
     )
     in_flight = sa.and_(
         OutboxMessage.handed_over_at.is_not(None),
         OutboxMessage.handed_over_at >= OutboxMessage.claimed_at,
     )
     report = DispatchReport()
-    report.uncertain = db.session.execute(
+    uncertain = db.session.execute(
         sa.update(OutboxMessage)
         .where(stale, in_flight)
         .values(status=OutboxStatus.FAILED, last_error=UNCERTAIN)
-    ).rowcount
+        .returning(
+            OutboxMessage.kind,
+            OutboxMessage.invitation_id,
+            OutboxMessage.handed_over_at,
+        )
+    ).all()
+    for kind, invitation_id, handed_over_at in uncertain:
+        _after_sent(kind, invitation_id, handed_over_at)
+    report.uncertain = len(uncertain)
     report.released = db.session.execute(
         sa.update(OutboxMessage)
         .where(stale, sa.not_(in_flight))
@@ -164,8 +182,15 @@ def recover_stale_claims(now: datetime | None = None) -> DispatchReport:
 
 
 def claim(worker: str, limit: int, now: datetime | None = None) -> list[OutboxMessage]:
-    """Atomically take up to `limit` due messages for this worker."""
+    """Atomically take up to `limit` due messages for this worker.
+
+    With a rate limit, no more than a minute's worth: a pass never holds the
+    worker's other jobs up for longer.
+    """
     now = now or clock.now()
+    rate = current_app.config.get("MAIL_RATE_PER_MINUTE") or 0
+    if rate:
+        limit = max(1, min(limit, int(rate)))
     due = (
         sa.select(OutboxMessage.id)
         .where(
@@ -191,282 +216,6 @@ def claim(worker: str, limit: int, now: datetime | None = None) -> list[OutboxMe
     ).all()
 
 
-def _header(value) -> str | Header:
-    value = str(value)
-    if "\r" in value or "\n" in value:
-        raise ValueError(f"line break in a header value: {value!r}")
-    return value if value.isascii() else Header(value, "utf-8")
-
-
-def render(message: OutboxMessage) -> bytes:
-    """The message as handed to the server, with its stable Message-ID."""
-    text = MIMEText(message.body_text or "", "plain", _UTF8, policy=_WIRE)
-    if message.body_html:
-        mime = MIMEMultipart("alternative", policy=_WIRE)
-        mime.attach(text)
-        mime.attach(MIMEText(message.body_html, "html", _UTF8, policy=_WIRE))
-    else:
-        mime = text
-    if message.subject:
-        mime["Subject"] = _header(message.subject)
-    mime["From"] = _header(sanitize_address(current_app.config["MAIL_DEFAULT_SENDER"]))
-    mime["To"] = _header(sanitize_address(message.to_address))
-    mime["Date"] = formatdate(localtime=True)
-    mime["Message-ID"] = message.message_id
-    extra = {"X-Karn-Message": str(message.id), **(message.headers or {})}
-    for name, value in extra.items():
-        mime[name] = _header(value)
-    out = BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(mime)
-    return out.getvalue()
-
-
-def _backoff(attempts: int) -> timedelta:
-    # 1, 2, 4, ... minutes, at most six hours.
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
-
-
-def _is_permanent(exc: Exception) -> bool:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        return bool(codes) and all(code >= 500 for code in codes)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return exc.smtp_code >= 500
-    return False
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "; ".join(
-            f"{addr}: {code} {_text(msg)}"
-            for addr, (code, msg) in exc.recipients.items()
-        )
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _after_sent(kind: str, invitation_id: int | None, sent_at: datetime) -> None:
-    """An invitation or reminder has left: its invitation says so."""
-    if invitation_id is None:
-        return
-    invitation = db.session.get(Invitation, invitation_id)
-    if kind == "invitation" and invitation.sent_at is None:
-        invitation.sent_at = sent_at
-        if invitation.status == InvitationStatus.SCHEDULED:
-            invitation.status = InvitationStatus.SENT
-    elif kind == "reminder":
-        invitation.last_reminded_at = sent_at
-        if invitation.status == InvitationStatus.SENT:
-            invitation.status = InvitationStatus.REMINDED
-
-
-def _after_failure(message: OutboxMessage, permanent: bool) -> None:
-    """A message could not be delivered: its invitation failed, and after enough
-    permanent refusals the address is marked undeliverable."""
-    if message.invitation_id is not None:
-        invitation = db.session.get(Invitation, message.invitation_id)
-        if invitation.status in (InvitationStatus.SCHEDULED, InvitationStatus.SENT):
-            invitation.status = InvitationStatus.FAILED
-            invitation.closed_at = clock.now()
-    if permanent and message.customer_id is not None:
-        customer = db.session.get(Customer, message.customer_id)
-        customer.delivery_failures += 1
-        limit = current_app.config["MAIL_FAILURES_BEFORE_UNDELIVERABLE"]
-        if customer.delivery_failures >= limit and customer.bounced_at is None:
-            customer.bounced_at = clock.now()
-            log.info("customer %s marked undeliverable", customer.id)
-
-
-def _fail_or_retry(
-    message: OutboxMessage,
-    exc: Exception,
-    report: DispatchReport,
-    give_up: bool = False,
-) -> None:
-    now = clock.now()
-    message.attempts += 1
-    message.last_error = _describe(exc)[:2000]
-    message.claimed_by = message.claimed_at = None
-    max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
-    if give_up or _is_permanent(exc) or message.attempts >= max_attempts:
-        message.status = OutboxStatus.FAILED
-        report.failed += 1
-        _after_failure(message, permanent=_is_permanent(exc))
-    else:
-        message.status = OutboxStatus.PENDING
-        message.due_at = now + _backoff(message.attempts)
-        report.retried += 1
-    report.errors.append(f"{message.to_address}: {message.last_error}")
-
-
-def _release(outgoing: list["_Outgoing"]) -> None:
-    """Give back messages known not to have reached the server."""
-    ids = [item.id for item in outgoing]
-    if ids:
-        db.session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
-            .values(
-                status=OutboxStatus.PENDING,
-                claimed_by=None,
-                claimed_at=None,
-                handed_over_at=None,
-            ),
-            execution_options={"synchronize_session": False},
-        )
-
-
-@dataclass
-class _Outgoing:
-    """A claimed message ready for the server: what sending it needs."""
-
-    message: OutboxMessage
-    id: int
-    kind: str
-    invitation_id: int | None
-    envelope_to: str
-    data: bytes
-
-
-def _prepare(messages: list[OutboxMessage], report: DispatchReport) -> list[_Outgoing]:
-    """Render each message once; one that cannot be rendered fails unsent."""
-    outgoing = []
-    for message in messages:
-        try:
-            envelope_to = sanitize_address(message.to_address)
-            data = render(message)
-        except (ValueError, TypeError, UnicodeError) as exc:
-            _fail_or_retry(message, exc, report, give_up=True)
-            continue
-        outgoing.append(
-            _Outgoing(
-                message=message,
-                id=message.id,
-                kind=message.kind,
-                invitation_id=message.invitation_id,
-                envelope_to=envelope_to,
-                data=data,
-            )
-        )
-    return outgoing
-
-
-def _mark_handed_over(group: list[_Outgoing]) -> None:
-    db.session.execute(
-        sa.update(OutboxMessage)
-        .where(OutboxMessage.id.in_([item.id for item in group]))
-        .values(handed_over_at=clock.now()),
-        execution_options={"synchronize_session": False},
-    )
-    db.session.commit()
-
-
-def _mark_sent(accepted: list[tuple[_Outgoing, datetime]]) -> None:
-    """Record what the server accepted (the caller commits)."""
-    if not accepted:
-        return
-    table = OutboxMessage.__table__
-    db.session.execute(
-        table.update()
-        .where(table.c.id == sa.bindparam("sent_id"))
-        .values(
-            status=OutboxStatus.SENT,
-            sent_at=sa.bindparam("sent_time"),
-            claimed_by=None,
-        ),
-        [{"sent_id": item.id, "sent_time": when} for item, when in accepted],
-    )
-    for item, when in accepted:
-        _after_sent(item.kind, item.invitation_id, when)
-
-
-def send_batch(
-    messages: list[OutboxMessage], should_stop=lambda: False
-) -> DispatchReport:
-    """Send claimed messages over one SMTP connection, a group at a time."""
-    report = DispatchReport()
-    if not messages:
-        return report
-    envelope_from = sanitize_address(
-        current_app.config.get("MAIL_ENVELOPE_FROM")
-        or current_app.config["MAIL_DEFAULT_SENDER"]
-    )
-    rate = current_app.config.get("MAIL_RATE_PER_MINUTE") or 0
-    pause = 60.0 / rate if rate else 0.0
-    group_size = 1 if pause else HAND_OVER_GROUP
-    pending = _prepare(messages, report)
-    try:
-        connection = mail.connect().__enter__()
-    except (OSError, smtplib.SMTPException) as exc:
-        # The server cannot be reached: everything waits for a later pass.
-        for item in pending:
-            _fail_or_retry(item.message, exc, report)
-        db.session.commit()
-        return report
-    send = connection.host.sendmail
-    group: list[_Outgoing] = []  # marked handed over, not yet tried
-    accepted: list[tuple[_Outgoing, datetime]] = []  # accepted, not yet marked
-    try:
-        while pending and not should_stop():
-            group, pending = pending[:group_size], pending[group_size:]
-            # Committed before the first hand-over, so a crash leaves a trace
-            # of every message that may be in flight.
-            _mark_handed_over(group)
-            broken = False
-            while group and not should_stop():
-                item = group.pop(0)
-                try:
-                    send(envelope_from, [item.envelope_to], item.data)
-                except smtplib.SMTPServerDisconnected as exc:
-                    _fail_or_retry(item.message, exc, report)
-                    broken = True  # the connection is gone
-                    break
-                except smtplib.SMTPException as exc:
-                    # Before OSError, which SMTPException is a kind of: a
-                    # refused address leaves the connection fit for the rest.
-                    _fail_or_retry(item.message, exc, report)
-                    if (
-                        isinstance(exc, smtplib.SMTPResponseException)
-                        and exc.smtp_code == 421
-                    ):
-                        broken = True  # the server is closing the connection
-                        break
-                    continue
-                except OSError as exc:
-                    _fail_or_retry(item.message, exc, report)
-                    broken = True  # the connection is gone
-                    break
-                accepted.append((item, clock.now()))
-                report.sent += 1
-            _mark_sent(accepted)
-            accepted = []
-            # The rest of an interrupted group was never tried.
-            _release(group)
-            group = []
-            db.session.commit()
-            if broken:
-                break  # the rest waits for the next pass
-            if pause:
-                time.sleep(pause)
-    finally:
-        # Also on an unexpected error: what was accepted is recorded, what was
-        # never tried goes back. Only a message whose hand-over raised stays
-        # "sending", to be failed as uncertain by recovery.
-        _mark_sent(accepted)
-        _release(group + pending)
-        db.session.commit()
-        try:
-            connection.__exit__(None, None, None)
-        except (OSError, smtplib.SMTPException):
-            pass
-    return report
-
-
 def dispatch(worker: str, should_stop=lambda: False) -> DispatchReport:
     """One pass: recover dead claims, then send every due message in batches."""
     report = recover_stale_claims()
@@ -477,8 +226,8 @@ def dispatch(worker: str, should_stop=lambda: False) -> DispatchReport:
         batch = claim(worker, batch_size)
         if not batch:
             break
-        result = send_batch(batch, should_stop)
+        result = send_batch(batch, should_stop, worker)
         report.add(result)
-        if result.sent == 0 and (result.retried or result.failed):
+        if result.sent == 0 and (result.retried or result.failed or result.deferred):
             break  # the server is refusing; try again on the next pass
     return report

@@ -365,6 +365,8 @@ def _referenced_customer(ref: str | None, sig: str | None) -> Customer | None:
     customer = db.session.scalar(sa.select(Customer).where(Customer.external_id == ref))
     if customer is None:
         result = upsert_departures([({"external_id": ref[:100]}, {})], Source.API)
+        if result.refused:
+            return None  # an erased person's number: the answer stays anonymous
         customer = db.session.get(Customer, result.ids[0])
     return customer
 
