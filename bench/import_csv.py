@@ -3,7 +3,9 @@
     python bench/import_csv.py [--rows 100000] [--postgres URL]
 
 Generates a Dutch-Excel style export (semicolons, Windows-1252, decimal commas,
-day-first dates), then imports it into a fresh, migrated database twice, each in
+day-first dates) of active and departed customers (a status column; a
+departure date, stated reason and comment for the departed, a comment for some),
+then imports it into a fresh, migrated database twice, each in
 its own process so peak memory is measured alone:
 
 - baseline: csv.reader over the file and one executemany INSERT of the same
@@ -30,8 +32,33 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
+REASONS = [
+    "Te duur",
+    "Overgestapt naar concurrent",
+    "Verhuisd",
+    "Slechte klantenservice",
+    "Storingen",
+    "Geen behoefte meer",
+    "Price too high",
+    "Competitor offered higher download speeds",
+    "Moved",
+    "Attitude of support person",
+    "Overig",
+    "",
+]
+COMMENTS = [
+    "De prijs ging weer omhoog",
+    "Bij de buren is het sneller en goedkoper",
+    "Helpdesk belde nooit terug",
+    "We zijn naar het buitenland verhuisd",
+    "Internet viel steeds uit in de avond",
+    "Too expensive for what we use",
+    "Service was fine, we just do not need it anymore",
+]
+
+
 def generate(path: str, rows: int) -> None:
-    """A realistic export of departed customers."""
+    """A realistic export of active and departed customers."""
     rng = random.Random(7)
     plans = ["Basis", "Plus", "Zakelijk", "Premium"]
     segments = ["Particulier", "MKB", "Enterprise"]
@@ -53,10 +80,15 @@ def generate(path: str, rows: int) -> None:
                 "Maandbedrag",
                 "Klantwaarde",
                 "Kanaal",
+                "Klantstatus",
+                "Reden opzegging",
+                "Toelichting",
             ]
         )
         for i in range(rows):
             day = rng.randint(1, 28)
+            left = rng.random() < 0.7
+            comment = rng.choice(COMMENTS) if rng.random() < 0.4 else ""
             out.writerow(
                 [
                     f"K{i:07d}",
@@ -64,7 +96,7 @@ def generate(path: str, rows: int) -> None:
                     f"klant{i}@voorbeeld.nl",
                     f"06-{rng.randint(10000000, 99999999)}",
                     rng.choice(["nl", "en"]),
-                    f"{day:02d}-{rng.randint(1, 12):02d}-2026",
+                    f"{day:02d}-{rng.randint(1, 12):02d}-2026" if left else "",
                     rng.choice(plans),
                     rng.choice(segments),
                     rng.choice(regions),
@@ -72,6 +104,9 @@ def generate(path: str, rows: int) -> None:
                     f"{rng.randint(500, 20000) / 100:.2f}".replace(".", ","),
                     f"{rng.randint(1000, 500000) / 100:.2f}".replace(".", ","),
                     rng.choice(["web", "telefoon", "winkel"]),
+                    "Opgezegd" if left else "Actief",
+                    rng.choice(REASONS) if left else "",
+                    f"{comment} (klant {i})" if comment else "",
                 ]
             )
 

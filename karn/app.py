@@ -129,6 +129,7 @@ def _connect_features() -> None:
     from karn.actions import effect as actions
     from karn.analysis import totals
     from karn.analysis import views as dashboard
+    from karn.callbacks import operations as call_operations
     from karn.callbacks import requests as call_requests
     from karn.customers import operations as intake
     from karn.learning import views as correction_pages  # noqa: F401
@@ -136,6 +137,7 @@ def _connect_features() -> None:
     from karn.surveys import delivery, responses
 
     intake.on_departed(delivery.schedule_invitations)
+    intake.on_returned(call_operations.record_returns)
     # In this order: a call request may first create the respondent's customer
     # record, which the totals then count; the totals' rows stay locked only
     # from their update to the commit.

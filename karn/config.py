@@ -36,6 +36,14 @@ def _days_up_to(most: int):
     return parse
 
 
+def _currency(value: str) -> str:
+    """An ISO 4217 code such as EUR (any case), upper-cased."""
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise ValueError("must be a three-letter ISO 4217 code such as EUR")
+    return code
+
+
 class Defaults:
     """Defaults for every setting; each is documented in the README."""
 
@@ -113,6 +121,15 @@ class Defaults:
     # CSV uploads larger than this are refused (bytes).
     IMPORT_MAX_BYTES = 64 * 1024 * 1024
     STRIPE_WEBHOOK_SECRET = None
+    # A restricted, read-only Stripe key (Customers, Products and Subscriptions
+    # read): the worker looks up what Stripe's events leave out. None: it does not.
+    STRIPE_API_KEY = None
+    # Where Stripe's API answers; another address only for a test server or proxy.
+    STRIPE_API_BASE = "https://api.stripe.com"
+    # Departures because paying failed (a declined card, a dispute) are invited too.
+    INVITE_INVOLUNTARY = False
+    # The reporting currency (ISO 4217): amounts in others are shown, not summed.
+    CURRENCY = "EUR"
     # Personal data of departed customers is erased this many months after departure.
     RETENTION_PERSONAL_MONTHS = 24
     # Subject and text of sent mail are removed this many days after sending.
@@ -176,6 +193,10 @@ ENV_SETTINGS = {
     "ACTION_WINDOW_DAYS": _days_up_to(3650),
     "IMPORT_MAX_BYTES": int,
     "STRIPE_WEBHOOK_SECRET": str,
+    "STRIPE_API_KEY": str,
+    "STRIPE_API_BASE": str,
+    "INVITE_INVOLUNTARY": _as_bool,
+    "CURRENCY": _currency,
     "RETENTION_PERSONAL_MONTHS": int,
     "RETENTION_MAIL_DAYS": int,
     "PUBLIC_LINK_SECRET": str,

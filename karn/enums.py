@@ -27,6 +27,13 @@ class Reason(StrEnum):
     OTHER = "other"
 
 
+class CustomerStatus(StrEnum):
+    """Whether a customer is still a customer; see karn.customers.models."""
+
+    ACTIVE = "active"
+    DEPARTED = "departed"
+
+
 class Source(StrEnum):
     """How a departed customer reached Karn."""
 

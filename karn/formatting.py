@@ -4,8 +4,9 @@ one rule every CSV and XLSX export applies to its text cells."""
 import re
 from datetime import datetime
 
-from flask import Flask
-from flask_babel import format_date, format_datetime, format_decimal
+from babel.numbers import get_currency_symbol
+from flask import Flask, current_app
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
 
 from karn.enums import CallOutcome, Reason, Role
@@ -62,6 +63,16 @@ def number(value, digits: int | None = None) -> str:
     return format_decimal(value)
 
 
+def money(value, digits: int = 0, currency: str | None = None) -> str:
+    """An amount with its currency's symbol (the reporting currency, CURRENCY,
+    unless another is given), with the reader's separators: € 1.234."""
+    if value is None:
+        return "—"
+    code = (currency or current_app.config.get("CURRENCY") or "EUR").upper()
+    symbol = get_currency_symbol(code, locale=str(get_locale() or "en"))
+    return f"{symbol} {number(value, digits)}"
+
+
 # Text a spreadsheet program may run as a formula: it starts with = + - @ (or
 # their full-width forms, which some programs fold), also behind blanks and
 # control characters, or it starts with a tab or a line break.
@@ -91,6 +102,7 @@ def spreadsheet_value(text: str) -> str:
 def register(app: Flask) -> None:
     app.add_template_filter(localtime, "localtime")
     app.add_template_filter(number, "number")
+    app.add_template_filter(money, "money")
     app.add_template_filter(localdate, "localdate")
     app.add_template_global(lambda role: ROLE_LABELS[Role(role)], "role_label")
     app.add_template_global(

@@ -17,6 +17,7 @@ from karn.customers.models import (
     StripeEvent,
     Suppression,
 )
+from karn.customers.stripe_subscriptions import StripeSubscription
 from karn.settings import Setting
 from karn.surveys.models import (
     Answer,
@@ -48,6 +49,7 @@ __all__ = [
     "ResponseReason",
     "Setting",
     "StripeEvent",
+    "StripeSubscription",
     "Suppression",
     "Survey",
     "SurveyVersion",

@@ -24,6 +24,7 @@ from flask.cli import with_appcontext
 
 from karn.analysis import funnel
 from karn.callbacks import operations as callbacks
+from karn.customers import stripe_lookup
 from karn.digest import mailing as digest_mailing
 from karn.extensions import db
 from karn.privacy import operations as privacy_operations
@@ -33,6 +34,8 @@ from karn.surveys.cli import surveys_cli
 log = logging.getLogger(__name__)
 
 CALL_CHECK_SECONDS = 3600
+# How often departures that were never invited are looked for.
+CATCH_UP_SECONDS = 600
 
 
 def worker_name() -> str:
@@ -48,12 +51,15 @@ class Worker:
         self.name = name or worker_name()
         self.stopping = threading.Event()
         self.next_call_check = 0.0
+        self.next_catch_up = 0.0
         # In the order of a pass. The digest runs before the mail so that it
-        # goes out in the same pass; the mailbox and retention after it, so a
-        # mailbox that is down never delays the sending.
+        # goes out in the same pass; Stripe's lookups, the mailbox and
+        # retention after it, so a service that is down never delays the
+        # sending.
         self.jobs: list[Callable[[Flask], object]] = [
             digest_mailing.run_digest_job,
             self.mail_job,
+            stripe_lookup.run_lookup_job,
             bounce_processing.run_bounce_job,
             privacy_operations.run_retention_job,
         ]
@@ -76,6 +82,14 @@ class Worker:
         """The schedule writes due mail, the outbox sends it, the funnel follows."""
         with app.app_context():
             try:
+                if time.monotonic() >= self.next_catch_up:
+                    # Departures stored while there was no survey, or that
+                    # missed the schedule otherwise: invited from their state.
+                    self.next_catch_up = time.monotonic() + CATCH_UP_SECONDS
+                    caught_up = delivery.schedule_missing()
+                    db.session.commit()
+                    if caught_up:
+                        log.info("%d departures invited that never were", caught_up)
                 due = delivery.run_due()
                 if due.invited or due.reminded or due.expired:
                     log.info(

@@ -380,3 +380,40 @@ def test_the_cli_says_which_filter_value_it_does_not_take(runner, db):
     assert result.exit_code == 2
     # In the default language, Dutch.
     assert "Het filter source kan niet “junk” zijn: kies uit csv," in result.output
+
+
+def test_revenue_in_another_currency_is_shown_apart_not_summed(
+    answered, client, manager, db
+):
+    from karn.customers.models import Customer
+
+    # Customer 8 (price, 100.00) pays in yen: 100 yen is not 100 euros.
+    yen = db.session.scalars(sa.select(Customer).where(Customer.external_id == "8"))
+    yen = yen.one()
+    yen.currency = "JPY"
+    db.session.commit()
+    _key, secret = create_api_key("bi")
+    db.session.commit()
+    api = client.get(
+        "/api/v1/rankings?weight=revenue", headers={"Authorization": f"Bearer {secret}"}
+    ).json
+    revenue = {r["reason"]: r["revenue"] for r in api["reasons"]}
+    assert revenue["price"] == REVENUE["price"] - 100
+    assert revenue["service"] == REVENUE["service"]
+    page = client.get("/analysis/?weight=revenue").get_data(as_text=True)
+    assert "1 customers in other currencies not counted" in page
+    assert "€ 25" in page  # the price row: 12.50 + 12.50
+    # Filtered to customers without yen, nothing is left out.
+    page = client.get("/analysis/?segment=Particulier").get_data(as_text=True)
+    assert "other currencies" not in page
+
+    # Marked in the reporting currency, it counts again.
+    yen.currency = "EUR"
+    db.session.commit()
+    page = client.get("/analysis/").get_data(as_text=True)
+    assert "other currencies" not in page
+    api = client.get(
+        "/api/v1/rankings?weight=revenue", headers={"Authorization": f"Bearer {secret}"}
+    ).json
+    revenue = {r["reason"]: r["revenue"] for r in api["reasons"] if r["revenue"]}
+    assert revenue == REVENUE

@@ -289,3 +289,56 @@ def test_an_erased_persons_departure_is_refused_and_the_others_stored(client, db
     again = client.post("/api/v1/departures", json=later, headers=auth(key)).json
     assert (again["created"], again["rejected"]) == (1, [])
     assert again["departures"][0]["email"] == "anna@example.nl"
+
+
+def test_a_customer_may_be_sent_as_active_and_is_never_invited(client, db, key):
+    from datetime import timedelta
+
+    from karn import clock
+    from karn.surveys.editing import ensure_default_survey
+
+    ensure_default_survey()
+    db.session.commit()
+    stays = {"external_id": "cus_010", "email": "stays@example.nl", "status": "active"}
+    leaves = {**stays, "external_id": "cus_011", "email": "leaves@example.nl"}
+    yesterday = clock.now() - timedelta(days=1)
+    leaves.update(status="departed", departed_at=yesterday.isoformat())
+    response = client.post(
+        "/api/v1/departures", json=[stays, leaves], headers=auth(key)
+    )
+    assert response.status_code == 200, response.json
+    active, departed = response.json["departures"]
+    assert (active["status"], active["departed_at"]) == ("active", None)
+    assert active["survey"]["status"] == "not_invited"
+    assert departed["status"] == "departed" and departed["departed_at"]
+    assert departed["survey"]["status"] == "scheduled"
+    check(active, "DepartureOut")
+    got = client.get("/api/v1/departures/cus_010", headers=auth(key)).json
+    assert got["status"] == "active"
+    # Without a status a departure is what it always was.
+    plain = client.post(
+        "/api/v1/departures", json={"external_id": "cus_012"}, headers=auth(key)
+    ).json["departures"][0]
+    assert plain["status"] == "departed" and plain["departed_at"]
+
+
+@pytest.mark.parametrize("status", ["gone", "Churned", 1, True])
+def test_a_status_other_than_active_or_departed_is_invalid(client, db, key, status):
+    item = {"external_id": "cus_020", "status": status}
+    response = client.post("/api/v1/departures", json=item, headers=auth(key))
+    assert response.status_code == 422
+    (error,) = response.json["errors"]
+    assert (error["field"], error["code"]) in {
+        ("status", "invalid_status"),
+        ("status", "invalid_value"),
+    }
+    assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 0
+
+
+def test_the_openapi_document_describes_the_status():
+    status = schema("DepartureIn")["properties"]["status"]
+    assert status["enum"] == ["departed", "active", None]
+    assert "status" in schema("DepartureOut")["required"]
+    check({"external_id": "x", "status": "active"}, "DepartureIn")
+    with pytest.raises(jsonschema.ValidationError):
+        check({"external_id": "x", "status": "gone"}, "DepartureIn")

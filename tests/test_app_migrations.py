@@ -214,3 +214,85 @@ def test_sqlite_keeps_people_erased_before_the_upgrade_erased(tmp_path):
 
 def test_postgresql_keeps_people_erased_before_the_upgrade_erased():
     _on_a_fresh_postgres_database(_erased_people_are_copied)
+
+
+def _stripe_departures_are_copied(url: str) -> None:
+    """3f8b2d6c1e90 gives each departure Stripe sent a subscription to look up."""
+    from datetime import UTC, datetime
+
+    when = sa.DateTime(timezone=True)
+    customers = sa.table(
+        "customers",
+        sa.column("id"),
+        sa.column("external_id"),
+        sa.column("departed_at", when),
+        sa.column("plan"),
+        sa.column("monthly_revenue"),
+        sa.column("source"),
+        sa.column("extra", sa.JSON),
+        sa.column("delivery_failures"),
+        sa.column("erased_at", when),
+        sa.column("created_at", when),
+        sa.column("updated_at", when),
+    )
+    left = datetime(2026, 11, 2, 8, tzinfo=UTC)
+    app = create_app(settings(url))
+    runner = app.test_cli_runner()
+
+    def row(n, source, plan, sub, erased=None):
+        return {
+            "id": n,
+            "external_id": None if erased else f"cus_{n}",
+            "departed_at": left,
+            "plan": plan,
+            "monthly_revenue": 1200,  # cents, as Karn stores money
+            "source": source,
+            "extra": {"stripe_subscription": sub} if sub else {},
+            "delivery_failures": 0,
+            "erased_at": erased,
+            "created_at": left,
+            "updated_at": left,
+        }
+
+    try:
+        result = runner.invoke(args=["db", "upgrade", "5c1e0a7d9b42"])
+        assert result.exit_code == 0, result.output
+        with app.app_context(), db.engine.begin() as conn:
+            conn.execute(
+                sa.insert(customers),
+                [
+                    row(1, "stripe", "prod_Q1", "sub_1"),
+                    row(2, "stripe", "Pro jaarlijks", "sub_2"),
+                    row(3, "stripe", "prod_Q1", "sub_3", erased=left),
+                    row(4, "csv", "Basis", None),
+                ],
+            )
+        assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+        with app.app_context():
+            from karn.customers.stripe_subscriptions import StripeSubscription
+
+            rows = {r.id: r for r in db.session.scalars(sa.select(StripeSubscription))}
+            assert set(rows) == {"sub_1", "sub_2"}
+            assert (rows["sub_1"].product_id, rows["sub_1"].plan) == ("prod_Q1", None)
+            assert (rows["sub_2"].product_id, rows["sub_2"].plan) == (
+                None,
+                "Pro jaarlijks",
+            )
+            for found in rows.values():
+                assert found.status == "canceled" and found.ended_at == left
+                assert found.lookup_due_at is not None
+                assert str(found.monthly_revenue) == "12.00"
+            db.session.remove()
+        result = runner.invoke(args=["db", "downgrade", "5c1e0a7d9b42"])
+        assert result.exit_code == 0, result.output
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_sqlite_looks_up_departures_stripe_sent_before(tmp_path):
+    _stripe_departures_are_copied(f"sqlite:///{tmp_path}/old.db")
+
+
+def test_postgresql_looks_up_departures_stripe_sent_before():
+    _on_a_fresh_postgres_database(_stripe_departures_are_copied)

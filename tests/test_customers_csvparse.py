@@ -217,6 +217,8 @@ def test_telco_headers(tmp_path):
         "Contract": "plan",
         "Monthly Charges": "monthly_revenue",
         "CLTV": "lifetime_value",
+        "Churn Label": "status",
+        "Churn Reason": "stated_reason",
     }
     items = parse_file(path)
     assert len(records(items)) == 3
@@ -228,8 +230,17 @@ def test_telco_headers(tmp_path):
         "plan": "Month-to-month",
         "monthly_revenue": Decimal("53.85"),
         "lifetime_value": Decimal("3239.00"),
+        "status": "departed",
+        "stated_reason": "brand",
+        # A snapshot without dates: the departure's date is not known.
+        "departed_at": None,
     }
-    assert first.extra["Churn Reason"] == "Competitor made better offer"
+    assert items[1].fields["stated_reason"] == "need"  # "Moved"
+    assert (items[2].fields["status"], items[2].fields["stated_reason"]) == (
+        "active",
+        None,
+    )
+    assert first.extra["Churn Value"] == "1"  # a second status column stays extra
     assert first.extra["Total Charges"] == "108.15"
     assert first.extra["Lat Long"] == "33.964131, -118.272783"
     # A blank Total Charges (new customers) is simply absent from extra.
@@ -246,7 +257,7 @@ def test_kaggle_telco_headers():
         "Contract": "plan",
         "MonthlyCharges": "monthly_revenue",
         "TotalCharges": "lifetime_value",
-        "Churn": None,
+        "Churn": "status",
     }
 
 
@@ -277,7 +288,33 @@ def test_kaggle_telco_headers():
         ("CLV", "lifetime_value"),
         ("Lifetime value", "lifetime_value"),
         ("Plaats", None),
-        ("Churn Reason", None),
+        ("Churn Reason", "stated_reason"),
+        ("Churn Category", "stated_reason"),
+        ("Reden opzegging", "stated_reason"),
+        ("Opzegreden", "stated_reason"),
+        ("Reason", "stated_reason"),
+        ("Comment", "stated_comment"),
+        ("Comments", "stated_comment"),
+        ("Opmerking", "stated_comment"),
+        ("Toelichting", "stated_comment"),
+        ("Feedback", "stated_comment"),
+        ("Churn", "status"),
+        ("Churn Label", "status"),
+        ("Churned", "status"),
+        ("Exited", "status"),
+        ("Attrition_Flag", "status"),
+        ("Customer Status", "status"),
+        ("Status", "status"),
+        ("Klantstatus", "status"),
+        ("Opgezegd", "status"),
+        ("Vertrokken", "status"),
+        ("Actief", "status"),
+        # Activity is not whether someone is a customer; a score is no status.
+        ("IsActiveMember", None),
+        ("Churn Score", None),
+        ("Tenure (years)", "tenure_months"),
+        ("Jaren klant", "tenure_months"),
+        ("Months_on_book", "tenure_months"),
     ],
 )
 def test_header_names(header, target):
@@ -295,7 +332,9 @@ def test_quoted_fields_with_delimiters_and_newlines(tmp_path):
     items = parse_file(write(tmp_path, data))
     assert [(i.line, i.row) for i in items] == [(2, 2), (5, 3), (6, 4), (8, 5)]
     assert items[0].fields["name"] == "de Vries; Jan"
-    assert items[0].extra["Opmerking"] == "regel een\r\nregel twee\r\nregel drie"
+    assert items[0].fields["stated_comment"] == (
+        "regel een\r\nregel twee\r\nregel drie"
+    )
     assert items[1].fields["name"] == 'Piet "PJ" Jansen'
     assert isinstance(items[2], RowError)
     assert codes(items[2]) == [("Email", "invalid_email")]
@@ -316,12 +355,11 @@ def test_bad_rows_among_good_ones(tmp_path):
         "9;i@x.nl;31-01-2024;10;1;nl;;\n"  # 11 trailing empty value: good
     )
     items = parse_file(write(tmp_path, text.encode()))
-    assert [r.fields["external_id"] for r in records(items)] == ["1", "7", "9"]
+    assert [r.fields["external_id"] for r in records(items)] == ["1", "4", "7", "9"]
     found = {e.line: codes(e) for e in row_errors(items)}
     assert found == {
         3: [("E-mail", "invalid_email")],
         4: [("Opzegdatum", "unparseable_date")],
-        5: [("Maandbedrag", "negative_revenue")],
         6: [(None, "missing_id_and_email")],
         7: [
             ("Maandbedrag", "bad_number"),
@@ -336,10 +374,19 @@ def test_bad_rows_among_good_ones(tmp_path):
     assert bad[0].errors[0].message_nl.startswith("Geen geldig e-mailadres")
     assert bad[0].errors[0].message_en.startswith("Not a valid e-mail address")
     good = records(items)
-    assert good[1].fields["departed_at"] == datetime(2024, 1, 31, 10, tzinfo=UTC)
-    assert good[1].fields["language"] == "en"
-    assert good[1].fields["tenure_months"] == 0
-    assert good[1].fields["phone"] == "+31 6 1234 5678"
+    # A negative amount (a credit) leaves out that value, not the row.
+    credit = good[1]
+    assert (credit.line, credit.fields["monthly_revenue"]) == (5, None)
+    assert credit.fields["tenure_months"] == 12
+    assert [(w.column, w.code) for w in credit.warnings] == [
+        ("Maandbedrag", "negative_amount")
+    ]
+    assert "-5,00" in credit.warnings[0].message_en
+    assert [r.warnings for r in good if r is not credit] == [(), (), ()]
+    assert good[2].fields["departed_at"] == datetime(2024, 1, 31, 10, tzinfo=UTC)
+    assert good[2].fields["language"] == "en"
+    assert good[2].fields["tenure_months"] == 0
+    assert good[2].fields["phone"] == "+31 6 1234 5678"
 
 
 def test_max_errors_stops_a_hopeless_file(tmp_path):
@@ -428,8 +475,8 @@ def test_no_id_or_email_column(tmp_path):
 def test_extra_columns_kept_and_duplicate_headers_numbered(tmp_path):
     data = b"ID,Opmerking,Opmerking,,Land\n1,eerste,tweede,zonder kop,NL\n"
     (record,) = parse_file(write(tmp_path, data))
+    assert record.fields["stated_comment"] == "eerste"  # the first is the comment
     assert record.extra == {
-        "Opmerking": "eerste",
         "Opmerking (2)": "tweede",
         "column_4": "zonder kop",
         "Land": "NL",
@@ -773,9 +820,15 @@ def test_json_and_csv_paths_agree(tmp_path):
     items = parse_file(write(tmp_path, out.getvalue().encode()))
     for row, item in zip(rows, items, strict=True):
         clean, errors = validate_record(dict(zip(fields, row, strict=True)))
+        # The API refuses a negative amount; a file's row leaves it out with a
+        # warning (the row has other errors here).
+        errors = [e for e in errors if e.code != "negative_revenue"]
         if errors:
             assert isinstance(item, RowError)
             assert codes(item) == [(e.column, e.code) for e in errors]
+            assert [w.code for w in item.warnings] == (
+                ["negative_amount"] if "-1" in row else []
+            )
         else:
             assert isinstance(item, Record)
             assert item.fields == clean
@@ -946,8 +999,8 @@ def test_a_quoted_comment_of_several_lines_still_imports(tmp_path, delimiter):
     ).encode()
     first, second = parse_file(write(tmp_path, data))
     assert isinstance(first, Record) and isinstance(second, Record)
-    assert (
-        first.extra["Opmerking"] == f"regel een\nregel twee{d} met een scheidingsteken"
+    assert first.fields["stated_comment"] == (
+        f"regel een\nregel twee{d} met een scheidingsteken"
     )
     assert (first.line, second.line) == (2, 4)
 
@@ -1141,3 +1194,244 @@ def test_a_departure_more_than_a_year_ahead_is_rejected(tmp_path):
         {"email": "a@b.nl", "departed_at": date(2027, 3, 1)}
     )
     assert errors == [] and clean["departed_at"] == datetime(2027, 3, 1, tzinfo=UTC)
+
+
+# --- Status, stated reasons, comments, credits and tenure --------------------
+
+
+def only_record(tmp_path, text: str, **kwargs) -> Record:
+    (item,) = parse_file(write(tmp_path, text.encode()), **kwargs)
+    assert isinstance(item, Record), codes(item)
+    return item
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "status"),
+    [
+        ("Churn", "Yes", "departed"),
+        ("Churn", "No", "active"),
+        ("Churn Label", "Y", "departed"),
+        ("Churn Label", "n", "active"),
+        ("Churned", "1", "departed"),
+        ("Churned", "0", "active"),
+        ("Exited", "True", "departed"),
+        ("Exited", "FALSE", "active"),
+        ("Customer Status", "Churned", "departed"),
+        ("Customer Status", "Stayed", "active"),
+        ("Customer Status", "Joined", "active"),  # a new customer
+        ("Attrition_Flag", "Attrited Customer", "departed"),
+        ("Attrition_Flag", "Existing Customer", "active"),
+        ("Status", "Left", "departed"),
+        ("Status", "Active", "active"),
+        ("Status", "Closed", "departed"),
+        ("Status", "Open", "active"),
+        ("Klantstatus", "Opgezegd", "departed"),
+        ("Klantstatus", "Actief", "active"),
+        ("Opgezegd", "Ja", "departed"),
+        ("Opgezegd", "Nee", "active"),
+        ("Vertrokken", "J", "departed"),
+        ("Vertrokken", "N", "active"),
+        # "Actief" asks the other question: yes means still a customer.
+        ("Actief", "Ja", "active"),
+        ("Actief", "Nee", "departed"),
+        ("Actief", "1", "active"),
+        ("Actief", "0", "departed"),
+        ("Active", "no", "departed"),
+        ("Actief", "Opgezegd", "departed"),  # a status word means what it says
+    ],
+)
+def test_status_columns_and_values_are_read_without_hints(
+    tmp_path, header, value, status
+):
+    path = write(tmp_path, f"Klantnummer;{header}\r\nK1;{value}\r\n".encode())
+    with path.open("rb") as f:
+        assert detect(f).mapping[header] == "status"
+    (record,) = parse_file(path)
+    assert record.fields["status"] == status
+    assert record.extra == {}
+
+
+def test_a_status_that_cannot_be_read_rejects_only_its_row(tmp_path):
+    data = (
+        "RowNumber,CustomerId,Exited\n"
+        "1,15634602,1\n"
+        "2,15647311,0\n"
+        "3,12348743,50000\n"  # a malformed export line
+        "4,15619304,\n"
+    )
+    items = parse_file(write(tmp_path, data.encode()))
+    assert [r.fields["status"] for r in records(items)] == ["departed", "active"]
+    first, empty = row_errors(items)
+    assert (first.line, codes(first)) == (4, [("Exited", "unknown_status")])
+    assert first.errors[0].message_en.startswith(
+        "Cannot tell from '50000' whether the customer left"
+    )
+    assert first.errors[0].message_nl.startswith(
+        "Uit '50000' valt niet op te maken of de klant is vertrokken"
+    )
+    assert codes(empty) == [("Exited", "missing_status")]
+
+
+def test_yes_in_a_column_that_asks_nothing_cannot_be_read(tmp_path):
+    data = "ID;Status\n1;Ja\n2;Opgezegd\n3;Actief\n"
+    items = parse_file(write(tmp_path, data.encode()))
+    assert [codes(e) for e in row_errors(items)] == [[("Status", "unknown_status")]]
+    assert [r.fields["status"] for r in records(items)] == ["departed", "active"]
+
+
+def test_the_user_says_what_a_value_means(tmp_path):
+    data = "ID,Exited\n1,50000\n2,\n3,1\n4, True \n"
+    choices = csvparse.Choices(
+        status={"50000": "departed", "": "active", "true": "active"}
+    )
+    items = parse_file(write(tmp_path, data.encode()), choices=choices)
+    assert [r.fields["status"] for r in items] == [
+        "departed",
+        "active",
+        "departed",
+        "active",  # the user's word wins over the column's
+    ]
+
+
+def test_a_status_column_that_holds_no_status_is_kept_as_an_attribute(tmp_path):
+    # An invoice status is not whether someone left: nothing is rejected.
+    data = "ID;Status;Plaats\n1;Paid;Delft\n2;Unpaid;Gouda\n3;Paid;Ede\n"
+    path = write(tmp_path, data.encode())
+    with path.open("rb") as f:
+        assert detect(f).mapping == {
+            "ID": "external_id",
+            "Status": None,
+            "Plaats": None,
+        }
+    items = parse_file(path)
+    assert [r.extra["Status"] for r in items] == ["Paid", "Unpaid", "Paid"]
+    assert all("status" not in r.fields for r in items)
+    # Beside a column that does say it, the generic one is an attribute too.
+    both = write(tmp_path, b"ID;Status;Churn\n1;Paid;Yes\n", "both.csv")
+    (record,) = parse_file(both)
+    assert (record.fields["status"], record.extra) == ("departed", {"Status": "Paid"})
+    # Chosen by the user, the column is read all the same.
+    items = parse_file(path, {"Status": "status"})
+    assert {codes(e)[0][1] for e in row_errors(items)} == {"unknown_status"}
+
+
+def test_active_rows_have_no_departure_date_and_departed_ones_may_lack_one(
+    tmp_path,
+):
+    data = (
+        "ID;Opzegdatum;Klantstatus\n"
+        "1;15-10-2026;Opgezegd\n"
+        "2;;Opgezegd\n"
+        "3;20-10-2026;Actief\n"
+    )
+    path = write(tmp_path, data.encode())
+    dates = [r.fields["departed_at"] for r in parse_file(path)]
+    assert dates == [datetime(2026, 10, 15, tzinfo=UTC), None, None]
+    on = csvparse.Choices(departed_on=date(2026, 11, 2))
+    dates = [r.fields["departed_at"] for r in parse_file(path, choices=on)]
+    assert dates == [
+        datetime(2026, 10, 15, tzinfo=UTC),
+        datetime(2026, 11, 2, tzinfo=UTC),
+        None,
+    ]
+
+
+def test_a_snapshot_without_dates_has_unknown_departure_dates(tmp_path):
+    items = parse_file(write(tmp_path, b"id,Churn\n1,Yes\n2,No\n"))
+    assert [r.fields for r in items] == [
+        {"external_id": "1", "status": "departed", "departed_at": None},
+        {"external_id": "2", "status": "active", "departed_at": None},
+    ]
+    # A file without a status: every row a departure, as before.
+    (plain,) = parse_file(write(tmp_path, b"id,email\n1,a@b.nl\n"))
+    assert plain.fields == {"external_id": "1", "email": "a@b.nl"}
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("Competitor offered higher download speeds", "brand"),
+        ("Competitor made better offer", "brand"),
+        ("Price too high", "price"),
+        ("Moved", "need"),
+        ("Attitude of support person", "service"),
+        ("Te duur", "price"),
+        ("Overgestapt naar concurrent", "brand"),
+        ("Slechte klantenservice", "service"),
+        ("Geen behoefte meer", "need"),
+        ("price", "price"),
+        ("Kwaliteit", "quality"),
+        ("too_expensive", "price"),  # Stripe's feedback code
+        ("Don't know", "other"),
+    ],
+)
+def test_stated_reasons_become_reason_codes(tmp_path, value, reason):
+    text = f'Klantnummer,Churn Reason\nK1,"{value}"\n'
+    assert only_record(tmp_path, text).fields["stated_reason"] == reason
+
+
+def test_the_user_corrects_the_code_of_a_reason_value(tmp_path):
+    data = (
+        "Klantnummer;Reden opzegging;Toelichting\n"
+        "1;Verhuisd;Naar Spanje\n"
+        "2;Onbekend;\n"
+        "3;Te duur;Veel te duur geworden\n"
+    )
+    choices = csvparse.Choices(reasons={"VERHUISD": "other", "onbekend": None})
+    items = parse_file(write(tmp_path, data.encode()), choices=choices)
+    assert [(r.fields["stated_reason"], r.fields["stated_comment"]) for r in items] == [
+        ("other", "Naar Spanje"),
+        (None, None),
+        ("price", "Veel te duur geworden"),
+    ]
+
+
+@pytest.mark.parametrize("amount", ["-12,50", "(12,50)", "12,50-", "\u221212,50"])
+@pytest.mark.parametrize("column", ["Maandbedrag", "Klantwaarde"])
+def test_a_negative_amount_is_left_out_and_the_row_kept(tmp_path, amount, column):
+    other = "Klantwaarde" if column == "Maandbedrag" else "Maandbedrag"
+    text = f"Klantnummer;{column};{other}\nK1;{amount};7,50\n"
+    record = only_record(tmp_path, text)
+    field_of = {"Maandbedrag": "monthly_revenue", "Klantwaarde": "lifetime_value"}
+    assert record.fields[field_of[column]] is None
+    assert record.fields[field_of[other]] == Decimal("7.50")
+    (warning,) = record.warnings
+    assert (warning.column, warning.code) == (column, "negative_amount")
+    assert amount in warning.message_en and amount in warning.message_nl
+
+
+def test_a_rejected_row_lists_its_warnings_too(tmp_path):
+    items = parse_file(write(tmp_path, b"ID;E-mail;Maandbedrag\n1;kapot@;-5\n"))
+    (error,) = row_errors(items)
+    assert codes(error) == [("E-mail", "invalid_email")]
+    assert [w.code for w in error.warnings] == ["negative_amount"]
+    text = rejected_rows_csv(row_errors(items)).decode("utf-8-sig")
+    assert "Not a valid e-mail address" in text and "A negative amount" in text
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "months"),
+    [
+        ("Tenure (years)", "2,5", 30),
+        ("Tenure_yrs", "1", 12),
+        ("Jaren klant", "3", 36),
+        ("Looptijd (jaren)", "10", 120),
+        ("Looptijd (maanden)", "10", 10),
+        ("Tenure", "3", 3),  # the name does not say years: months
+        ("Months_on_book", "39", 39),
+    ],
+)
+def test_tenure_is_read_as_years_only_when_the_name_says_so(
+    tmp_path, header, value, months
+):
+    record = only_record(tmp_path, f"ID;{header}\n1;{value}\n")
+    assert record.fields["tenure_months"] == months
+
+
+def test_the_user_sets_the_tenure_unit(tmp_path):
+    text = "ID;Tenure\n1;3\n"
+    years = csvparse.Choices(tenure_unit="years")
+    assert only_record(tmp_path, text, choices=years).fields["tenure_months"] == 36
+    text = "ID;Tenure (years)\n1;3\n"
+    months = csvparse.Choices(tenure_unit="months")
+    assert only_record(tmp_path, text, choices=months).fields["tenure_months"] == 3

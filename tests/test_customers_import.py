@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from karn import clock
 from karn.customers.models import Customer, ImportRun
 from karn.customers.operations import import_csv
 from tests.conftest import csrf_token
@@ -439,3 +440,307 @@ def test_a_nul_byte_rejects_its_row_and_the_others_are_stored(db, app):
     assert (report.rows, report.created, report.rejected) == (3, 2, 1)
     assert set(customers(db)) == {"1", "3"}
     assert report.errors[0].errors[0].code == "nul_byte"
+
+
+# --- Status, stated reasons and comments from the CRM ----------------------
+
+
+@pytest.fixture
+def survey(db):
+    from karn.surveys.models import Survey, SurveyVersion
+
+    survey = Survey(name="Exit survey")
+    db.session.add(SurveyVersion(survey=survey, number=1, questions=[]))
+    db.session.commit()
+    return survey
+
+
+def invited(db) -> set[str]:
+    """The customer numbers of everyone with an invitation."""
+    from karn.surveys.models import Invitation
+
+    db.session.expire_all()
+    query = sa.select(Customer.external_id).join(
+        Invitation, Invitation.customer_id == Customer.id
+    )
+    return set(db.session.scalars(query))
+
+
+SNAPSHOT = (
+    b"Customer ID,Email,Churn Label,Churn Reason,Comments\n"
+    b"S1,s1@example.com,Yes,Competitor offered higher download speeds,"
+    b"Too slow in the evening\n"
+    b"S2,s2@example.com,No,,\n"
+    b"S3,s3@example.com,Yes,Price too high,\n"
+)
+
+
+def test_a_snapshot_without_dates_invites_no_one_until_given_the_date(
+    runner, db, survey, tmp_path
+):
+    path = tmp_path / "snapshot.csv"
+    path.write_bytes(SNAPSHOT)
+    result = runner.invoke(args=["customers", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "2 vertrokken, 1 actief" in result.output
+    assert "2 vertrokken zonder opzegdatum" in result.output
+    stored = customers(db)
+    assert {k: (c.status.value, c.departed_at) for k, c in stored.items()} == {
+        "S1": ("departed", None),
+        "S2": ("active", None),
+        "S3": ("departed", None),
+    }
+    assert invited(db) == set()
+    today = clock.now().date()
+    result = runner.invoke(
+        args=["customers", "import", str(path), "--departed-on", today.isoformat()]
+    )
+    assert result.exit_code == 0, result.output
+    assert invited(db) == {"S1", "S3"}  # never the active customer
+    stored = customers(db)
+    assert stored["S1"].departed_at.date() == today
+    assert (stored["S2"].status.value, stored["S2"].departed_at) == ("active", None)
+
+
+def test_reasons_and_comments_from_the_crm_are_stored(runner, db, survey, tmp_path):
+    path = tmp_path / "snapshot.csv"
+    path.write_bytes(SNAPSHOT)
+    report = import_csv(io.BytesIO(SNAPSHOT))
+    assert (report.departed, report.active, report.undated) == (2, 1, 2)
+    stored = customers(db)
+    assert (stored["S1"].stated_reason, stored["S1"].stated_comment) == (
+        "brand",
+        "Too slow in the evening",
+    )
+    assert stored["S3"].stated_reason == "price"
+    assert (stored["S2"].stated_reason, stored["S2"].stated_comment) == (None, None)
+    # The CRM's wording meant something else here: the user says what.
+    result = runner.invoke(
+        args=[
+            "customers",
+            "import",
+            str(path),
+            "--reason-map",
+            "Price too high=quality",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert customers(db)["S3"].stated_reason == "quality"
+
+
+def test_the_cli_names_the_status_column_and_what_its_values_mean(runner, db, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"id;Weg?;Tenure\n1;ja;2\n2;nee;3\n3;misschien;4\n")
+    result = runner.invoke(
+        args=[
+            "customers",
+            "import",
+            str(path),
+            "--dry-run",
+            "--status-column",
+            "Weg?",
+            "--status-map",
+            "ja=departed",
+            "--status-map",
+            "nee=active",
+            "--tenure-unit",
+            "years",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    # The dry run says how the columns and values are read.
+    assert "Weg? → status" in result.output
+    assert "ja = departed (1), nee = active (1), misschien = ? (1)" in result.output
+    assert "Looptijd (Tenure) in jaren" in result.output
+    assert "1 vertrokken, 1 actief" in result.output
+    assert "regel 4, kolom Weg?: Uit 'misschien' valt niet op te maken" in result.output
+    assert customers(db) == {}
+    result = runner.invoke(
+        args=["customers", "import", str(path), "--status-map", "ja=gone"]
+    )
+    assert result.exit_code != 0 and "'gone'" in result.output
+
+
+def page_form(html: str) -> dict[str, str]:
+    """Every select's chosen option and every hidden value of a page's form."""
+    import html as htmllib
+
+    form = {}
+    for m in re.finditer(
+        r'<select id="[^"]*" name="([^"]+)"[^>]*>(.*?)</select>', html, re.S
+    ):
+        options = re.findall(r'<option value="([^"]*)"( selected)?', m.group(2))
+        chosen = [v for v, selected in options if selected] or [options[0][0]]
+        form[m.group(1)] = chosen[0]
+    for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html):
+        form[m.group(1)] = htmllib.unescape(m.group(2))
+    return form
+
+
+def test_the_preview_counts_departed_and_active_and_takes_corrections(
+    client, db, manager, survey
+):
+    data = (
+        b"Klantnr;E-mailadres;Klant weg?;Reden opzegging;Opmerking\r\n"
+        b"1;a@example.nl;weg;Te duur;Veel te duur geworden\r\n"
+        b"2;b@example.nl;blijft;;\r\n"
+        b"3;c@example.nl;twijfel;Verhuisd;\r\n"
+        b"4;d@example.nl;weg;Verhuisd;\r\n"
+    )
+    url, preview = upload(client, data)
+    html = preview.get_data(as_text=True)
+    # No column is named like a status: every row is a departure, as before.
+    assert 'id="status-counts"' not in html
+    form = page_form(html)
+    status_select = next(k for k, v in form.items() if k.startswith("map-") and v == "")
+    assert form["map-3"] == "stated_reason" and form["map-4"] == "stated_comment"
+    # The user names the status column and looks again.
+    form.update({status_select: "status", "action": "refresh"})
+    form["csrf_token"] = csrf_token(client, url)
+    again = client.post(url, data=form)
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200 and customers(db) == {}
+    counts = re.search(r'id="status-counts">([^<]*)', html).group(1)
+    assert "Departed customers: 2. Active customers: 1. Rows read: 4." in counts
+    assert "Rows that do not say whether the customer left: 1." in html
+    # The file has no dates: the page asks for the date they left.
+    assert 'name="departed_on"' in html and "The file has no departure dates." in html
+    form = page_form(html)
+    values = {form[k]: k.removeprefix("status-value-") for k in form if "value" in k}
+    assert form[f"status-as-{values['twijfel']}"] == ""  # cannot tell: rejected
+    reason_values = {
+        form[k]: k.removeprefix("reason-value-")
+        for k in form
+        if k.startswith("reason-value-")
+    }
+    assert form[f"reason-as-{reason_values['te duur']}"] == "price"
+    assert form[f"reason-as-{reason_values['verhuisd']}"] == "need"
+    today = clock.now().date()
+    form.update(
+        {
+            f"status-as-{values['twijfel']}": "departed",
+            f"reason-as-{reason_values['verhuisd']}": "other",
+            "departed_on": today.isoformat(),
+            "action": "refresh",
+            "csrf_token": csrf_token(client, url),
+        }
+    )
+    html = client.post(url, data=form).get_data(as_text=True)
+    counts = re.search(r'id="status-counts">([^<]*)', html).group(1)
+    assert "Departed customers: 3. Active customers: 1. Rows read: 4." in counts
+    assert 'id="status-unreadable"' not in html
+    assert f'value="{today.isoformat()}"' in html
+    form = page_form(html)
+    form["departed_on"] = today.isoformat()
+    form.pop("action", None)
+    form["csrf_token"] = csrf_token(client, url)
+    result = client.post(url, data=form)
+    assert result.status_code == 302
+    stored = customers(db)
+    assert {k: c.status.value for k, c in stored.items()} == {
+        "1": "departed",
+        "2": "active",
+        "3": "departed",
+        "4": "departed",
+    }
+    assert {k: c.stated_reason for k, c in stored.items()} == {
+        "1": "price",
+        "2": None,
+        "3": "other",
+        "4": "other",
+    }
+    assert stored["1"].stated_comment == "Veel te duur geworden"
+    assert stored["3"].departed_at.date() == today
+    assert invited(db) == {"1", "3", "4"}
+
+
+def test_value_choices_made_for_another_column_are_not_applied(client, db, manager):
+    data = b"id;email;Churn;Actief\n1;a@example.nl;Yes;Ja\n2;b@example.nl;No;Nee\n"
+    url, preview = upload(client, data)
+    form = page_form(preview.get_data(as_text=True))
+    assert (form["map-2"], form["map-3"]) == ("status", "")
+    # The user moves the status to "Actief": the yes/no of Churn meant the opposite.
+    form.update({"map-2": "", "map-3": "status", "csrf_token": csrf_token(client, url)})
+    client.post(url, data=form)
+    stored = customers(db)
+    assert (stored["1"].status.value, stored["2"].status.value) == (
+        "active",
+        "departed",
+    )
+
+
+def test_a_negative_amount_keeps_the_row_and_is_listed_as_a_warning(
+    client, db, manager, runner, tmp_path
+):
+    data = (
+        b"Klantnummer;E-mailadres;Maandbedrag;Klantwaarde\r\n"
+        b"1;a@example.nl;12,50;300\r\n"
+        b"2;b@example.nl;-4,95;120\r\n"
+    )
+    url, preview = upload(client, data)
+    result = client.get(confirm(client, url, preview).location).get_data(as_text=True)
+    assert figures(result)[:2] == ["2", "2"]  # both rows imported
+    assert figures(result)[4] == "0"  # none rejected
+    warnings = re.search(r'id="warnings">(.*?)</div>', result, re.S).group(1)
+    assert "Rows imported with a value left out: 1." in warnings
+    assert "Line 3, column Maandbedrag: A negative amount is left out" in warnings
+    stored = customers(db)["2"]
+    assert (stored.monthly_revenue, stored.lifetime_value) == (None, Decimal("120"))
+    path = tmp_path / "credits.csv"
+    path.write_bytes(data)
+    output = runner.invoke(args=["customers", "import", str(path)]).output
+    assert "Regel 3, kolom Maandbedrag: Een negatief bedrag is weggelaten" in output
+
+
+def test_tenure_in_years_is_shown_and_can_be_switched_on_the_preview(
+    client, db, manager
+):
+    data = b"id;email;Tenure (years)\n1;a@example.nl;2\n"
+    url, preview = upload(client, data)
+    html = preview.get_data(as_text=True)
+    form = page_form(html)
+    assert form["tenure_unit"] == "years"
+    confirm(client, url, preview)
+    assert customers(db)["1"].tenure_months == 24
+    data = b"id;email;Tenure\n2;b@example.nl;2\n"
+    url, preview = upload(client, data)
+    form = page_form(preview.get_data(as_text=True))
+    assert form["tenure_unit"] == "months"
+    form.update({"tenure_unit": "years", "csrf_token": csrf_token(client, url)})
+    client.post(url, data=form)
+    assert customers(db)["2"].tenure_months == 24
+
+
+def test_rows_leaving_different_cells_empty_are_inserted_together(db, app):
+    # A real export leaves some cells empty here and others there; inserted
+    # row by row, 100,000 such rows took half again as long.
+    lines = ["id,email,phone,Churn,Churn Reason,Comment"]
+    for i in range(2000):
+        phone = "06-12345678" if i % 3 else ""
+        left = i % 2
+        reason = "Price too high" if left else ""
+        comment = "Te duur" if i % 5 == 0 else ""
+        churn = "Yes" if left else "No"
+        lines.append(f"{i},p{i}@example.com,{phone},{churn},{reason},{comment}")
+    inserts = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO customers"):
+            inserts.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        report = import_csv(io.BytesIO("\n".join(lines).encode()), batch_size=1000)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert (report.created, report.departed, report.active) == (2000, 1000, 1000)
+    # One statement per kind of row (8 here) per batch, not one per row.
+    assert len(inserts) <= 16
+    stored = customers(db)
+    five = stored["5"]
+    assert (five.phone, five.stated_reason, five.stated_comment) == (
+        "06-12345678",
+        "price",
+        "Te duur",
+    )
+    assert (stored["6"].phone, stored["6"].status.value) == (None, "active")

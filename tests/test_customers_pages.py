@@ -1,5 +1,7 @@
 """The customer list, one customer's page, and adding or editing by hand."""
 
+import html as htmllib
+import re
 from datetime import timedelta
 
 import pytest
@@ -160,3 +162,55 @@ def test_editing_keeps_numbers_unique(client, manager, post_form, create_custome
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Customer, a.id).name == "Renamed"
+
+
+@pytest.mark.parametrize(
+    ("language", "active", "departed", "unknown"),
+    [
+        ("en", "Active", "Departed", "unknown"),
+        ("nl", "Actief", "Vertrokken", "onbekend"),
+    ],
+)
+def test_filter_by_customer_status_and_an_unknown_departure_date(
+    client, create_user, login, create_customer, language, active, departed, unknown
+):
+    login(create_user("manager", language=language))
+    create_customer(name="Stayed", status="active", departed_at=None)
+    create_customer(name="Left", departed_at=clock.now() - timedelta(days=3))
+    snapshot = create_customer(name="Left sometime", departed_at=None)
+    assert names_on(client, "/customers/?state=active")[0] == ["Stayed"]
+    assert names_on(client, "/customers/?state=departed")[0] == [
+        "Left",
+        "Left sometime",
+    ]
+    names, html = names_on(client, "/customers/")
+    assert names == ["Left", "Left sometime", "Stayed"]
+    rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)[1:]
+    cells = [re.findall(r"<td>([^<]*)</td>", row) for row in rows]
+    assert [c[2:4] for c in cells][1:] == [[departed, unknown], [active, "—"]]
+    page = client.get(f"/customers/{snapshot.id}").get_data(as_text=True)
+    assert f'id="customer-status">{departed}<' in page
+    assert f"<dd>{unknown}</dd>" in page
+
+
+def test_paging_visits_dated_then_undated_customers_once(
+    client, manager, create_customer
+):
+    now = clock.now()
+    for i in range(60):
+        create_customer(name=f"D{i:03d}", departed_at=now - timedelta(hours=i % 5))
+    for i in range(70):
+        create_customer(
+            name=f"U{i:03d}", departed_at=None, status="active" if i % 2 else "departed"
+        )
+    seen, url = [], "/customers/"
+    while url:
+        names, page = names_on(client, url)
+        seen += names
+        found = re.search(r'<a href="([^"]+)">Next page', page)
+        url = htmllib.unescape(found.group(1)) if found else None
+    assert len(seen) == 130 and len(set(seen)) == 130
+    assert all(n.startswith("D") for n in seen[:60])
+    assert seen[60:] == [f"U{i:03d}" for i in reversed(range(70))]  # newest first
+    active = names_on(client, "/customers/?state=active")[0]
+    assert sorted(active) == [f"U{i:03d}" for i in range(1, 70, 2)]

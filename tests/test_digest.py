@@ -35,7 +35,13 @@ OCTOBER_ANSWERS = {"service": 9, "price": 6, "brand": 5}
 
 @pytest.fixture
 def app_settings(mail_settings):
-    return {**mail_settings, "TIMEZONE": "Europe/Amsterdam"}
+    # The period's departures are past the invitation cut-off, so the worker's
+    # passes here send the digest alone.
+    return {
+        **mail_settings,
+        "TIMEZONE": "Europe/Amsterdam",
+        "INVITATION_CUTOFF_DAYS": 1,
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -282,6 +288,26 @@ def test_content_against_a_hand_count(app, period_data):
     )
 
 
+def test_revenue_regained_in_another_currency_is_not_summed(app, db, period_data):
+    from karn.customers.models import Customer
+
+    # The 30.00 won back on 2 October was 30 US dollars.
+    win = db.session.scalars(
+        sa.select(WinBack).where(WinBack.returned_on == date(2026, 10, 2))
+    ).one()
+    db.session.get(Customer, win.customer_id).currency = "USD"
+    db.session.commit()
+    digest = content.build_for(OCTOBER, "en")
+    assert (digest.win_backs, digest.win_back_revenue) == (2, Decimal("49.50"))
+    assert digest.win_backs_text == (
+        "Customers won back: 2, of whom 1 after a call; "
+        "revenue regained: €49.50 a month. "
+        "1 customers in other currencies not counted: revenue is summed in EUR only."
+    )
+    dutch = content.build_for(OCTOBER, "nl").win_backs_text
+    assert "1 klanten in andere valuta niet meegeteld" in dutch
+
+
 def test_content_in_dutch(app, period_data):
     digest = content.build_for(OCTOBER, "nl")
     assert digest.title == "Teamoverzicht: oktober 2026"
@@ -517,7 +543,13 @@ def test_the_print_stylesheet():
 
 
 def _received(smtp_server):
-    return {m[1][0]: m[2] for m in smtp_server.handler.messages}
+    """The mail the team received (the period's departed customers get their
+    survey invitations from the same worker pass)."""
+    return {
+        m[1][0]: m[2]
+        for m in smtp_server.handler.messages
+        if not m[1][0].startswith("customer")
+    }
 
 
 def test_the_mail_goes_out_once_in_each_language(

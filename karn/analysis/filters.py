@@ -21,6 +21,7 @@ from karn.enums import Language, Reason, Source
 from karn.extensions import db
 
 REASONS = [r.value for r in Reason]
+CHANNELS = ("survey", "phone", "stated")
 SOURCES = [s.value for s in Source]
 WEIGHTS = ("count", "revenue")
 # A survey version's id is a database integer (at most 2**31 - 1 on PostgreSQL).
@@ -97,7 +98,9 @@ class Filters:
     revenue: str | None = None
     # Imported attributes: (("Plaats", "Utrecht"), ...)
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-    # "survey": what respondents chose; "phone": what staff heard on calls.
+    # Where a reason came from: "survey", what respondents chose; "phone", what
+    # staff heard on calls; "stated", what the customer gave when cancelling
+    # (a CRM's reason column, Stripe's feedback).
     channel: str = "survey"
 
     _SIMPLE = (
@@ -133,7 +136,7 @@ class Filters:
             "since": day("since"),
             "until": day("until"),
             "period_by": choice(args, "by", ("response", "departure"), "response"),
-            "channel": choice(args, "channel", ("survey", "phone"), "survey"),
+            "channel": choice(args, "channel", CHANNELS, "survey"),
         }
         for name in ("plan", "segment", "region"):
             values[name] = free_text(args, name) or None

@@ -129,7 +129,8 @@ def _cell_fold(dialect: str, facts: str) -> str:
 
 
 def _stored_facts(dialect: str) -> str:
-    """Every invitation and every customer not erased, as facts."""
+    """Every invitation and every customer not erased with a departure date
+    (as the triggers count them), as facts."""
     values = ", ".join(
         f"{sql} AS {name}" for name, sql in totals.CUSTOMER_VALUES.items()
     )
@@ -143,7 +144,7 @@ def _stored_facts(dialect: str) -> str:
         FROM invitations i JOIN customers c ON c.id = i.customer_id
         UNION ALL
         SELECT {day}, '{DEPARTED}', 0, {false}, 1, {values}, {extra}
-        FROM customers c WHERE c.erased_at IS NULL
+        FROM customers c WHERE c.erased_at IS NULL AND c.departed_at IS NOT NULL
     """
 
 

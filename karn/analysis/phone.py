@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from karn.analysis.filters import ReasonCounts, _month
 from karn.callbacks.models import CallNote, CallNoteReason, WinBack
+from karn.customers import currency as currencies
 from karn.customers.models import Customer
 from karn.enums import CallOutcome, Reason
 from karn.extensions import db
@@ -47,12 +48,14 @@ def reason_counts(f) -> ReasonCounts:
         db.session.scalar(_notes(f, sa.func.count(sa.distinct(CallNoteReason.note_id))))
         or 0
     )
+    # Amounts in another currency than the reporting one are not summed.
+    counted = currencies.counted()
     query = _notes(
         f,
         CallNoteReason.reason,
         sa.func.count(),
-        sa.func.sum(Customer.monthly_revenue),
-        sa.func.sum(Customer.lifetime_value),
+        sa.func.sum(sa.case((counted, Customer.monthly_revenue))),
+        sa.func.sum(sa.case((counted, Customer.lifetime_value))),
     ).group_by(CallNoteReason.reason)
     if not f.needs_customer:
         query = query.outerjoin(Customer, Customer.id == CallNote.customer_id)
@@ -120,11 +123,19 @@ def win_backs(f) -> dict:
         )
         .exists()
     )
+    # The revenue regained in another currency than the reporting one is
+    # counted apart (other_currency), not summed.
+    currency = (
+        sa.select(Customer.currency)
+        .where(Customer.id == WinBack.customer_id)
+        .scalar_subquery()
+    )
     query = sa.select(
         answered.label("survey_reason"),
         heard.label("phone_reason"),
         talked.label("talked"),
         WinBack.revenue,
+        currency.label("currency"),
     ).select_from(WinBack)
     if f.needs_customer:
         # Per win-back, which are few: as a join, SQLite may walk every
@@ -140,8 +151,13 @@ def win_backs(f) -> dict:
         query = query.where(WinBack.returned_on <= f.until)
     by_reason: dict[str, dict] = {}
     by_channel = {"survey": 0, "call": 0, "both": 0, "neither": 0}
-    total = {"count": 0, "revenue": 0.0}
-    for survey_reason, phone_reason, has_call, revenue in db.session.execute(query):
+    total = {"count": 0, "revenue": 0.0, "other_currency": 0}
+    reporting = currencies.reporting()
+    rows = db.session.execute(query)
+    for survey_reason, phone_reason, has_call, revenue, currency in rows:
+        if currency and currency != reporting:
+            total["other_currency"] += 1
+            revenue = None
         reason = survey_reason or phone_reason
         code = Reason(reason).value if reason else "unknown"
         row = by_reason.setdefault(code, {"count": 0, "revenue": 0.0})

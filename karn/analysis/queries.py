@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from karn.analysis import funnel as funnel_totals
-from karn.analysis import phone, totals
+from karn.analysis import phone, stated, totals
 from karn.analysis.filters import (
     REASONS,
     Filters,
@@ -194,6 +194,8 @@ def reason_counts(f: Filters, secondary: bool = True) -> ReasonCounts:
     responses and one over mentions when the filters need the responses."""
     if f.channel == "phone":
         return phone.reason_counts(f)
+    if f.channel == "stated":
+        return stated.reason_counts(f)
     result = ReasonCounts()
     main, mentions = _reason_rows(f, secondary)
     per_version: dict[int, int] = defaultdict(int)
@@ -223,6 +225,8 @@ def monthly_counts(f: Filters) -> list[tuple[str, dict[str, int], dict[str, int]
     """(month, counts, shown) in month order, for trends and p-charts."""
     if f.channel == "phone":
         return phone.monthly_counts(f)
+    if f.channel == "stated":
+        return stated.monthly_counts(f)
     scope = _totals_scope(f)
     if scope is not None:
         month = _month_of_day(ReasonTotal.day)

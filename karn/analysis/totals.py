@@ -2,7 +2,9 @@
 
 `reason_totals` holds, per response day, survey version, language, reason and
 main/"also played a part", how many submitted responses gave that reason and
-the revenue of the customers who gave it as their main reason: once for all
+the revenue of the customers who gave it as their main reason (amounts in the
+reporting currency, CURRENCY, only: another currency's are left out, and a
+changed CURRENCY needs `flask analysis rebuild-totals`): once for all
 respondents (attribute and value ''), once more under the customer's value
 of each attribute in ATTRIBUTES (segment, plan, region, source, tenure band,
 revenue band), and once more by the customer's departure day instead of the
@@ -30,11 +32,14 @@ karn.privacy.operations), so they leave the totals as they are; responses and
 customers are never deleted.
 """
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from karn.analysis.models import ResponseFact
+from karn.customers import currency as currencies
 from karn.customers.models import Customer
 from karn.enums import Reason
 from karn.extensions import prepared
@@ -96,6 +101,7 @@ TRACKED = (
     "lifetime_value",
     "tenure_months",
     "departed_at",
+    "currency",
 )
 
 _PENDING = "karn.analysis.totals.customers"
@@ -123,7 +129,7 @@ SELECT {_KEY}, {{sign}}count(*), {{sign}}sum(mr), {{sign}}sum(ltv)
 FROM (
     SELECT a.attribute, {_VALUE} AS value, {{day}} AS day, r.survey_version_id,
            r.language, r.primary_reason AS reason, FALSE AS is_secondary,
-           coalesce(c.monthly_revenue, 0) AS mr, coalesce(c.lifetime_value, 0) AS ltv
+           coalesce({{mr}}, 0) AS mr, coalesce({{ltv}}, 0) AS ltv
     FROM responses r
     LEFT JOIN customers c ON c.id = r.customer_id
     CROSS JOIN ({_ATTRIBUTES}) a
@@ -166,7 +172,7 @@ SELECT r.id, r.customer_id, r.submitted_at, c.departed_at, r.survey_version_id,
        r.language, r.primary_reason,
        coalesce((SELECT sum({_ALSO}) FROM response_reasons rr
                  WHERE rr.response_id = r.id AND rr.is_secondary), 0),
-       {", ".join(CUSTOMER_VALUES.values())}, c.monthly_revenue, c.lifetime_value,
+       {", ".join(CUSTOMER_VALUES.values())}, {{mr}}, {{ltv}},
        c.extra
 FROM responses r
 LEFT JOIN customers c ON c.id = r.customer_id
@@ -196,24 +202,38 @@ def _prepared(key: tuple[str, ...], sql: str, where: str) -> sa.TextClause:
     return _statements[key]
 
 
+def _money(code: str) -> dict[str, str]:
+    """SQL over c of the amounts that are summed: those in the reporting
+    currency (or unmarked); another currency's are left out (NULL)."""
+    if not re.fullmatch("[A-Z]{3}", code):
+        raise ValueError(f"CURRENCY must be an ISO 4217 code, not {code!r}")
+    counted = f"c.currency IS NULL OR c.currency = '{code}'"
+    return {
+        "mr": f"CASE WHEN {counted} THEN c.monthly_revenue END",
+        "ltv": f"CASE WHEN {counted} THEN c.lifetime_value END",
+    }
+
+
 def _statement(dialect: str, where: str, sign: str = "") -> sa.TextClause:
     """The totals' upsert for these responses, adding or (sign "-") taking out."""
     day = UTC_DAY[dialect]
+    code = currencies.reporting()
     sql = _UPSERT.format(
         day=f"CASE a.attribute WHEN '{DEPARTED}' "
         f"THEN {day.format('c.departed_at')} "
         f"ELSE {day.format('r.submitted_at')} END",
         where=_WHERE[where],
         sign=sign,
+        **_money(code),
     )
-    return _prepared(("totals", dialect, where, sign), sql, where)
+    return _prepared(("totals", dialect, where, sign, code), sql, where)
 
 
 def _facts_statement(dialect: str, where: str) -> sa.TextClause:
     """The INSERT of these responses' facts."""
-    return _prepared(
-        ("facts", dialect, where), _FACTS.format(where=_WHERE[where]), where
-    )
+    code = currencies.reporting()
+    sql = _FACTS.format(where=_WHERE[where], **_money(code))
+    return _prepared(("facts", dialect, where, code), sql, where)
 
 
 def add_response(conn: sa.Connection, response_id: int) -> None:

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from karn import clock
 from karn.accounts import audit
 from karn.accounts.security import MANAGERS, roles_required
-from karn.analysis import charts, exports, phone, queries, report, stats
+from karn.analysis import charts, currencies, exports, phone, queries, report, stats
 from karn.analysis.filters import (
     REASONS,
     SOURCES,
@@ -32,6 +32,7 @@ from karn.analysis.filters import (
     free_text,
 )
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
+from karn.customers.currency import reporting as reporting_currency
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
 from karn.extensions import db
@@ -165,6 +166,8 @@ def dashboard():
         counts=counts,
         funnel=queries.funnel(f),
         win_backs=phone.win_backs(f),
+        other_currency=currencies.respondents(f),
+        currency=reporting_currency(),
         labels=_labels(),
         options=_options(),
     )

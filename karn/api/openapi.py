@@ -39,11 +39,21 @@ def _departure_in() -> dict:
                 "enum": ["nl", "en", None],
                 "description": "Survey language; the company default if null.",
             },
+            "status": {
+                "type": ["string", "null"],
+                "enum": ["departed", "active", None],
+                "description": "Whether the customer left: departed (the default) "
+                "or active. An active customer is never invited; a departed "
+                "customer sent as active again is recorded as won back, an active "
+                "one sent as departed leaves on departed_at.",
+            },
             "departed_at": {
                 "type": ["string", "null"],
                 "format": "date-time",
                 "description": "When the customer left (ISO 8601; "
-                "dd-mm-yyyy also accepted). Now if left out.",
+                "dd-mm-yyyy also accepted). Now if left out and no status is "
+                "given; with status departed, a departure of unknown date, which "
+                "is not invited; null for an active customer.",
             },
             "tenure_months": {"type": ["integer", "null"], "minimum": 0},
             "monthly_revenue": {"type": ["number", "null"], "minimum": 0},
@@ -55,7 +65,7 @@ def _departure_in() -> dict:
             },
         }
     )
-    assert set(properties) == set(csvparse.FIELDS) | {"extra"}
+    assert set(properties) == {*csvparse.FIELDS, "status", "extra"}
     return {
         "type": "object",
         "additionalProperties": False,

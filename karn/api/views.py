@@ -22,7 +22,10 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 MAX_ITEMS = 1000
-ACCEPTED = set(csvparse.FIELDS) | {"extra"}
+# A customer's fields, and whether they left: "active" or "departed" (the
+# default); see karn.customers.models for what a change of status does.
+FIELDS = (*csvparse.FIELDS, "status")
+ACCEPTED = {*FIELDS, "extra"}
 
 
 def _error(status: int, code: str, message: str, **more):
@@ -83,7 +86,7 @@ def _validate_item(index: int, item: Any) -> tuple[dict, dict, list[dict]]:
             )
         )
         extra = {}
-    values = {k: v for k, v in item.items() if k in csvparse.FIELDS}
+    values = {k: v for k, v in item.items() if k in FIELDS}
     clean, errors = csvparse.validate_record(values)
     for error in errors:
         problems.append(
@@ -115,6 +118,7 @@ def serialise(customer: Customer, invitation: Invitation | None) -> dict:
         "name": customer.name,
         "phone": customer.phone,
         "language": customer.language.value if customer.language else None,
+        "status": customer.status.value,
         "departed_at": _iso(customer.departed_at),
         "plan": customer.plan,
         "segment": customer.segment,

@@ -20,6 +20,7 @@ from karn.callbacks.models import (
     CallTask,
     WinBack,
 )
+from karn.customers import currency as currencies
 from karn.customers.models import Customer
 from karn.enums import (
     CallOutcome,
@@ -231,6 +232,8 @@ def queue_silent_high_value(now: datetime | None = None) -> int:
         .where(
             silent,
             Customer.monthly_revenue >= Decimal(str(threshold)),
+            # The threshold is in the reporting currency: 100 yen is not 100 euros.
+            currencies.counted(),
             Customer.phone.is_not(None),
             Customer.erased_at.is_(None),
             ~sa.exists().where(CallTask.customer_id == Customer.id),
@@ -406,7 +409,7 @@ def record_win_back(
     """Mark a customer as returned; marking again corrects the earlier record."""
     if customer.erased_at is not None:
         raise CallError("erased")
-    if returned_on < customer.departed_at.date():
+    if customer.departed_at is not None and returned_on < customer.departed_at.date():
         raise CallError("before_departure")
     if revenue is not None and revenue < 0:
         raise CallError("revenue")
@@ -436,6 +439,20 @@ def record_win_back(
         revenue=str(revenue) if revenue is not None else None,
     )
     return win
+
+
+def record_returns(customer_ids: list[int], returned_on: date, via: str) -> None:
+    """Listener for intake (karn.customers.operations.on_returned): departed
+    customers an import, the API or Stripe says are active again are won back."""
+    for customer in db.session.scalars(
+        sa.select(Customer).where(Customer.id.in_(customer_ids))
+    ):
+        if (
+            customer.departed_at is not None
+            and returned_on < customer.departed_at.date()
+        ):
+            continue  # back before they left: the file's dates disagree
+        record_win_back(customer, returned_on, via)
 
 
 def remove_win_back(win: WinBack, by: User) -> None:

@@ -1,4 +1,4 @@
-"""`flask customers ...`: import departed customers from a CSV export."""
+"""`flask customers ...`: import customers from a CSV export."""
 
 import click
 from flask import Flask, current_app
@@ -6,9 +6,12 @@ from flask.cli import AppGroup
 from flask_babel import gettext as _
 
 from karn.customers import csvparse
+from karn.customers.csv_status import TENURE_UNITS, Choices
+from karn.customers.csv_summary import summarise
 from karn.customers.operations import import_csv
+from karn.enums import CustomerStatus, Reason
 
-customers_cli = AppGroup("customers", help="Departed customers.")
+customers_cli = AppGroup("customers", help="Customers.")
 
 
 def _parse_mapping(pairs: tuple[str, ...]) -> dict[str, str | None] | None:
@@ -37,6 +40,71 @@ def _parse_mapping(pairs: tuple[str, ...]) -> dict[str, str | None] | None:
     return mapping
 
 
+def _parse_values(
+    pairs: tuple[str, ...], allowed: tuple[str, ...], option: str
+) -> dict[str, str | None]:
+    """VALUE=MEANING pairs (--status-map, --reason-map); "none" for no reason."""
+    values: dict[str, str | None] = {}
+    for pair in pairs:
+        value, sep, meaning = pair.rpartition("=")
+        meaning = meaning.strip().lower()
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: write VALUE=...", param_hint=option)
+        if meaning not in allowed:
+            raise click.BadParameter(
+                f"{meaning!r} for {value!r}; one of: {', '.join(allowed)}",
+                param_hint=option,
+            )
+        values[value] = None if meaning == "none" else meaning
+    return values
+
+
+def _describe(path: str, mapping, choices: Choices) -> None:
+    """What the file's columns and values are read as (for --dry-run)."""
+    with open(path, "rb") as stream:
+        detected = csvparse.detect(stream)
+        columns = csvparse.resolve_mapping(detected.headers, mapping)[0]
+        if "status" not in {*(mapping or {}).values(), *detected.mapping.values()}:
+            # As parse(): a suggested status column whose values are none is not.
+            columns = {h: None if t == "status" else t for h, t in columns.items()}
+        found = summarise(stream, columns, choices)
+    named = [f"{h} → {t}" for h, t in columns.items() if t and t != csvparse.SKIP]
+    click.echo(_("Columns: %(columns)s", columns="; ".join(named) or "—"))
+    if found.status_column:
+        values = ", ".join(
+            f"{v.text or '(empty)'} = {v.chosen or '?'} ({v.rows})"
+            for v in found.status_values
+        )
+        click.echo(
+            _(
+                "Status (%(column)s): %(values)s",
+                column=found.status_column,
+                values=values,
+            )
+        )
+    if found.reason_column:
+        values = ", ".join(
+            f"{v.text} = {v.chosen or '-'} ({v.rows})" for v in found.reason_values
+        )
+        if found.more_reasons:
+            values += ", " + _("%(n)d more", n=found.more_reasons)
+        click.echo(
+            _(
+                "Reasons (%(column)s): %(values)s",
+                column=found.reason_column,
+                values=values,
+            )
+        )
+    if found.tenure_column:
+        click.echo(
+            _(
+                "Tenure (%(column)s) in %(unit)s",
+                column=found.tenure_column,
+                unit=_("years") if found.tenure_unit == "years" else _("months"),
+            )
+        )
+
+
 @customers_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check and count; write nothing.")
@@ -46,26 +114,83 @@ def _parse_mapping(pairs: tuple[str, ...]) -> dict[str, str | None] | None:
     metavar="COLUMN=FIELD",
     help="Map a column to a field (or to 'extra' or 'skip'); repeatable.",
 )
+@click.option(
+    "--status-column",
+    metavar="COLUMN",
+    help="The column that says whether a customer left (as --mapping COLUMN=status).",
+)
+@click.option(
+    "--status-map",
+    multiple=True,
+    metavar="VALUE=departed|active",
+    help="What a value of the status column means; repeatable.",
+)
+@click.option(
+    "--departed-on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Departure date (YYYY-MM-DD) of departed rows without one; without it "
+    "they get an unknown date and are not invited.",
+)
+@click.option(
+    "--reason-map",
+    multiple=True,
+    metavar="VALUE=CODE",
+    help="The reason code (service, quality, brand, price, need, other, none) of "
+    "a value of the stated-reason column; repeatable.",
+)
+@click.option(
+    "--tenure-unit",
+    type=click.Choice(TENURE_UNITS),
+    help="Unit of the tenure column (default: years only when its name says so).",
+)
 @click.option("--month-first", is_flag=True, help="Dates are mm/dd/yyyy.")
 @click.option(
     "--rejected",
     type=click.Path(dir_okay=False, writable=True),
     help="Write the rejected rows to this CSV file.",
 )
-def import_command(file, dry_run, mapping, month_first, rejected):
-    """Import departed customers from a CSV export (safe to run again).
+def import_command(
+    file,
+    dry_run,
+    mapping,
+    status_column,
+    status_map,
+    departed_on,
+    reason_map,
+    tenure_unit,
+    month_first,
+    rejected,
+):
+    """Import customers from a CSV export (safe to run again).
+
+    A status column (Churn, Exited, Opgezegd, Actief …) says per row whether
+    the customer departed or is active; without one every row is a departure.
+    Only departed customers with a departure date are invited. With --dry-run
+    it also prints how the columns and values are read.
 
     Exits with status 1 when nothing could be imported: the file has no data
     rows, or every row was rejected.
     """
     lang = current_app.config["DEFAULT_LANGUAGE"]
+    columns = _parse_mapping(mapping)
+    if status_column:
+        columns = {**(columns or {}), status_column: "status"}
+    choices = Choices(
+        status=_parse_values(status_map, tuple(CustomerStatus), "--status-map"),
+        reasons=_parse_values(reason_map, (*Reason, "none"), "--reason-map"),
+        tenure_unit=tenure_unit,
+        departed_on=departed_on.date() if departed_on else None,
+    )
     with open(file, "rb") as stream:
         try:
+            if dry_run:
+                _describe(file, columns, choices)
             report = import_csv(
                 stream,
-                _parse_mapping(mapping),
+                columns,
                 dry_run=dry_run,
                 date_order="mdy" if month_first else "dmy",
+                choices=choices,
             )
         except csvparse.CsvFormatError as exc:
             raise click.ClickException(exc.message(lang)) from exc
@@ -81,6 +206,21 @@ def import_command(file, dry_run, mapping, month_first, rejected):
         )
         + (" " + _("(dry run: nothing written)") if dry_run else "")
     )
+    click.echo(
+        _(
+            "%(departed)d departed, %(active)d active",
+            departed=report.departed,
+            active=report.active,
+        )
+    )
+    if report.undated:
+        click.echo(
+            _(
+                "%(n)d departed without a departure date: recorded with an unknown "
+                "date and not invited (give the date with --departed-on)",
+                n=report.undated,
+            )
+        )
     if warning := report.warning(lang):
         click.echo(_("Warning: %(text)s", text=warning), err=True)
     for error in report.errors[:20]:

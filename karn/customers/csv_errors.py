@@ -98,6 +98,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The departure date {value} is more than a year in the future",
         "De opzegdatum {value} ligt meer dan een jaar in de toekomst",
     ),
+    "negative_amount": (
+        "A negative amount is left out, the rest of the row kept (Karn stores no "
+        "credits): {value}",
+        "Een negatief bedrag is weggelaten, de rest van de rij behouden (Karn slaat "
+        "geen creditbedragen op): {value}",
+    ),
+    "unknown_status": (
+        "Cannot tell from {value} whether the customer left; say what it means on "
+        "the import page (or with --status-map)",
+        "Uit {value} valt niet op te maken of de klant is vertrokken; geef op de "
+        "importpagina (of met --status-map) aan wat het betekent",
+    ),
+    "missing_status": (
+        "The status is empty: the row does not say whether the customer left",
+        "De status is leeg: de rij zegt niet of de klant is vertrokken",
+    ),
+    "invalid_status": (
+        "Status must be active or departed: {value}",
+        "Status moet active of departed zijn: {value}",
+    ),
     # File errors.
     "empty_file": ("The file is empty", "Het bestand is leeg"),
     "no_header": (
@@ -147,6 +167,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "1 byte is geen UTF-8 en is gelezen als Windows-1252 (op regel {line}); "
         "controleer de tekens op die regel",
     ),
+    "rows_with_warnings": (
+        "Rows imported with a value left out: {count}.",
+        "Rijen geïmporteerd met een waarde weggelaten: {count}.",
+    ),
+    "row_warning": (
+        "Line {line}, column {column}: {message}",
+        "Regel {line}, kolom {column}: {message}",
+    ),
+    "more_rows": ("… and {count} more", "… en nog {count}"),
     "stray_bytes": (
         "{count} bytes are not UTF-8 and were read as Windows-1252 (the first on "
         "line {line}); check the characters on those lines",
@@ -165,6 +194,12 @@ REJECT_COLUMNS: dict[str, tuple[str, str, str, str]] = {
 def _message(code: str, params: Mapping[str, Any]) -> tuple[str, str]:
     en, nl = MESSAGES[code]
     return en.format_map(params), nl.format_map(params)
+
+
+def message(code: str, lang: str = "en", **params: Any) -> str:
+    """One of MESSAGES in lang ("nl" or "en"), filled in."""
+    en, nl = _message(code, params)
+    return nl if lang == "nl" else en
 
 
 def _show(value: Any) -> str:

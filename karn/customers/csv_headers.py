@@ -26,12 +26,16 @@ FIELDS: tuple[str, ...] = (
     "monthly_revenue",
     "lifetime_value",
 )
+# What a CRM says of the departure: whether the customer left (status, read by
+# karn.customers.csv_status), the reason they gave and their comment. Mapping
+# targets of a file; status is also a field of the API.
+CRM_FIELDS: tuple[str, ...] = ("status", "stated_reason", "stated_comment")
 # Mapping targets that are combined into "name" when the file has no full name.
 NAME_PARTS: tuple[str, ...] = ("first_name", "name_infix", "last_name")
 # Mapping target for a column that must be dropped, not even kept as extra
 # (e.g. a national ID number that has no business in Karn).
 SKIP = "_skip"
-TARGETS: tuple[str, ...] = FIELDS + NAME_PARTS
+TARGETS: tuple[str, ...] = FIELDS + CRM_FIELDS + NAME_PARTS
 
 # Labels for an upload page's mapping drop-down: target -> (English, Dutch).
 TARGET_LABELS: dict[str, tuple[str, str]] = {
@@ -44,9 +48,12 @@ TARGET_LABELS: dict[str, tuple[str, str]] = {
     "plan": ("Plan", "Abonnement"),
     "segment": ("Segment", "Segment"),
     "region": ("Region", "Regio"),
-    "tenure_months": ("Tenure (months)", "Looptijd (maanden)"),
+    "tenure_months": ("Tenure", "Looptijd"),
     "monthly_revenue": ("Monthly revenue", "Maandbedrag"),
     "lifetime_value": ("Lifetime value", "Klantwaarde"),
+    "status": ("Status: departed or active", "Status: vertrokken of actief"),
+    "stated_reason": ("Stated reason for leaving", "Opgegeven reden van vertrek"),
+    "stated_comment": ("Comment of the customer", "Toelichting van de klant"),
     "first_name": ("First name", "Voornaam"),
     "name_infix": ("Name infix (van, de)", "Tussenvoegsel"),
     "last_name": ("Last name", "Achternaam"),
@@ -158,7 +165,14 @@ _ALIASES: dict[str, tuple[str, ...]] = {
             "klant sinds maanden|aantal maanden klant|maanden klant|duur in maanden|"
             "lidmaatschap maanden"
         ),
-        "looptijd|aantal maanden|months",
+        (
+            "looptijd|aantal maanden|months|months on book|months active|"
+            "active months|maanden actief|tenure years|"
+            "tenure in years|tenure yrs|tenure yr|tenure year|years as customer|"
+            "customer years|years customer|"
+            "looptijd jaren|looptijd in jaren|jaren klant|aantal jaren klant|"
+            "klant sinds jaren|lidmaatschap jaren|duur in jaren"
+        ),
     ),
     "monthly_revenue": (
         (
@@ -176,6 +190,38 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         (
             "total charges|total revenue|total spent|total spend|totaalbedrag|"
             "totale omzet|omzet totaal|totaal omzet|totaal besteed"
+        ),
+    ),
+    # Which words say a customer left, and which that they stay, depends on
+    # the column too: see csv_status.STATUS_HEADERS.
+    "status": (
+        (
+            "churn|churned|churn label|churn value|churn flag|churn status|exited|"
+            "attrition|attrition flag|has left|left|is churned|departed|"
+            "customer status|klantstatus|klant status|account status|"
+            "subscription status|abonnementsstatus|contract status|contractstatus|"
+            "membership status|opgezegd|vertrokken|is opgezegd|opzegging|actief|"
+            "active|is active|is actief|active customer|actieve klant|klant actief|"
+            "nog klant|still customer"
+        ),
+        "status",
+    ),
+    "stated_reason": (
+        (
+            "churn reason|cancellation reason|cancelation reason|cancel reason|"
+            "reason for leaving|reason for cancellation|reason for churn|"
+            "exit reason|termination reason|stated reason|reden opzegging|"
+            "opzegreden|opzeggingsreden|reden van opzegging|reden vertrek|"
+            "vertrekreden|reden van vertrek|reden beeindiging"
+        ),
+        "churn category|churn reason category|reason|reden|reason category",
+    ),
+    "stated_comment": (
+        (
+            "comment|comments|opmerking|opmerkingen|toelichting|feedback|"
+            "customer comment|churn comment|cancellation comment|exit comment|"
+            "exit feedback|customer feedback|klantfeedback|opmerking klant|"
+            "toelichting opzegging|remarks|reason details|reden toelichting"
         ),
     ),
 }

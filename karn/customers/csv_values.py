@@ -23,6 +23,7 @@ from email_validator import (
 
 from karn import clock
 from karn.customers.csv_errors import FieldError, _show
+from karn.enums import CustomerStatus
 
 # The column widths of the customers table.
 MAX_LENGTHS: dict[str, int] = {
@@ -45,13 +46,18 @@ _CENT = Decimal("0.01")
 
 
 class _Fail:
-    """A value rule's verdict: code and message parameters (no exception cost)."""
+    """A value rule's verdict: code and message parameters (no exception cost).
 
-    __slots__ = ("code", "params")
+    With drop, only the value is left out and the row is kept, with a warning
+    (a negative amount in a file: a credit, which Karn does not store).
+    """
 
-    def __init__(self, code: str, **params: Any) -> None:
+    __slots__ = ("code", "params", "drop")
+
+    def __init__(self, code: str, drop: bool = False, **params: Any) -> None:
         self.code = code
         self.params = params
+        self.drop = drop
 
 
 _UTC_NAMES = {"Z", "z", "UTC", "GMT"}
@@ -301,6 +307,16 @@ def _text_rule(limit: int):
     return rule
 
 
+_STATUSES = {s.value: s for s in CustomerStatus}
+
+
+def _status(text: str) -> CustomerStatus | _Fail:
+    """active or departed, as the API and the form name them (a file's words:
+    karn.customers.csv_status)."""
+    found = _STATUSES.get(text.casefold())
+    return _Fail("invalid_status", value=_show(text)) if found is None else found
+
+
 def _latest_departure() -> datetime:
     return clock.now() + MAX_DEPARTURE_AHEAD
 
@@ -334,6 +350,7 @@ _BASE_RULES: dict[str, Any] = {
     "tenure_months": _tenure_str,
     "monthly_revenue": _money_str,
     "lifetime_value": _money_str,
+    "status": _status,
 }
 
 

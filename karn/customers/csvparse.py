@@ -1,4 +1,4 @@
-"""Streaming parser for CSV exports of departed customers: detect, map, validate.
+"""Streaming parser for CSV exports of customers: detect, map, validate.
 
 A CRM export is read in three steps:
 
@@ -18,8 +18,11 @@ the JSON API.
 
 Only an ID or an e-mail address is required. A missing departure date is None
 (exports such as the Telco churn data have none); the importer decides what
-to store then. ``Record.fields`` has a key for every field the mapping covers,
-so an upsert can tell "column absent" from "cell empty" (None).
+to store then. A status column (departed or active), a stated reason and a
+comment are read by karn.customers.csv_status, with what the user said of
+their values (``Choices``); ``Record.warnings`` names values left out.
+``Record.fields`` has a key for every field the mapping covers, so an upsert
+can tell "column absent" from "cell empty" (None).
 
 Line numbers: ``line`` is the physical line of the file on which a row starts
 (the header is line 1, and a quoted value with a newline in it spans several
@@ -39,7 +42,6 @@ single separator followed by exactly three digits (``1.234``, ``1,234``) is read
 as a thousands separator, because amounts in cents never have three decimals.
 """
 
-import codecs
 import csv
 import io
 import re
@@ -63,12 +65,7 @@ from karn.customers.csv_decoding import (
     _width,
     decode_counting,
 )
-from karn.customers.csv_errors import (
-    REJECT_COLUMNS,
-    CsvFormatError,
-    FieldError,
-    Problem,
-)
+from karn.customers.csv_errors import CsvFormatError, FieldError, Problem
 from karn.customers.csv_headers import FIELDS as FIELDS
 from karn.customers.csv_headers import (
     NAME_PARTS,
@@ -79,6 +76,14 @@ from karn.customers.csv_headers import (
 from karn.customers.csv_headers import TARGET_LABELS as TARGET_LABELS
 from karn.customers.csv_headers import TARGETS as TARGETS
 from karn.customers.csv_headers import suggest_mapping as suggest_mapping
+from karn.customers.csv_rejected import rejected_rows_csv as rejected_rows_csv
+from karn.customers.csv_rejected import write_rejected_rows as write_rejected_rows
+from karn.customers.csv_status import (
+    Choices,
+    column_rules,
+    confirm_status_column,
+    settle,
+)
 from karn.customers.csv_values import (
     _NUMERIC_DATE,
     _Fail,
@@ -89,7 +94,7 @@ from karn.customers.csv_values import (
 from karn.customers.csv_values import MAX_LENGTHS as MAX_LENGTHS
 from karn.customers.csv_values import parse_money as parse_money
 from karn.customers.csv_values import validate_record as validate_record
-from karn.formatting import spreadsheet_cell, spreadsheet_value
+from karn.formatting import spreadsheet_value
 
 SAMPLE_SIZE = 64 * 1024
 _CHUNK = 64 * 1024
@@ -103,6 +108,8 @@ class Record:
     fields: dict[str, Any]
     extra: dict[str, str]
     row: int
+    # Values left out with the row kept (a negative amount): say so per row.
+    warnings: list[FieldError] | tuple = ()
 
 
 @dataclass(slots=True)
@@ -117,6 +124,7 @@ class RowError:
     overflow: tuple[str, ...] = ()
     # The last line, when a quote left open swallowed the lines after this row.
     end_line: int | None = None
+    warnings: list[FieldError] | tuple = ()
 
     @property
     def count(self) -> int:
@@ -258,6 +266,7 @@ def detect(
                 break
     except csv.Error:
         pass  # the sample may end inside a quoted value; parse() reports it
+    mapping = confirm_status_column(mapping, date_rows)
     date_column = next((h for h, t in mapping.items() if t == "departed_at"), None)
     return Detected(
         encoding=source.encoding,
@@ -334,6 +343,7 @@ def parse(
     delimiter: str | None = None,
     date_order: str = "dmy",
     reject_duplicates: bool = False,
+    choices: Choices | None = None,
 ) -> Rows:
     """Read a CSV export row by row: a Record per good row, a RowError per bad one.
 
@@ -346,7 +356,9 @@ def parse(
     Rejected too: a row short of values, one with a NUL byte, one with a quote
     left open that swallowed the lines after it (one RowError for them all, see
     RowError.count), and with reject_duplicates a customer an earlier row had
-    (csv_values._Seen, whose memory grows with the file).
+    (csv_values._Seen, whose memory grows with the file). choices: what the
+    user said of the status and reason values, tenure unit and departure date
+    (csv_status.Choices).
     """
     month_first = _month_first(date_order)
     source = _open(stream, encoding, delimiter)
@@ -357,6 +369,9 @@ def parse(
     resolved, problems = resolve_mapping(headers, mapping)
     if problems:
         raise CsvFormatError(problems[0].code, problems=problems)
+    if "status" in resolved.values():
+        sample = csv.reader(io.StringIO(source.sample_text), delimiter=source.delimiter)
+        resolved = confirm_status_column(resolved, _sample(sample, headers), mapping)
     rows = _rows(
         reader,
         source,
@@ -367,8 +382,19 @@ def parse(
         header_row,
         _width(header),
         reject_duplicates,
+        choices or Choices(),
     )
     return Rows(rows, source)
+
+
+def _sample(reader: Any, headers: list[str]) -> Iterator[dict[str, str]]:
+    """Up to 200 rows after the header of a sample, as dicts."""
+    try:
+        _first_row(reader, 0)
+        for _, row in zip(range(200), reader, strict=False):
+            yield dict(zip(headers, row, strict=False))
+    except (csv.Error, CsvFormatError):
+        return  # the sample may end inside a quoted value
 
 
 def _read_header(reader: Any, source: _Source) -> tuple[list[str], int]:
@@ -388,11 +414,13 @@ def _rows(
     header_row: int,
     need: int,
     reject_duplicates: bool,
+    choices: Choices,
 ) -> Iterator[Record | RowError]:
     # The same rules as _validate(), unrolled per column: this loop runs for
     # every row of files with 100,000 rows. need is the header's width without
     # empty trailing columns: a row with fewer values lost one.
-    rules = _string_rules(month_first)
+    rules = column_rules(_string_rules(month_first), mapping, choices)
+    settle_row = settle(mapping, choices)
     width = len(headers)
     plan: list[tuple[int, str, str, Any]] = []
     parts_at: list[tuple[int, str, str]] = []
@@ -451,6 +479,7 @@ def _rows(
         if not joined.strip():
             continue
         errors: list[FieldError] = []
+        warnings: list[FieldError] | tuple = ()
         overflow: tuple[str, ...] = ()
         end_line = None
         if n > width:
@@ -493,22 +522,30 @@ def _rows(
                     clean[name] = None
                     continue
                 result = rule(value)
-                if type(result) is fail:
-                    errors.append(make_error(header, result.code, **result.params))
-                else:
+                if type(result) is not fail:
                     clean[name] = result
+                elif result.drop:  # only the value is left out
+                    clean[name] = None
+                    warnings = [
+                        *warnings,
+                        make_error(header, result.code, **result.params),
+                    ]
+                else:
+                    errors.append(make_error(header, result.code, **result.params))
             has_id = id_index is not None and row[id_index].strip()
             # As in _validate: only when both are absent, not merely invalid.
             if not has_id and (email_index is None or not row[email_index].strip()):
                 errors.append(make_error(None, "missing_id_and_email"))
             if seen is not None and (duplicate := seen.check(clean, has_id)):
                 errors.append(duplicate)
+            if settle_row is not None and not errors and (wrong := settle_row(clean)):
+                errors.append(wrong)
         if errors:
             rejected += 1
             if max_errors is not None and rejected > max_errors:
                 raise CsvFormatError("too_many_errors", line=line, max=max_errors)
             raw = dict(zip(headers, row, strict=False))
-            yield RowError(line, raw, errors, row_number, overflow, end_line)
+            yield RowError(line, raw, errors, row_number, overflow, end_line, warnings)
             continue
         if seen is not None:
             seen.add(clean, line)
@@ -519,71 +556,4 @@ def _rows(
                 value = spreadsheet_value(value).strip()
             if value:
                 extra[header] = value
-        yield Record(line, clean, extra, row_number)
-
-
-# --- Rejected rows ---------------------------------------------------------
-
-
-class _Utf8Writer:
-    """A text sink for csv.writer that encodes onto a binary stream."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self._out = out
-
-    def write(self, text: str) -> int:
-        return self._out.write(text.encode("utf-8"))
-
-
-def write_rejected_rows(
-    out: IO[bytes],
-    errors: Iterable[RowError],
-    headers: Sequence[str] | None = None,
-    *,
-    lang: str = "en",
-    delimiter: str = ",",
-) -> int:
-    """Stream rejected rows to out as UTF-8 CSV (with BOM, for Excel); the count.
-
-    Each row: line, spreadsheet row, columns and reasons (in lang), then the
-    original values; a formula-like cell gets an apostrophe in front
-    (formatting.spreadsheet_cell), which the import takes off. Fixed, the file
-    can be uploaded again as it is: the added columns are ignored on import.
-    headers default to the first error's columns.
-    """
-    labels = REJECT_COLUMNS.get(lang, REJECT_COLUMNS["en"])
-    writer = csv.writer(_Utf8Writer(out), delimiter=delimiter, lineterminator="\r\n")
-    out.write(codecs.BOM_UTF8)
-    count = 0
-    for error in errors:
-        if headers is None:
-            headers = list(error.raw)
-        if count == 0:
-            writer.writerow([spreadsheet_cell(c) for c in (*labels, *headers)])
-        cells = [
-            error.line,
-            error.row,
-            "; ".join(dict.fromkeys(e.column or "" for e in error.errors)),
-            "; ".join(e.message(lang) for e in error.errors),
-            *(error.raw.get(h, "") for h in headers),
-            *error.overflow,
-        ]
-        # Guarded against formulas; parse() takes the guard off again.
-        writer.writerow([spreadsheet_cell(c) for c in cells])
-        count += 1
-    if count == 0 and headers is not None:
-        writer.writerow([spreadsheet_cell(c) for c in (*labels, *headers)])
-    return count
-
-
-def rejected_rows_csv(
-    errors: Iterable[RowError],
-    headers: Sequence[str] | None = None,
-    *,
-    lang: str = "en",
-    delimiter: str = ",",
-) -> bytes:
-    """The rejected-rows CSV as bytes (see write_rejected_rows)."""
-    out = io.BytesIO()
-    write_rejected_rows(out, errors, headers, lang=lang, delimiter=delimiter)
-    return out.getvalue()
+        yield Record(line, clean, extra, row_number, warnings)

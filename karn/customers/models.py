@@ -1,4 +1,21 @@
-"""Departed customers: who left, when, and what we know of them."""
+"""Customers: who they are, whether and when they left, what we know of them.
+
+A customer is active or departed (`status`), the one model the rest of Karn
+builds on:
+
+- new, without a status (a row, item or event): departed, as always;
+- new, the status says active: active, never invited, never in the ranking;
+- active, then the status says departed or the last Stripe subscription
+  ends: departed, on the file's date, the event's time, or an unknown date;
+- departed, then the status says active or a new Stripe subscription
+  starts: active, with a win-back recorded;
+- any, erased: nothing of it returns through intake.
+
+`departed_at` is the last departure: None for a customer who never left, and
+for a departure of unknown date (a snapshot file with a status but no date),
+which counts in the analysis but is never invited. A customer won back keeps
+the date of the departure they came back from.
+"""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -8,12 +25,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from karn import clock
 from karn.dbtypes import Cents, UTCDateTime
-from karn.enums import Language, Reason, Source, enum_column
+from karn.enums import CustomerStatus, Language, Reason, Source, enum_column
 from karn.extensions import db
 
 
 class Customer(db.Model):
-    """A customer who has left, as imported, posted or received from Stripe."""
+    """A customer, active or departed, as imported, posted or received from Stripe."""
 
     __tablename__ = "customers"
 
@@ -24,13 +41,24 @@ class Customer(db.Model):
     phone: Mapped[str | None] = mapped_column(sa.String(50))
     # None: the company's default language.
     language: Mapped[Language | None] = mapped_column(enum_column(Language, "language"))
-    departed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[CustomerStatus] = mapped_column(
+        enum_column(CustomerStatus, "customer_status"),
+        default=CustomerStatus.DEPARTED,
+        server_default=CustomerStatus.DEPARTED.value,
+    )
+    departed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     plan: Mapped[str | None] = mapped_column(sa.String(100), index=True)
     segment: Mapped[str | None] = mapped_column(sa.String(100))
     region: Mapped[str | None] = mapped_column(sa.String(100), index=True)
     tenure_months: Mapped[int | None]
     monthly_revenue: Mapped[Decimal | None] = mapped_column(Cents)
     lifetime_value: Mapped[Decimal | None] = mapped_column(Cents)
+    # ISO 4217 code of the amounts; None: the reporting currency (CURRENCY).
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    # Left because paying failed (a card declined, a dispute), not by choice.
+    involuntary: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Left at the end of a trial without ever paying: no revenue was lost.
+    trial_only: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     source: Mapped[Source] = mapped_column(enum_column(Source, "source"))
     # Every imported column that is not one of the fields above.
     extra: Mapped[dict] = mapped_column(sa.JSON, default=dict)
@@ -64,6 +92,13 @@ class Customer(db.Model):
         # The customer list pages newest departures first, also within a segment.
         sa.Index("ix_customers_departed_id", "departed_at", "id"),
         sa.Index("ix_customers_segment_departed", "segment", "departed_at", "id"),
+        # The few customers in another currency than the reporting one.
+        sa.Index(
+            "ix_customers_currency",
+            "currency",
+            sqlite_where=sa.text("currency IS NOT NULL"),
+            postgresql_where=sa.text("currency IS NOT NULL"),
+        ),
         # Departures not erased, counted by the dashboard's funnel.
         sa.Index(
             "ix_customers_kept_departed",

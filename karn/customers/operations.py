@@ -20,8 +20,9 @@ import sqlalchemy as sa
 
 from karn import clock
 from karn.customers import csvparse, erased
+from karn.customers.csv_errors import message as csv_message
 from karn.customers.models import Customer, ImportRun
-from karn.enums import Source
+from karn.enums import CustomerStatus, Reason, Source
 from karn.extensions import db
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,36 @@ def departed(customer_ids: list[int]) -> None:
         listener(customer_ids)
 
 
+# Called with the ids of departed customers who are active again (a status
+# column or event says so) and the day they came back: the app connects the
+# win-back record here (karn.app).
+_return_listeners: list[Callable[[list[int], date, str], None]] = []
+
+
+def on_returned(listener: Callable[[list[int], date, str], None]) -> None:
+    """Call ``listener(customer_ids, returned_on, via)`` when customers return."""
+    if listener not in _return_listeners:
+        _return_listeners.append(listener)
+
+
+def returned(customer_ids: list[int], returned_on: date, via: str) -> None:
+    for listener in _return_listeners:
+        listener(customer_ids, returned_on, via)
+
+
 BATCH_SIZE = 1000
 # Fields a record may set; departed_at and extra have rules of their own.
 PLAIN_FIELDS = tuple(
     f for f in csvparse.FIELDS if f not in ("external_id", "email", "departed_at")
 )
+# Fields a record may carry beyond the CSV columns: what the customer said when
+# cancelling (stated_reason has its own rule), the currency, the kind of
+# departure; and the status, which moves a customer (see _changes).
+OTHER_FIELDS = ("stated_comment", "currency", "involuntary", "trial_only")
+
+
+def _reason(value: Any) -> Reason | None:
+    return None if value in (None, "") else Reason(value)
 
 
 @dataclass
@@ -62,9 +88,12 @@ class UpsertResult:
     ids: list[int | None] = field(default_factory=list)
     # Records of erased people, refused: position -> the day of the erasure.
     refused: dict[int, date] = field(default_factory=dict)
+    # Departed customers the records say are active again (a win-back each).
+    returned: list[int] = field(default_factory=list)
 
     def add(self, other: "UpsertResult") -> None:
         self.refused |= {len(self.ids) + i: d for i, d in other.refused.items()}
+        self.returned += other.returned
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
@@ -82,14 +111,30 @@ def _changes(
 ) -> dict[str, Any]:
     """What a record would change: given values only; empty cells keep data."""
     changes: dict[str, Any] = {}
-    for name in PLAIN_FIELDS + ("external_id", "email"):
+    for name in PLAIN_FIELDS + OTHER_FIELDS + ("external_id", "email"):
         value = fields.get(name)
         if value is not None and not _same(getattr(customer, name), value):
             changes[name] = value
+    reason = _reason(fields.get("stated_reason"))
+    if reason is not None and customer.stated_reason != reason:
+        changes["stated_reason"] = reason
     departed = fields.get("departed_at")
-    # A later departure (a customer who came back and left again) moves the
-    # date; an older export does not move it back.
-    if departed is not None and departed > customer.departed_at:
+    status = fields.get("status")
+    if status == CustomerStatus.ACTIVE:
+        # Still, or again, a customer: the last departure's date is kept.
+        if customer.status != CustomerStatus.ACTIVE:
+            changes["status"] = CustomerStatus.ACTIVE
+    elif customer.status == CustomerStatus.ACTIVE and (
+        status == CustomerStatus.DEPARTED or departed is not None
+    ):
+        # An active customer who left: a departure on this date (or unknown).
+        changes["status"] = CustomerStatus.DEPARTED
+        changes["departed_at"] = departed
+    elif departed is not None and (
+        customer.departed_at is None or departed > customer.departed_at
+    ):
+        # A later departure (a customer who came back and left again) moves
+        # the date; an older export does not move it back.
         changes["departed_at"] = departed
     if extra:
         merged = {**(customer.extra or {}), **extra}
@@ -166,6 +211,7 @@ def upsert_departures(
     pending: dict[str, int] = {}  # key of a new row in this batch -> its index
     updates: dict[int, dict[str, Any]] = {}
     redeparted: set[int] = set()
+    back: list[int] = []  # departed customers who are active again
     ids: list[int | None] = []
 
     for index, (fields, extra) in enumerate(batch):
@@ -190,7 +236,20 @@ def upsert_departures(
                 ids.append(-(pending[key] + 1))
                 continue
             row = {name: fields.get(name) for name in csvparse.FIELDS}
-            row["departed_at"] = fields.get("departed_at") or now
+            row["status"] = CustomerStatus(
+                fields.get("status") or CustomerStatus.DEPARTED
+            )
+            if row["status"] == CustomerStatus.ACTIVE:
+                row["departed_at"] = None
+            elif "status" not in fields:
+                # Exports and API clients from before the status: a record
+                # without a date departed when it arrived.
+                row["departed_at"] = fields.get("departed_at") or now
+            for name in OTHER_FIELDS:
+                row[name] = fields.get(name)
+            row["stated_reason"] = _reason(fields.get("stated_reason"))
+            row["involuntary"] = bool(fields.get("involuntary"))
+            row["trial_only"] = bool(fields.get("trial_only"))
             row["extra"] = extra
             row["source"] = source
             row["created_at"] = row["updated_at"] = now
@@ -203,8 +262,10 @@ def upsert_departures(
             continue
         changes = {} if customer.erased_at else _changes(customer, fields, extra)
         if changes:
-            if "departed_at" in changes:
+            if changes.get("departed_at") is not None:
                 redeparted.add(customer.id)
+            if changes.get("status") == CustomerStatus.ACTIVE:
+                back.append(customer.id)
             for name, value in changes.items():
                 setattr(customer, name, value)
             updates[customer.id] = changes
@@ -221,6 +282,9 @@ def upsert_departures(
     # Negative entries point at new rows: -1 is the first inserted row.
     result.ids = [i if i is None or i > 0 else new_positions[-i - 1] for i in ids]
     result.unchanged = sorted({i for i in ids if i and i > 0} - set(updates))
+    result.returned = back
+    if back:
+        returned(back, clock.now().date(), source.value)
     if schedule:
         departed(result.created + sorted(redeparted))
     return result
@@ -248,11 +312,39 @@ class ImportReport:
     errors: list[csvparse.RowError] = field(default_factory=list)
     # About the file as a whole, stopping nothing: bytes read as Windows-1252.
     warnings: list[csvparse.Problem] = field(default_factory=list)
+    # The rows taken in, by status (a file without a status: all departed),
+    # and the departed ones without a date (not known: never invited).
+    departed: int = 0
+    active: int = 0
+    undated: int = 0
+    # Rows imported with a value left out (a negative amount): how many, and
+    # the first MAX_ROW_WARNINGS of them.
+    warned: int = 0
+    row_warnings: list[csvparse.Record] = field(default_factory=list)
+
+    MAX_ROW_WARNINGS = 1000
 
     def warning(self, lang: str = "en") -> str | None:
-        """The warnings as one text in lang, or None."""
+        """The warnings as text in lang, one line each (the file's, then the
+        rows' with their line numbers, the first 20), or None."""
         texts = [w.message_nl if lang == "nl" else w.message_en for w in self.warnings]
-        return " ".join(texts) or None
+        lines = [" ".join(texts)] if texts else []
+        if self.warned:
+            lines.append(csv_message("rows_with_warnings", lang, count=self.warned))
+            for record in self.row_warnings[:20]:
+                for problem in record.warnings:
+                    lines.append(
+                        csv_message(
+                            "row_warning",
+                            lang,
+                            line=record.line,
+                            column=problem.column,
+                            message=problem.message(lang),
+                        )
+                    )
+            if self.warned > 20:
+                lines.append(csv_message("more_rows", lang, count=self.warned - 20))
+        return "\n".join(lines) or None
 
     def rejected_csv(self, lang: str = "en") -> bytes:
         """The rejected rows with their line numbers and reasons, as CSV bytes."""
@@ -280,19 +372,25 @@ def import_csv(
     date_order: str = "dmy",
     batch_size: int = BATCH_SIZE,
     source: Source = Source.CSV,
+    choices: csvparse.Choices | None = None,
 ) -> ImportReport:
     """Stream a CSV export into the customers table, committing every batch.
 
     Bad rows are collected and never stop good ones. With dry_run nothing is
     written: each batch is rolled back after counting what it would do. Running
     the same file again changes nothing, so an interrupted import is resumed by
-    running it again.
+    running it again. choices: what the user said of the file's status and
+    reason values, tenure unit and departure date (csv_status.Choices).
     """
     report = ImportReport()
     # A customer number twice in one file: the later row is rejected rather
     # than overwriting the earlier in silence (see csvparse.parse).
     rows = csvparse.parse(
-        stream, mapping, date_order=date_order, reject_duplicates=True
+        stream,
+        mapping,
+        date_order=date_order,
+        reject_duplicates=True,
+        choices=choices,
     )
     for batch in _batches(rows, batch_size):
         good, bad = [], []
@@ -305,6 +403,7 @@ def import_csv(
                 bad.append(item)
             else:
                 good.append(item)
+        good = _grouped(good)
         result = upsert_departures(
             [(r.fields, r.extra) for r in good], source, schedule=not dry_run
         )
@@ -315,6 +414,7 @@ def import_csv(
         ]
         report.rejected += len(bad)
         report.errors += sorted(bad, key=lambda e: e.line)
+        _count_taken(report, good, result.refused)
         report.created += len(result.created)
         report.updated += len(result.updated)
         report.unchanged += len(result.unchanged)
@@ -326,6 +426,44 @@ def import_csv(
     return report
 
 
+def _grouped(good: list[csvparse.Record]) -> list[csvparse.Record]:
+    """A batch's records with the same empty fields side by side.
+
+    The insert of new customers leaves empty values out of each row, and runs
+    one statement per stretch of rows whose filled fields agree: a file whose
+    rows leave different cells empty (a comment for some, a reason only for
+    the departed) was inserted row by row. Grouped, each stretch is one
+    statement. Only when no two records share an e-mail address (customer
+    numbers are already unique within a file): then no record of the batch
+    can meet another's customer, and their order changes nothing else.
+    """
+    emails = [r.fields.get("email") for r in good]
+    given = [e for e in emails if e is not None]
+    if len(set(given)) != len(given):
+        return good
+    return sorted(good, key=lambda r: [v is None for v in r.fields.values()])
+
+
+def _count_taken(
+    report: ImportReport, good: list[csvparse.Record], refused: Mapping[int, date]
+) -> None:
+    """Count a batch's rows taken in by status, and those with a value left out."""
+    for index, record in enumerate(good):
+        if index in refused:
+            continue
+        fields = record.fields
+        if fields.get("status") == CustomerStatus.ACTIVE:
+            report.active += 1
+        else:
+            report.departed += 1
+            if "status" in fields and fields.get("departed_at") is None:
+                report.undated += 1
+        if record.warnings:
+            report.warned += 1
+            if len(report.row_warnings) < report.MAX_ROW_WARNINGS:
+                report.row_warnings.append(record)
+
+
 def compress(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=6)
 
@@ -334,13 +472,19 @@ def decompress(data: bytes) -> bytes:
     return gzip.decompress(data)
 
 
-def run_import(run: ImportRun, lang: str = "en") -> ImportReport:
+def run_import(
+    run: ImportRun, lang: str = "en", choices: csvparse.Choices | None = None
+) -> ImportReport:
     """Import the file stored with an ImportRun and record the outcome on it."""
     run_id = run.id
     stream = io.BytesIO(decompress(run.upload))
     try:
         report = import_csv(
-            stream, run.mapping, dry_run=run.dry_run, date_order=run.date_order
+            stream,
+            run.mapping,
+            dry_run=run.dry_run,
+            date_order=run.date_order,
+            choices=choices,
         )
     except csvparse.CsvFormatError as exc:
         db.session.rollback()
@@ -382,6 +526,8 @@ def save_customer(customer: Customer | None, fields: dict[str, Any]) -> Customer
     for name, value in fields.items():
         setattr(customer, name, value)
     db.session.flush()
-    if customer.departed_at > old_departure:
+    if customer.departed_at is not None and (
+        old_departure is None or customer.departed_at > old_departure
+    ):
         departed([customer.id])
     return customer

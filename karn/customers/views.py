@@ -29,7 +29,10 @@ from karn.accounts.forms import ConfirmForm
 from karn.accounts.security import ADMINS, MANAGERS, roles_required
 from karn.customers import csvparse, erased, operations
 from karn.customers.csv_decoding import count_fallbacks
+from karn.customers.csv_status import TENURE_UNITS, Choices
+from karn.customers.csv_summary import summarise
 from karn.customers.models import Customer, ImportRun
+from karn.enums import CustomerStatus, Reason
 from karn.extensions import db
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
@@ -249,10 +252,50 @@ def _target_choices():
     return choices
 
 
+def _column_of(mapping: dict, target: str) -> str | None:
+    return next((h for h, t in mapping.items() if t == target), None)
+
+
+def _posted_choices(form, mapping: dict) -> tuple[Choices, list[str]]:
+    """The preview's choices of values, unit and date, and what is wrong in them.
+
+    A list of values was made for one column (status-column, reason-column,
+    tenure-column): choices for a column the user has since changed are left
+    out, and the page shows the new column's values.
+    """
+    status: dict[str, str] = {}
+    reasons: dict[str, str | None] = {}
+    unit = None
+    if form.get("status-column") == _column_of(mapping, "status"):
+        for name, key in form.items():
+            meaning = form.get("status-as-" + name.removeprefix("status-value-"))
+            if name.startswith("status-value-") and meaning in list(CustomerStatus):
+                status[key] = meaning
+    if form.get("reason-column") == _column_of(mapping, "stated_reason"):
+        for name, key in form.items():
+            code = form.get("reason-as-" + name.removeprefix("reason-value-"))
+            if name.startswith("reason-value-") and code is not None:
+                reasons[key] = code if code in list(Reason) else None
+    if form.get("tenure-column") == _column_of(mapping, "tenure_months"):
+        unit = (
+            form.get("tenure_unit") if form.get("tenure_unit") in TENURE_UNITS else None
+        )
+    errors, departed_on = [], None
+    if text := (form.get("departed_on") or "").strip():
+        try:
+            departed_on = date.fromisoformat(text)
+        except ValueError:
+            errors.append(_("Not a date: %(value)s (use e.g. 2026-03-31)", value=text))
+    return Choices(status, reasons, unit, departed_on), errors
+
+
 @bp.route("/import/<int:run_id>", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def import_preview(run_id: int):
-    """Show the detected columns and first rows; the user may correct the mapping."""
+    """Show the detected columns and first rows, and how the whole file's status
+    and reason values will be read; the user may correct the mapping, the
+    meaning of each value, the tenure unit and the date of undated departures.
+    "Show again" re-reads the file with those choices, without importing."""
     run = db.session.get(ImportRun, run_id) or abort(404)
     if run.status != "pending" or run.upload is None:
         return redirect(url_for("customers.import_result", run_id=run.id))
@@ -263,6 +306,7 @@ def import_preview(run_id: int):
     confirm = ConfirmForm()
     problems = list(detected.problems)
     mapping = dict(run.mapping or {})
+    choices = Choices()
     if confirm.validate_on_submit():
         mapping = {
             header: (request.form.get(f"map-{i}") or None)
@@ -271,10 +315,14 @@ def import_preview(run_id: int):
         run.mapping = mapping
         run.date_order = "mdy" if request.form.get("month_first") else "dmy"
         _, problems = csvparse.resolve_mapping(detected.headers, mapping)
-        if not problems:
+        choices, wrong = _posted_choices(request.form, mapping)
+        problems += wrong
+        if request.form.get("action") == "refresh":
+            db.session.commit()
+        elif not problems:
             db.session.commit()
             try:
-                operations.run_import(run, _lang())
+                operations.run_import(run, _lang(), choices)
             except csvparse.CsvFormatError:
                 pass  # recorded on the run; the result page shows it
             audit.record(
@@ -295,7 +343,13 @@ def import_preview(run_id: int):
         detected=detected,
         mapping=mapping,
         choices=_target_choices(),
-        problems=[p.message_nl if lang == "nl" else p.message_en for p in problems],
+        summary=summarise(io.BytesIO(data), mapping, choices),
+        reasons=[r.value for r in Reason],
+        departed_on=choices.departed_on,
+        problems=[
+            p if isinstance(p, str) else p.message_nl if lang == "nl" else p.message_en
+            for p in problems
+        ],
         warnings=[w.message_nl if lang == "nl" else w.message_en for w in warnings],
         confirm=confirm,
     )

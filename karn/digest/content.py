@@ -33,6 +33,8 @@ from karn.actions.models import ImprovementAction
 from karn.analysis import charts, queries, report, stats
 from karn.analysis.filters import Filters
 from karn.callbacks.models import CallNote, CallNoteReason, WinBack
+from karn.customers import currency as currencies
+from karn.customers.models import Customer
 from karn.extensions import db
 from karn.formatting import OUTCOME_LABELS
 from karn.periods import MONTHLY, OFF, WEEKLY, Period, parse_frequency
@@ -276,7 +278,7 @@ class _Builder:
         return format_decimal(value, locale=self.lang)
 
     def money(self, value: Decimal | float) -> str:
-        return format_currency(value, "EUR", locale=self.lang)
+        return format_currency(value, currencies.reporting(), locale=self.lang)
 
     def count_list(self, pairs: list[tuple[str, int]]) -> str:
         return ", ".join(f"{label} {self.integer(n)}" for label, n in pairs)
@@ -287,7 +289,7 @@ class _Builder:
         ranking, respondents, previous_respondents, reasons = self.ranking()
         negative, positive = self.call_quotes()
         calls, totals = self.calls()
-        won, by_call, revenue = self.win_backs()
+        won, by_call, revenue, other = self.win_backs()
         label = period_label(self.period, self.lang)
         return Digest(
             period=self.period,
@@ -336,6 +338,17 @@ class _Builder:
                 )
                 if won
                 else _("No customer was marked as won back in this period.")
+            )
+            + (
+                " "
+                + _(
+                    "%(n)s customers in other currencies not counted: revenue "
+                    "is summed in %(currency)s only.",
+                    n=self.integer(other),
+                    currency=currencies.reporting(),
+                )
+                if other
+                else ""
             ),
             reason_labels=self.labels,
         )
@@ -509,16 +522,22 @@ class _Builder:
         totals = {code: sum(s.outcomes[code] for s in staff) for code in codes}
         return staff, totals
 
-    def win_backs(self) -> tuple[int, int, Decimal]:
-        """Customers who returned in the period, those won on the phone, revenue."""
-        count, by_call, revenue = db.session.execute(
+    def win_backs(self) -> tuple[int, int, Decimal, int]:
+        """Customers who returned in the period, those won on the phone, the
+        revenue regained (in the reporting currency), and those whose revenue
+        is in another currency, not summed."""
+        count, by_call, revenue, others = db.session.execute(
             sa.select(
                 sa.func.count(WinBack.id),
                 sa.func.count(WinBack.id).filter(WinBack.via == "call"),
-                sa.func.sum(WinBack.revenue),
-            ).where(WinBack.returned_on.between(self.period.start, self.period.end))
+                sa.func.sum(WinBack.revenue).filter(currencies.counted()),
+                sa.func.count(WinBack.id).filter(currencies.other()),
+            )
+            .select_from(WinBack)
+            .join(Customer, Customer.id == WinBack.customer_id)
+            .where(WinBack.returned_on.between(self.period.start, self.period.end))
         ).one()
-        return count, by_call, Decimal(revenue or 0)
+        return count, by_call, Decimal(revenue or 0), others
 
     def actions(self) -> list[ActionLine]:
         """Actions running at some time in the period, measured up to its end."""

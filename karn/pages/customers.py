@@ -20,7 +20,7 @@ from karn.callbacks.models import CallNote, WinBack
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
 from karn.customers.views import bp
-from karn.enums import InvitationStatus
+from karn.enums import CustomerStatus, InvitationStatus
 from karn.extensions import db
 from karn.formatting import OUTCOME_LABELS
 from karn.surveys.delivery import latest_invitations
@@ -35,6 +35,11 @@ SURVEY_STATES = {
     "responded": _l("Responded"),
     "unsubscribed": _l("Unsubscribed"),
     "bounced": _l("Address undeliverable"),
+}
+# The customer's own status (?state=): whether they left.
+CUSTOMER_STATES = {
+    CustomerStatus.ACTIVE.value: _l("Active"),
+    CustomerStatus.DEPARTED.value: _l("Departed"),
 }
 STATUS_LABELS = {
     "scheduled": _l("scheduled"),
@@ -87,10 +92,42 @@ def _survey_state_filter(state: str):
     return None
 
 
+def _page(query, after: str) -> tuple[list[Customer], bool]:
+    """One page of customers after the cursor, and whether more follow.
+
+    Newest departure first, then the customers without a departure date
+    (active ones who never left, departures of unknown date), newest first.
+    Keyset paging: the cursor is the last row's "date|id", or "|id" among
+    those without a date; fast on page 1,000 as on page 1, as each part is
+    read along the index on (departed_at, id).
+    """
+    stamp, _sep, last_id = after.partition("|")
+    try:
+        cursor = (datetime.fromisoformat(stamp) if stamp else None, int(last_id))
+    except ValueError:
+        cursor = None
+    rows: list[Customer] = []
+    if cursor is None or cursor[0] is not None:
+        dated = query.where(Customer.departed_at.is_not(None))
+        if cursor is not None:
+            dated = dated.where(
+                sa.tuple_(Customer.departed_at, Customer.id) < sa.tuple_(*cursor)
+            )
+        dated = dated.order_by(Customer.departed_at.desc(), Customer.id.desc())
+        rows = list(db.session.scalars(dated.limit(PAGE_SIZE + 1)))
+    if len(rows) <= PAGE_SIZE:
+        undated = query.where(Customer.departed_at.is_(None))
+        if cursor is not None and cursor[0] is None:
+            undated = undated.where(Customer.id < cursor[1])
+        undated = undated.order_by(Customer.id.desc()).limit(PAGE_SIZE + 1 - len(rows))
+        rows += db.session.scalars(undated)
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
 @bp.route("/")
 @roles_required(*ALL_ROLES)
 def index():
-    """Departed customers, newest departure first, with search and filters."""
+    """Customers, newest departure first, with search and filters."""
     args = request.args
     q = args.get("q", "").strip()
     filters = {
@@ -98,6 +135,7 @@ def index():
         "from": args.get("from", ""),
         "to": args.get("to", ""),
         "segment": args.get("segment", "").strip(),
+        "state": args.get("state", "") if args.get("state") in CUSTOMER_STATES else "",
         "status": args.get("status", ""),
     }
     query = sa.select(Customer).where(Customer.erased_at.is_(None))
@@ -116,30 +154,19 @@ def index():
         query = query.where(Customer.departed_at <= end)
     if filters["segment"]:
         query = query.where(Customer.segment == filters["segment"])
+    if filters["state"]:
+        query = query.where(Customer.status == CustomerStatus(filters["state"]))
     if (state := _survey_state_filter(filters["status"])) is not None:
         query = query.where(state)
-    # Keyset paging: fast on page 1,000 as on page 1.
     after = args.get("after", "")
-    if "|" in after:
-        stamp, _sep, last_id = after.partition("|")
-        try:
-            cursor = (datetime.fromisoformat(stamp), int(last_id))
-        except ValueError:
-            cursor = None
-        if cursor:
-            query = query.where(
-                sa.tuple_(Customer.departed_at, Customer.id) < sa.tuple_(*cursor)
-            )
-    query = query.order_by(Customer.departed_at.desc(), Customer.id.desc())
-    rows = db.session.scalars(query.limit(PAGE_SIZE + 1)).all()
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    rows, more = _page(query, after)
     params = {k: v for k, v in filters.items() if v}
     first_url = url_for("customers.index") + "?" + urlencode(params) if after else None
     next_url = None
     if more:
         last = rows[-1]
-        cursor = f"{last.departed_at.isoformat()}|{last.id}"
+        stamp = last.departed_at.isoformat() if last.departed_at else ""
+        cursor = f"{stamp}|{last.id}"
         next_url = (
             url_for("customers.index") + "?" + urlencode({**params, "after": cursor})
         )
@@ -151,6 +178,7 @@ def index():
         filters=filters,
         segments=segments,
         states=SURVEY_STATES,
+        customer_states=CUSTOMER_STATES,
         status_labels=STATUS_LABELS,
         next_url=next_url,
         first_url=first_url,
@@ -160,7 +188,7 @@ def index():
 @bp.route("/<int:customer_id>")
 @roles_required(*ALL_ROLES)
 def show(customer_id: int):
-    """Everything about one departed customer."""
+    """Everything about one customer."""
     customer = db.session.get(Customer, customer_id) or abort(404)
 
     def newest_first(model, when):
@@ -185,5 +213,6 @@ def show(customer_id: int):
         ).first(),
         today=clock.now().date(),
         status_labels=STATUS_LABELS,
+        customer_states=CUSTOMER_STATES,
         can_edit=current_user.role in MANAGERS,
     )

@@ -39,6 +39,7 @@ from karn.analysis import funnel
 from karn.callbacks.models import CallNote, CallTask
 from karn.customers import erased
 from karn.customers.models import Customer, ImportRun, Suppression
+from karn.customers.stripe_subscriptions import StripeSubscription
 from karn.enums import (
     OPEN_INVITATION_STATES,
     CallTaskStatus,
@@ -294,6 +295,13 @@ def _erase_one(
             setattr(customer, name, None)
         customer.extra = {}
         customer.erased_at = now
+        # Their Stripe subscriptions' ids would tie the record to Stripe's
+        # customer again; the revenue and departure stay on the record.
+        db.session.execute(
+            sa.delete(StripeSubscription).where(
+                StripeSubscription.customer_id == customer.id
+            )
+        )
 
 
 def _audit_candidates(needles: scrub.Needles, customer_ids: list[int]):

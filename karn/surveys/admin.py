@@ -31,6 +31,7 @@ from karn import settings
 from karn.accounts import audit
 from karn.accounts.forms import ConfirmForm
 from karn.accounts.security import ADMINS, roles_required
+from karn.customers import stripe_lookup
 from karn.customers.models import Suppression
 from karn.enums import OutboxStatus
 from karn.extensions import db
@@ -239,7 +240,9 @@ def schedule():
             _("The schedule is saved. It applies to mail not yet written."), "success"
         )
         return redirect(url_for("delivery.schedule"))
-    return render_template("surveys/admin/settings.html", form=form)
+    return render_template(
+        "surveys/admin/settings.html", form=form, stripe_notice=stripe_lookup.notice()
+    )
 
 
 class SuppressForm(FlaskForm):

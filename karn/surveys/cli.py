@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from karn.extensions import db
+from karn.surveys import delivery
 from karn.surveys.bounce_processing import bounces_command
 from karn.surveys.editing import ensure_default_survey
 
@@ -22,6 +23,11 @@ def init():
     db.session.commit()
     if created:
         click.echo(f"Created the default exit survey, version 1 (survey {survey.id}).")
+        # Departures stored before there was a survey are invited now.
+        invited = delivery.schedule_missing()
+        db.session.commit()
+        if invited:
+            click.echo(f"Invitations scheduled for {invited} departed customers.")
     else:
         click.echo("A survey exists already; nothing created.")
 

@@ -16,10 +16,16 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 
 from karn import clock, settings
 from karn.customers.models import Customer, Suppression
-from karn.enums import OPEN_INVITATION_STATES, InvitationStatus, OutboxStatus
+from karn.enums import (
+    OPEN_INVITATION_STATES,
+    CustomerStatus,
+    InvitationStatus,
+    OutboxStatus,
+)
 from karn.extensions import db
 from karn.surveys import links, mails, outbox
 from karn.surveys.models import Invitation, OutboxMessage, Survey, SurveyVersion
@@ -68,12 +74,21 @@ def latest_version(survey_id: int) -> SurveyVersion | None:
     )
 
 
+def by_choice() -> list:
+    """Conditions on who is invited: a departure because paying failed (a
+    declined card, a dispute) only with INVITE_INVOLUNTARY."""
+    if current_app.config.get("INVITE_INVOLUNTARY"):
+        return []
+    return [Customer.involuntary.is_(False)]
+
+
 def schedule_invitations(customer_ids: list[int]) -> int:
     """Give each newly departed, mailable customer a scheduled invitation.
 
     Skips people without an email, unsubscribed, bounced, erased or on the
-    suppression list, those who left longer ago than the cut-off, and those
-    with an open invitation. Returns how many invitations were scheduled.
+    suppression list, those who left longer ago than the cut-off, those with
+    an open invitation, and those who left because paying failed (unless
+    INVITE_INVOLUNTARY). Returns how many invitations were scheduled.
     """
     if not customer_ids:
         return 0
@@ -98,6 +113,8 @@ def schedule_invitations(customer_ids: list[int]) -> int:
         rows = db.session.execute(
             sa.select(Customer.id, Customer.departed_at, Customer.email).where(
                 Customer.id.in_(chunk),
+                Customer.status == CustomerStatus.DEPARTED,
+                *by_choice(),
                 Customer.email.is_not(None),
                 Customer.unsubscribed_at.is_(None),
                 Customer.bounced_at.is_(None),
@@ -109,8 +126,11 @@ def schedule_invitations(customer_ids: list[int]) -> int:
         suppressed = _suppressed_among([email for _, _, email in rows])
         rows = [r for r in rows if email_hash(r.email) not in suppressed]
         if rows:
+            # Two workers may pick the same customer at once: the one index
+            # that allows a single open invitation per survey decides.
+            dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
             db.session.execute(
-                sa.insert(Invitation),
+                dialect.insert(Invitation).on_conflict_do_nothing(),
                 [
                     {
                         "customer_id": cid,
@@ -125,6 +145,39 @@ def schedule_invitations(customer_ids: list[int]) -> int:
             )
             scheduled += len(rows)
     return scheduled
+
+
+def schedule_missing(limit: int = 10_000) -> int:
+    """Invite the departed customers who should have been and never were.
+
+    The schedule follows from the customers' state, not from the moment they
+    arrived: departures stored before any survey existed, or while a worker
+    was down, are invited once there is a survey. Only customers without any
+    invitation, within the cut-off, are looked at (through the index on the
+    departure date), at most ``limit`` per call.
+    """
+    if active_survey() is None:
+        return 0
+    cutoff = clock.now() - timedelta(days=int(settings.get("INVITATION_CUTOFF_DAYS")))
+    never_invited = (
+        ~sa.select(Invitation.id).where(Invitation.customer_id == Customer.id).exists()
+    )
+    ids = db.session.scalars(
+        sa.select(Customer.id)
+        .where(
+            Customer.erased_at.is_(None),
+            Customer.departed_at >= cutoff,
+            Customer.status == CustomerStatus.DEPARTED,
+            *by_choice(),
+            Customer.email.is_not(None),
+            Customer.unsubscribed_at.is_(None),
+            Customer.bounced_at.is_(None),
+            never_invited,
+        )
+        .order_by(Customer.departed_at, Customer.id)
+        .limit(limit)
+    ).all()
+    return schedule_invitations(list(ids))
 
 
 def _suppressed_among(emails: list[str]) -> set[str]:
