@@ -243,6 +243,18 @@ class ReasonCounts:
     lifetime_value: dict[str, float] = field(default_factory=dict)
     secondary: dict[str, int] = field(default_factory=dict)
 
+    def add_reasons(self, rows) -> None:
+        """(reason, count, revenue, lifetime value) rows of a channel where
+        every reason could be named by everyone (phone, stated)."""
+        for reason, count, money, value in rows:
+            self.counts[reason.value] = count
+            if money is not None:
+                self.monthly_revenue[reason.value] = float(money)
+            if value is not None:
+                self.lifetime_value[reason.value] = float(value)
+        if self.n:
+            self.shown = dict.fromkeys(REASONS, self.n)
+
 
 def _month(column):
     """The calendar month of a timestamp as 'YYYY-MM' (UTC), on either database."""

@@ -59,14 +59,7 @@ def reason_counts(f) -> ReasonCounts:
     ).group_by(CallNoteReason.reason)
     if not f.needs_customer:
         query = query.outerjoin(Customer, Customer.id == CallNote.customer_id)
-    for reason, count, money, value in db.session.execute(query):
-        result.counts[reason.value] = count
-        if money is not None:
-            result.monthly_revenue[reason.value] = float(money)
-        if value is not None:
-            result.lifetime_value[reason.value] = float(value)
-    if result.n:
-        result.shown = dict.fromkeys(REASONS, result.n)
+    result.add_reasons(db.session.execute(query))
     return result
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 
 from karn.analysis.filters import ReasonCounts, _month
+from karn.customers import currency as currencies
 from karn.customers.models import Customer
 from karn.enums import CustomerStatus, Reason
 from karn.extensions import db
@@ -39,22 +40,18 @@ def _stated(f, *columns):
 def reason_counts(f) -> ReasonCounts:
     """Customers per stated reason, with their revenue."""
     result = ReasonCounts()
+    # Amounts in another currency than the reporting one are not summed.
+    counted = currencies.counted()
     query = _stated(
         f,
         Customer.stated_reason,
         sa.func.count(),
-        sa.func.sum(Customer.monthly_revenue),
-        sa.func.sum(Customer.lifetime_value),
+        sa.func.sum(sa.case((counted, Customer.monthly_revenue))),
+        sa.func.sum(sa.case((counted, Customer.lifetime_value))),
     ).group_by(Customer.stated_reason)
-    for reason, count, money, value in db.session.execute(query):
-        result.counts[reason.value] = count
-        result.n += count
-        if money is not None:
-            result.monthly_revenue[reason.value] = float(money)
-        if value is not None:
-            result.lifetime_value[reason.value] = float(value)
-    if result.n:
-        result.shown = dict.fromkeys(REASONS, result.n)
+    rows = db.session.execute(query).all()
+    result.n = sum(count for _reason, count, _money, _value in rows)
+    result.add_reasons(rows)
     return result
 
 
