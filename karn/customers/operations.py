@@ -274,7 +274,12 @@ def upsert_departures(
     if new_rows:
         # A plain executemany: RETURNING in parameter order would make SQLite
         # insert row by row. The new ids are read back by their unique keys.
-        db.session.execute(sa.insert(Customer), new_rows)
+        # render_nulls: one statement for rows whatever cells they leave
+        # empty (without it, each stretch of rows with other empty cells is
+        # a statement of its own: row by row for a realistic export).
+        db.session.execute(
+            sa.insert(Customer), new_rows, execution_options={"render_nulls": True}
+        )
         new_positions = _ids_of(new_rows)
         result.created = new_positions
     db.session.flush()
@@ -403,7 +408,6 @@ def import_csv(
                 bad.append(item)
             else:
                 good.append(item)
-        good = _grouped(good)
         result = upsert_departures(
             [(r.fields, r.extra) for r in good], source, schedule=not dry_run
         )
@@ -424,24 +428,6 @@ def import_csv(
             db.session.commit()
     report.warnings = rows.warnings
     return report
-
-
-def _grouped(good: list[csvparse.Record]) -> list[csvparse.Record]:
-    """A batch's records with the same empty fields side by side.
-
-    The insert of new customers leaves empty values out of each row, and runs
-    one statement per stretch of rows whose filled fields agree: a file whose
-    rows leave different cells empty (a comment for some, a reason only for
-    the departed) was inserted row by row. Grouped, each stretch is one
-    statement. Only when no two records share an e-mail address (customer
-    numbers are already unique within a file): then no record of the batch
-    can meet another's customer, and their order changes nothing else.
-    """
-    emails = [r.fields.get("email") for r in good]
-    given = [e for e in emails if e is not None]
-    if len(set(given)) != len(given):
-        return good
-    return sorted(good, key=lambda r: [v is None for v in r.fields.values()])
 
 
 def _count_taken(
