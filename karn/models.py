@@ -10,6 +10,7 @@ from karn.callbacks.models import (
     DigestRun,
     WinBack,
 )
+from karn.customers.comments import CommentTags
 from karn.customers.models import (
     Customer,
     ErasedPerson,
@@ -37,6 +38,7 @@ __all__ = [
     "CallNote",
     "CallNoteReason",
     "CallTask",
+    "CommentTags",
     "Customer",
     "DigestRun",
     "ErasedPerson",

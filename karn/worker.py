@@ -24,7 +24,7 @@ from flask.cli import with_appcontext
 
 from karn.analysis import funnel
 from karn.callbacks import operations as callbacks
-from karn.customers import stripe_lookup
+from karn.customers import comments, stripe_lookup
 from karn.digest import mailing as digest_mailing
 from karn.extensions import db
 from karn.privacy import operations as privacy_operations
@@ -60,6 +60,7 @@ class Worker:
             digest_mailing.run_digest_job,
             self.mail_job,
             stripe_lookup.run_lookup_job,
+            comments.run_tagging_job,
             bounce_processing.run_bounce_job,
             privacy_operations.run_retention_job,
         ]

@@ -72,6 +72,9 @@ def test_post_one_departure_then_read_it_back(client, db, key):
     departure = body["departures"][0]
     assert departure["email"] == "anna@example.nl"
     assert departure["monthly_revenue"] == 49.5
+    # Amounts come with their currency: the reporting one unless stored.
+    assert departure["currency"] == "EUR"
+    assert (departure["involuntary"], departure["stated_reason"]) == (False, None)
     assert departure["survey"]["status"] == "not_invited"
     got = client.get("/api/v1/departures/cus_001", headers=auth(key))
     assert got.status_code == 200

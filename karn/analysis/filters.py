@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
 
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
+from karn.customers import currency as currencies
 from karn.customers.models import Customer
 from karn.enums import Language, Reason, Source
 from karn.extensions import db
@@ -215,6 +216,9 @@ class Filters:
                 conds.append(Customer.tenure_months < high)
         if self.revenue:
             low, high = REVENUE_BANDS[self.revenue]
+            # The bands are amounts in the reporting currency: ¥5,000 is not
+            # a large customer.
+            conds.append(currencies.counted())
             conds.append(Customer.monthly_revenue >= Decimal(low))
             if high is not None:
                 conds.append(Customer.monthly_revenue < Decimal(high))

@@ -112,8 +112,15 @@ UTC_DAY = {
     "postgresql": "CAST({} AT TIME ZONE 'UTC' AS DATE)",
     "sqlite": "substr({}, 1, 10)",
 }
+# The totals and facts band the revenue that is summed ({mr}, see _money):
+# the bands are amounts in the reporting currency, and ¥5,000 a month falls
+# in none. (The funnel's counts band the stored amount, whatever its currency.)
+_COUNTED_VALUES = {
+    **CUSTOMER_VALUES,
+    "revenue": _band("({mr})", REVENUE_BANDS, scale=100),
+}
 _VALUE = "CASE a.attribute {whens} ELSE '' END".format(
-    whens=" ".join(f"WHEN '{name}' THEN {sql}" for name, sql in CUSTOMER_VALUES.items())
+    whens=" ".join(f"WHEN '{name}' THEN {sql}" for name, sql in _COUNTED_VALUES.items())
 )
 _ATTRIBUTES = " UNION ALL ".join(
     f"SELECT '{name}' AS attribute" for name in ("", *ATTRIBUTES, DEPARTED)
@@ -172,7 +179,7 @@ SELECT r.id, r.customer_id, r.submitted_at, c.departed_at, r.survey_version_id,
        r.language, r.primary_reason,
        coalesce((SELECT sum({_ALSO}) FROM response_reasons rr
                  WHERE rr.response_id = r.id AND rr.is_secondary), 0),
-       {", ".join(CUSTOMER_VALUES.values())}, {{mr}}, {{ltv}},
+       {", ".join(_COUNTED_VALUES.values())}, {{mr}}, {{ltv}},
        c.extra
 FROM responses r
 LEFT JOIN customers c ON c.id = r.customer_id

@@ -21,7 +21,16 @@ from flask_babel import gettext as _
 from karn import clock
 from karn.accounts import audit
 from karn.accounts.security import MANAGERS, roles_required
-from karn.analysis import charts, currencies, exports, phone, queries, report, stats
+from karn.analysis import (
+    charts,
+    currencies,
+    exports,
+    phone,
+    queries,
+    report,
+    stated,
+    stats,
+)
 from karn.analysis.filters import (
     REASONS,
     SOURCES,
@@ -32,6 +41,7 @@ from karn.analysis.filters import (
     free_text,
 )
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
+from karn.customers import comments
 from karn.customers.currency import reporting as reporting_currency
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
@@ -166,6 +176,8 @@ def dashboard():
         counts=counts,
         funnel=queries.funnel(f),
         win_backs=phone.win_backs(f),
+        involuntary=stated.involuntary(f),
+        comments_waiting=comments.waiting() if f.channel == "stated" else 0,
         other_currency=currencies.respondents(f),
         currency=reporting_currency(),
         labels=_labels(),

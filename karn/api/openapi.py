@@ -80,6 +80,30 @@ def _departure_out() -> dict:
     properties.update(
         {
             "source": {"type": "string", "enum": ["csv", "api", "stripe", "manual"]},
+            "currency": {
+                "type": "string",
+                "description": "ISO 4217 code of the amounts (the reporting "
+                "currency unless the customer pays in another one).",
+            },
+            "involuntary": {
+                "type": "boolean",
+                "description": "Left because paying failed (a declined card, a "
+                "dispute), not by choice.",
+            },
+            "trial_only": {
+                "type": "boolean",
+                "description": "Left at the end of a trial without ever paying.",
+            },
+            "stated_reason": {
+                "type": ["string", "null"],
+                "enum": [r.value for r in Reason] + [None],
+                "description": "The reason given when cancelling (a CRM column, "
+                "Stripe's feedback), as one of Karn's reasons.",
+            },
+            "stated_comment": {
+                "type": ["string", "null"],
+                "description": "What the customer wrote when cancelling.",
+            },
             "unsubscribed": {"type": "boolean"},
             "bounced": {"type": "boolean"},
             "survey": {

@@ -11,6 +11,7 @@ from karn import clock
 from karn.api import auth, jsonbody
 from karn.api.openapi import document
 from karn.customers import csvparse, erased
+from karn.customers.currency import reporting as reporting_currency
 from karn.customers.models import Customer
 from karn.customers.operations import upsert_departures
 from karn.enums import Source
@@ -126,6 +127,13 @@ def serialise(customer: Customer, invitation: Invitation | None) -> dict:
         "tenure_months": customer.tenure_months,
         "monthly_revenue": _number(customer.monthly_revenue),
         "lifetime_value": _number(customer.lifetime_value),
+        "currency": customer.currency or reporting_currency(),
+        "involuntary": customer.involuntary,
+        "trial_only": customer.trial_only,
+        "stated_reason": customer.stated_reason.value
+        if customer.stated_reason
+        else None,
+        "stated_comment": customer.stated_comment,
         "extra": customer.extra or {},
         "source": customer.source.value,
         "unsubscribed": customer.unsubscribed_at is not None,

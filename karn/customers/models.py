@@ -99,6 +99,13 @@ class Customer(db.Model):
             sqlite_where=sa.text("currency IS NOT NULL"),
             postgresql_where=sa.text("currency IS NOT NULL"),
         ),
+        # The few departures where paying failed, counted by the dashboard.
+        sa.Index(
+            "ix_customers_involuntary",
+            "departed_at",
+            sqlite_where=sa.text("involuntary"),
+            postgresql_where=sa.text("involuntary"),
+        ),
         # Departures not erased, counted by the dashboard's funnel.
         sa.Index(
             "ix_customers_kept_departed",

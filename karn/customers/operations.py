@@ -19,7 +19,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from karn import clock
-from karn.customers import csvparse, erased
+from karn.customers import comments, csvparse, erased
 from karn.customers.csv_errors import message as csv_message
 from karn.customers.models import Customer, ImportRun
 from karn.enums import CustomerStatus, Reason, Source
@@ -284,6 +284,8 @@ def upsert_departures(
         result.created = new_positions
     db.session.flush()
     result.updated = sorted(updates)
+    # A comment changed: what was read in the old one no longer holds.
+    comments.forget([i for i, change in updates.items() if "stated_comment" in change])
     # Negative entries point at new rows: -1 is the first inserted row.
     result.ids = [i if i is None or i > 0 else new_positions[-i - 1] for i in ids]
     result.unchanged = sorted({i for i in ids if i and i > 0} - set(updates))
@@ -508,12 +510,23 @@ def save_customer(customer: Customer | None, fields: dict[str, Any]) -> Customer
         if result.refused:
             raise erased.Refused(result.refused[0])
         return db.session.get(Customer, result.ids[0])
-    old_departure = customer.departed_at
+    old_departure, old_status = customer.departed_at, customer.status
+    fields = dict(fields)
+    status = CustomerStatus(fields.pop("status", None) or customer.status)
+    if status == CustomerStatus.ACTIVE and fields.get("departed_at") is None:
+        # Still, or again, a customer: the last departure's date is kept.
+        fields.pop("departed_at", None)
     for name, value in fields.items():
         setattr(customer, name, value)
+    customer.status = status
     db.session.flush()
-    if customer.departed_at is not None and (
-        old_departure is None or customer.departed_at > old_departure
+    if status == CustomerStatus.ACTIVE:
+        if old_status == CustomerStatus.DEPARTED:
+            returned([customer.id], clock.now().date(), Source.MANUAL.value)
+    elif customer.departed_at is not None and (
+        old_status == CustomerStatus.ACTIVE
+        or old_departure is None
+        or customer.departed_at > old_departure
     ):
         departed([customer.id])
     return customer

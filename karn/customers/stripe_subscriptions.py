@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from karn import clock
-from karn.customers import csvparse, operations
+from karn.customers import comments, csvparse, operations
 from karn.customers.models import Customer
 from karn.customers.stripe_objects import LIVE, Facts
 from karn.dbtypes import Cents, UTCDateTime
@@ -323,8 +323,9 @@ def apply(
     summarise(customer)
     if reason is not None:
         customer.stated_reason = reason
-    if comment is not None:
+    if comment is not None and comment != customer.stated_comment:
         customer.stated_comment = comment
+        comments.forget([customer.id])
     if known and extra:
         customer.extra = {**(customer.extra or {}), **extra}
     db.session.flush()

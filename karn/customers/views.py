@@ -45,7 +45,7 @@ def _lang() -> str:
 
 
 class CustomerForm(FlaskForm):
-    """The fields of a departed customer; values are checked by the CSV rules."""
+    """The fields of a customer; values are checked by the CSV rules."""
 
     external_id = StringField(_l("Customer number"), validators=[Optional()])
     email = StringField(_l("Email address"), validators=[Optional()])
@@ -60,9 +60,20 @@ class CustomerForm(FlaskForm):
         ],
         default="",
     )
+    status = SelectField(
+        _l("Status"),
+        choices=[
+            SelectChoice(CustomerStatus.DEPARTED.value, _l("Departed")),
+            SelectChoice(CustomerStatus.ACTIVE.value, _l("Active: still a customer")),
+        ],
+        default=CustomerStatus.DEPARTED.value,
+        description=_l("Only departed customers are invited to the survey."),
+    )
     departed_at = StringField(
         _l("Departure date"),
-        description=_l("For example 31-03-2026 or 2026-03-31."),
+        description=_l(
+            "For example 31-03-2026 or 2026-03-31. An active customer needs none."
+        ),
     )
     plan = StringField(_l("Plan"), validators=[Optional()])
     segment = StringField(_l("Segment"), validators=[Optional()])
@@ -85,13 +96,17 @@ class CustomerForm(FlaskForm):
         """The values checked by the same rules as an import; errors on the fields."""
         values = {name: getattr(self, name).data or "" for name in csvparse.FIELDS}
         clean, errors = csvparse.validate_record(values)
-        if not values["departed_at"].strip():
+        active = self.status.data == CustomerStatus.ACTIVE.value
+        if not active and not values["departed_at"].strip():
             self.departed_at.errors = [_("Give the date the customer left.")]
             return None
         for error in errors:
             target = getattr(self, error.column or "external_id")
             target.errors = [*target.errors, error.message(_lang())]
-        return None if errors else clean
+        if errors:
+            return None
+        clean["status"] = CustomerStatus.ACTIVE if active else CustomerStatus.DEPARTED
+        return clean
 
 
 def _fill(form: CustomerForm, customer: Customer) -> None:
@@ -104,6 +119,7 @@ def _fill(form: CustomerForm, customer: Customer) -> None:
         elif value is not None:
             value = str(value)
         getattr(form, name).data = value or ""
+    form.status.data = customer.status.value
 
 
 def _confirmed(form: CustomerForm) -> bool:
@@ -118,7 +134,7 @@ def _audit_added_again(customer: Customer, erased_on: date) -> None:
 @bp.route("/new", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def new():
-    """Add one departed customer by hand; they are invited like any other.
+    """Add one customer by hand; a departed one is invited like any other.
 
     An erased person's departure is refused, as on every intake path, unless
     an administrator confirms adding them again.
@@ -152,7 +168,7 @@ def new():
 @bp.route("/<int:customer_id>/edit", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def edit(customer_id: int):
-    """Change a departed customer's data; a new number or address of an erased
+    """Change a customer's data and status; a new number or address of an erased
     person only as on the new-customer form."""
     customer = db.session.get(Customer, customer_id) or abort(404)
     if customer.erased_at:

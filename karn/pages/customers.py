@@ -17,6 +17,7 @@ from karn import clock
 from karn.accounts.security import ALL_ROLES, MANAGERS, roles_required
 from karn.callbacks import operations as call_operations
 from karn.callbacks.models import CallNote, WinBack
+from karn.customers.comments import CommentTags
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
 from karn.customers.views import bp
@@ -40,6 +41,12 @@ SURVEY_STATES = {
 CUSTOMER_STATES = {
     CustomerStatus.ACTIVE.value: _l("Active"),
     CustomerStatus.DEPARTED.value: _l("Departed"),
+    "involuntary": _l("Departed: paying failed"),
+}
+SENTIMENT_LABELS = {
+    "negative": _l("negative"),
+    "neutral": _l("neutral"),
+    "positive": _l("positive"),
 }
 STATUS_LABELS = {
     "scheduled": _l("scheduled"),
@@ -154,7 +161,11 @@ def index():
         query = query.where(Customer.departed_at <= end)
     if filters["segment"]:
         query = query.where(Customer.segment == filters["segment"])
-    if filters["state"]:
+    if filters["state"] == "involuntary":
+        query = query.where(
+            Customer.involuntary.is_(True), Customer.departed_at.is_not(None)
+        )
+    elif filters["state"]:
         query = query.where(Customer.status == CustomerStatus(filters["state"]))
     if (state := _survey_state_filter(filters["status"])) is not None:
         query = query.where(state)
@@ -202,6 +213,8 @@ def show(customer_id: int):
     return render_template(
         "customers/show.html",
         customer=customer,
+        comment_tags=db.session.get(CommentTags, customer.id),
+        sentiment_labels=SENTIMENT_LABELS,
         invitations=invitations,
         mails=mails,
         responses=responses,

@@ -37,7 +37,7 @@ from karn.accounts import audit
 from karn.accounts.models import AuditEntry
 from karn.analysis import funnel
 from karn.callbacks.models import CallNote, CallTask
-from karn.customers import erased
+from karn.customers import comments, erased
 from karn.customers.models import Customer, ImportRun, Suppression
 from karn.customers.stripe_subscriptions import StripeSubscription
 from karn.enums import (
@@ -395,6 +395,8 @@ def erase_many(
         report.customer_ids.append(customer.id)
         _erase_one(customer, report, needles, now, types_cache)
     if not dry_run:
+        # The comment is gone, and with it what was read in it.
+        comments.forget(report.customer_ids)
         db.session.flush()
         # The funnel's notes of this change still hold the imported
         # attributes just removed: fold them in now (which also drops the
