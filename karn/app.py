@@ -318,12 +318,18 @@ def _register_hooks(app: Flask) -> None:
             )
         return response
 
+    def _paused_domains() -> list[str]:
+        from karn.surveys import deliverability
+
+        return deliverability.paused_domains()
+
     @app.context_processor
     def _template_globals():
         return {
             "current_language": str(get_locale()),
             "languages": LANGUAGES,
             "company_name": app.config["COMPANY_NAME"],
+            "paused_domains": _paused_domains,
         }
 
     @app.teardown_request

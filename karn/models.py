@@ -20,6 +20,7 @@ from karn.customers.models import (
 )
 from karn.customers.stripe_subscriptions import StripeSubscription
 from karn.settings import Setting
+from karn.surveys.deliverability import DomainPause, MailEvent
 from karn.surveys.models import (
     Answer,
     Invitation,
@@ -32,6 +33,8 @@ from karn.surveys.models import (
 from karn.text.models import TagCorrection, TagModel
 
 __all__ = [
+    "DomainPause",
+    "MailEvent",
     "Answer",
     "ApiKey",
     "AuditEntry",

@@ -44,6 +44,8 @@ MATRIX = {
     "respond.save": ("POST", 204, 204, 204, 204),
     "respond.unsubscribe": ("GET", 200, 200, 200, 200),
     "respond.public": ("GET", 200, 200, 200, 200),
+    "delivery.deliverability_page": ("GET", LOGIN, 403, 403, 200),
+    "delivery.deliverability_release": ("POST", LOGIN, 403, 403, 302),
     "delivery.outbox_list": ("GET", LOGIN, 403, 403, 200),
     "delivery.outbox_message": ("GET", LOGIN, 403, 403, 200),
     "delivery.outbox_message_html": ("GET", LOGIN, 403, 403, 200),

@@ -23,7 +23,7 @@ from karn import clock
 from karn.accounts.models import AuditEntry
 from karn.customers.models import Customer
 from karn.enums import InvitationStatus, OutboxStatus
-from karn.surveys import bounce_processing
+from karn.surveys import bounce_processing, deliverability
 from karn.surveys.bounce_processing import (
     MailboxError,
     bounces_command,
@@ -166,7 +166,7 @@ def bounce_entries(db) -> list[AuditEntry]:
 # --- process_bounce ----------------------------------------------------------------
 
 
-def test_hard_bounce_makes_the_customer_undeliverable(db, outbox_mail):
+def test_a_dead_address_makes_the_customer_undeliverable(db, outbox_mail):
     message = outbox_mail()
     customer_id, invitation_id = message.customer_id, message.invitation_id
     customer = db.session.get(Customer, customer_id)
@@ -186,9 +186,10 @@ def test_hard_bounce_makes_the_customer_undeliverable(db, outbox_mail):
     outcome = process_bounce(returned("postfix_user_unknown.eml", message))
     db.session.commit()
 
-    assert (outcome.result, outcome.kind, outcome.matched_by) == (
+    assert (outcome.result, outcome.kind, outcome.effect, outcome.matched_by) == (
         "applied",
-        "hard",
+        "failure",
+        "address_dead",
         "outbox_id",
     )
     assert outcome.outbox_ids == [message.id]
@@ -211,30 +212,66 @@ def test_hard_bounce_makes_the_customer_undeliverable(db, outbox_mail):
     assert other_invitation.status == InvitationStatus.SENT
     [entry] = bounce_entries(db)
     assert (entry.target_type, entry.target_id) == ("customers", str(customer_id))
-    assert entry.details["kind"] == "hard"
+    assert entry.details["kind"] == "failure"
+    assert entry.details["effect"] == "address_dead"
+    assert entry.details["reason"] == "user_unknown"
     assert entry.details["status"] == "5.1.1"
     assert entry.details["outbox"] == [message.id]
 
 
 @pytest.mark.parametrize(
     "sample",
-    [
-        "exim_failed.eml",
-        "gmail_failure.eml",
-        "exchange_online_ndr.eml",
-        "postfix_spam_571.eml",
-    ],
+    ["exim_failed.eml", "gmail_failure.eml", "exchange_online_ndr.eml"],
 )
-def test_hard_bounces_found_by_message_id(db, outbox_mail, sample):
+def test_dead_addresses_found_by_message_id(db, outbox_mail, sample):
     message = outbox_mail()
     outcome = process_bounce(returned(sample, message, by_outbox_id=False))
     db.session.commit()
-    assert (outcome.result, outcome.kind, outcome.matched_by) == (
+    assert (outcome.result, outcome.kind, outcome.effect, outcome.matched_by) == (
         "applied",
-        "hard",
+        "failure",
+        "address_dead",
         "message_id",
     )
     assert reload(db, Customer, message.customer_id).bounced_at is not None
+
+
+def test_a_spam_refusal_pauses_the_domain_and_spares_the_customer(db, outbox_mail):
+    # "554 5.7.1 ... blocked using Spamhaus": the receiving side refused Karn,
+    # not the address. It used to make the customer undeliverable.
+    message = outbox_mail()
+    customer_id, invitation_id = message.customer_id, message.invitation_id
+    reminder = outbox_mail(
+        db.session.get(Customer, customer_id),
+        kind="reminder",
+        status=OutboxStatus.PENDING,
+        invitation=db.session.get(Invitation, invitation_id),
+    )
+
+    outcome = process_bounce(
+        returned("postfix_spam_571.eml", message, by_outbox_id=False)
+    )
+    db.session.commit()
+
+    assert (outcome.result, outcome.kind, outcome.effect, outcome.matched_by) == (
+        "applied",
+        "failure",
+        "sender_refused",
+        "message_id",
+    )
+    assert (outcome.undeliverable, outcome.cancelled) == ([], 0)
+    assert outcome.paused == ["hotmail.com"]
+    customer = reload(db, Customer, customer_id)
+    assert (customer.delivery_failures, customer.bounced_at) == (0, None)
+    assert customer.mailable
+    assert db.session.get(Invitation, invitation_id).status == InvitationStatus.SENT
+    assert db.session.get(OutboxMessage, reminder.id).status == OutboxStatus.PENDING
+    assert deliverability.paused_domains() == ["hotmail.com"]
+    [entry] = bounce_entries(db)
+    assert (entry.details["effect"], entry.details["paused"]) == (
+        "sender_refused",
+        ["hotmail.com"],
+    )
 
 
 def test_an_outbox_id_match_wins_over_the_message_id(db, outbox_mail):
@@ -254,8 +291,9 @@ def test_verp_envelope_sender_finds_the_message(db, outbox_mail):
     raw = raw.replace(b"bounces+4321@", f"bounces+{message.id}@".encode())
     outcome = process_bounce(raw)
     db.session.commit()
-    assert (outcome.kind, outcome.matched_by, outcome.outbox_ids) == (
-        "hard",
+    assert (outcome.kind, outcome.effect, outcome.matched_by, outcome.outbox_ids) == (
+        "failure",
+        "address_dead",
         "outbox_id",
         [message.id],
     )
@@ -310,7 +348,7 @@ def test_recipient_match_ignores_old_and_unsent_mail(db, create_customer, outbox
     assert reload(db, Customer, sanne.id).bounced_at is None
 
 
-def test_soft_bounces_count_up_to_the_limit(db, outbox_mail):
+def test_a_full_mailbox_counts_up_to_the_limit(db, outbox_mail):
     message = outbox_mail()
     customer_id, invitation_id = message.customer_id, message.invitation_id
     reminder = outbox_mail(
@@ -322,9 +360,10 @@ def test_soft_bounces_count_up_to_the_limit(db, outbox_mail):
     for count in (1, 2):
         outcome = process_bounce(returned("postfix_quota_522.eml", message))
         db.session.commit()
-        assert (outcome.result, outcome.kind, outcome.delayed) == (
+        assert (outcome.result, outcome.kind, outcome.effect, outcome.delayed) == (
             "applied",
-            "soft",
+            "failure",
+            "mailbox_state",
             False,
         )
         customer = reload(db, Customer, customer_id)
@@ -369,9 +408,12 @@ def test_delay_warning_is_reported_but_not_counted(db, outbox_mail):
     message = outbox_mail()
     outcome = process_bounce(returned("postfix_delayed_mailbox_full.eml", message))
     db.session.commit()
-    assert (outcome.result, outcome.kind, outcome.delayed) == ("applied", "soft", True)
+    assert (outcome.result, outcome.kind, outcome.delayed) == ("applied", "delay", True)
     customer = reload(db, Customer, message.customer_id)
     assert (customer.delivery_failures, customer.bounced_at) == (0, None)
+    invitation = db.session.get(Invitation, message.invitation_id)
+    assert invitation.status == InvitationStatus.SENT
+    assert deliverability.paused_domains() == []
 
 
 def test_autoreply_changes_nothing(db, outbox_mail):
@@ -389,22 +431,45 @@ def test_autoreply_changes_nothing(db, outbox_mail):
     assert invitation.status == InvitationStatus.SENT
 
 
-def test_unknown_cause_changes_nothing(db, outbox_mail):
-    message = outbox_mail()
-    raw = (
+def undelivered_notice(message: OutboxMessage, to: bytes = b"") -> bytes:
+    """A daemon's notice that names no cause, quoting our Message-ID."""
+    return (
         b"From: MAILER-DAEMON@mx.example\n"
         b"To: bounces@karn.example\n"
         b"Subject: Undelivered Mail Returned to Sender\n"
-        b"Message-ID: <unknown-cause@mx.example>\n"
+        b"Message-ID: " + make_msgid("notice").encode() + b"\n"
         b"Content-Type: text/plain\n\n"
-        b"Your message could not be delivered.\n\n"
+        b"Your message" + to + b" could not be delivered.\n\n"
         b"Message-ID: " + message.message_id.encode() + b"\n"
     )
-    outcome = process_bounce(raw)
+
+
+def test_a_notice_naming_no_recipient_is_not_recognised(db, outbox_mail):
+    # Nothing says whom it failed for: not guessed into a verdict.
+    message = outbox_mail()
+    outcome = process_bounce(undelivered_notice(message))
     db.session.commit()
-    assert (outcome.result, outcome.kind) == ("applied", "unknown")
+    assert (outcome.result, outcome.kind) == ("ignored", None)
     customer = reload(db, Customer, message.customer_id)
     assert (customer.delivery_failures, customer.bounced_at) == (0, None)
+    assert bounce_entries(db) == []
+
+
+def test_a_refusal_without_a_cause_counts_but_never_marks_at_once(db, outbox_mail):
+    message = outbox_mail()
+    to = b" to <" + message.to_address.encode() + b">"
+    outcome = process_bounce(undelivered_notice(message, to))
+    db.session.commit()
+    assert (outcome.result, outcome.kind, outcome.effect) == (
+        "applied",
+        "failure",
+        "mailbox_state",
+    )
+    assert outcome.undeliverable == []
+    customer = reload(db, Customer, message.customer_id)
+    assert (customer.delivery_failures, customer.bounced_at) == (1, None)
+    invitation = db.session.get(Invitation, message.invitation_id)
+    assert invitation.status == InvitationStatus.SENT
 
 
 def test_unmatched_bounce_is_reported_and_changes_nothing(db, outbox_mail):
@@ -413,7 +478,7 @@ def test_unmatched_bounce_is_reported_and_changes_nothing(db, outbox_mail):
     db.session.commit()
     assert (outcome.result, outcome.kind, outcome.outbox_ids) == (
         "unmatched",
-        "hard",
+        "failure",
         [],
     )
     customer = reload(db, Customer, message.customer_id)
@@ -512,10 +577,14 @@ def test_process_files_goes_on_after_bad_files(db, tmp_path, outbox_mail):
     hard = outbox_mail()
     soft = outbox_mail()
     other = outbox_mail()
+    refused = outbox_mail()
+    delayed = outbox_mail()
     files = {
         "garbage.eml": bytes(range(256)) * 4,
         "hard.eml": returned("postfix_user_unknown.eml", hard),
         "soft.eml": returned("postfix_quota_522.eml", soft),
+        "refused.eml": returned("postfix_spam_571.eml", refused),
+        "delayed.eml": returned("postfix_delayed_mailbox_full.eml", delayed),
         "ooo.eml": returned("ooo_nl_outlook.eml", other),
         "unmatched.eml": returned("exim_failed.eml", None),
         "reply.eml": (DATA / "plain_reply.eml").read_bytes(),
@@ -527,24 +596,32 @@ def test_process_files_goes_on_after_bad_files(db, tmp_path, outbox_mail):
     report = process_files(paths)
 
     assert (
-        report.hard,
-        report.soft,
+        report.address_dead,
+        report.mailbox,
+        report.sender_refused,
+        report.delayed,
         report.autoreply,
         report.unmatched,
         report.ignored,
         report.unreadable,
-    ) == (1, 1, 1, 1, 1, 2)
-    assert report.undeliverable == 1
-    assert report.total == 7
+    ) == (1, 1, 1, 1, 1, 1, 1, 2)
+    assert (report.undeliverable, report.paused) == (1, 1)
+    assert report.total == 9
+    assert "sender refused 1," in report.summary()
+    assert "domains paused 1" in report.summary()
     assert any("garbage.eml" in e for e in report.errors)
     assert any("missing.eml" in e for e in report.errors)
     # Committed: a rollback now keeps what was processed.
     db.session.rollback()
     assert reload(db, Customer, hard.customer_id).bounced_at is not None
     assert reload(db, Customer, soft.customer_id).delivery_failures == 1
+    for spared in (refused, delayed):
+        customer = reload(db, Customer, spared.customer_id)
+        assert (customer.delivery_failures, customer.bounced_at) == (0, None)
     # Running the same files again changes nothing and says so.
     again = process_files(paths)
-    assert (again.hard, again.soft, again.duplicate) == (0, 0, 4)
+    assert (again.address_dead, again.mailbox, again.duplicate) == (0, 0, 6)
+    assert (again.sender_refused, again.paused) == (0, 0)
     assert reload(db, Customer, soft.customer_id).delivery_failures == 1
 
 
@@ -565,9 +642,10 @@ def test_command_prints_the_counts(db, runner, cli, tmp_path, outbox_mail):
     garbage.write_bytes(b"\x00\xff\xfe" * 50)
     result = runner.invoke(args=[*cli, str(hard), str(garbage)])
     assert result.exit_code == 0, result.output
-    assert "hard 1, soft 0," in result.output
-    assert "autoreply 0, unknown 0, unmatched 0," in result.output
+    assert "address dead 1, mailbox 0," in result.output
+    assert "autoreply 0, unmatched 0," in result.output
     assert "unreadable 1," in result.output
+    assert "marked undeliverable 1," in result.output
     assert "garbage.eml: no mail headers" in result.output
     assert reload(db, Customer, message.customer_id).bounced_at is not None
 
@@ -577,7 +655,7 @@ def test_command_reads_standard_input(db, runner, cli, outbox_mail):
     raw = returned("postfix_quota_522.eml", message)
     result = runner.invoke(args=[*cli, "-"], input=raw)
     assert result.exit_code == 0, result.output
-    assert "soft 1," in result.output
+    assert "address dead 0, mailbox 1," in result.output
     assert reload(db, Customer, message.customer_id).delivery_failures == 1
 
 
@@ -762,7 +840,7 @@ def test_imap_processes_unseen_mail_once(db, mailbox, outbox_mail):
 
     report = run_imap(mailbox.server)
 
-    assert (report.hard, report.soft, report.total) == (1, 1, 2)
+    assert (report.address_dead, report.mailbox, report.total) == (1, 1, 2)
     assert reload(db, Customer, hard.customer_id).bounced_at is not None
     assert reload(db, Customer, soft.customer_id).delivery_failures == 1
     invitation = db.session.get(Invitation, hard.invitation_id)
@@ -796,7 +874,7 @@ def test_imap_after_a_crash_between_commit_and_flag(db, mailbox, outbox_mail):
 
     report = run_imap(mailbox.server)
 
-    assert (report.soft, report.duplicate) == (0, 1)
+    assert (report.mailbox, report.duplicate) == (0, 1)
     assert reload(db, Customer, message.customer_id).delivery_failures == 1
     assert mailbox.search("UNSEEN") == []
 
@@ -810,7 +888,12 @@ def test_imap_delete_removes_bounces_and_keeps_other_mail(db, mailbox, outbox_ma
 
     report = run_imap(mailbox.server, delete=True)
 
-    assert (report.hard, report.unmatched, report.ignored, report.unreadable) == (
+    assert (
+        report.address_dead,
+        report.unmatched,
+        report.ignored,
+        report.unreadable,
+    ) == (
         1,
         1,
         1,
@@ -826,9 +909,9 @@ def test_imap_limit_leaves_the_rest_for_the_next_run(db, mailbox, outbox_mail):
     messages = [outbox_mail() for _ in range(3)]
     for message in messages:
         mailbox.deliver(returned("postfix_quota_522.eml", message))
-    assert run_imap(mailbox.server, limit=2).soft == 2
+    assert run_imap(mailbox.server, limit=2).mailbox == 2
     assert len(mailbox.search("UNSEEN")) == 1
-    assert run_imap(mailbox.server, limit=2).soft == 1
+    assert run_imap(mailbox.server, limit=2).mailbox == 1
     assert mailbox.search("UNSEEN") == []
 
 
@@ -856,13 +939,13 @@ def test_worker_job_polls_the_configured_mailbox(app, db, mailbox, outbox_mail):
     )
     report = run_bounce_job(app)
     assert isinstance(report, bounce_processing.Report)
-    assert report.hard == 1
+    assert report.address_dead == 1
     assert reload(db, Customer, message.customer_id).bounced_at is not None
     # Within the interval the next pass does not even connect.
     mailbox.deliver(returned("postfix_quota_522.eml", message))
     assert run_bounce_job(app) is None
     assert len(mailbox.search("UNSEEN")) == 1
-    assert run_bounce_job(app, force=True).soft == 1
+    assert run_bounce_job(app, force=True).mailbox == 1
 
 
 def test_command_with_imap(app, db, runner, cli, mailbox, outbox_mail):
@@ -877,5 +960,5 @@ def test_command_with_imap(app, db, runner, cli, mailbox, outbox_mail):
     )
     result = runner.invoke(args=[*cli, "--imap"])
     assert result.exit_code == 0, result.output
-    assert "hard 1," in result.output
+    assert "address dead 1," in result.output
     assert mailbox.search("UNSEEN") == []

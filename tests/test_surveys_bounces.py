@@ -5,12 +5,15 @@ from pathlib import Path
 import pytest
 
 from karn.surveys.bounces import (
+    DELAY,
+    FAILURE,
     Bounce,
     match_keys,
     outbox_id_from_verp,
     parse_bounce,
     verp_address,
 )
+from karn.surveys.mail_failures import ADDRESS_DEAD, MAILBOX_STATE, SENDER_REFUSED
 
 DATA = Path(__file__).parent / "data" / "bounces"
 
@@ -29,7 +32,7 @@ def crlf(raw: bytes) -> bytes:
 SAMPLES = [
     (
         "postfix_user_unknown.eml",
-        "hard",
+        "failure",
         ["jan.devries@example.com"],
         "5.1.1",
         ["<171023413100.5123.9876543210@karn.example>"],
@@ -37,7 +40,7 @@ SAMPLES = [
     ),
     (
         "exim_failed.eml",
-        "hard",
+        "failure",
         ["p.bakker@hosting-klant.example"],
         None,
         ["<171033600500.777.1111@karn.example>"],
@@ -45,7 +48,7 @@ SAMPLES = [
     ),
     (
         "gmail_failure.eml",
-        "hard",
+        "failure",
         ["lisa.smit1987@gmail.com"],
         "5.1.1",
         ["<171023410000.4242.1357924680@karn.example>"],
@@ -53,7 +56,7 @@ SAMPLES = [
     ),
     (
         "exchange_online_ndr.eml",
-        "hard",
+        "failure",
         ["m.jansen@klant.example"],
         "5.1.10",
         ["<171023406200.3131.2468013579@karn.example>"],
@@ -61,7 +64,7 @@ SAMPLES = [
     ),
     (
         "exchange_541_text.eml",
-        "hard",
+        "failure",
         ["piet.deboer@contoso.example"],
         "5.4.1",
         ["<171041310600.2020.5555666677@karn.example>"],
@@ -69,7 +72,7 @@ SAMPLES = [
     ),
     (
         "postfix_delayed_mailbox_full.eml",
-        "soft",
+        "delay",
         ["els.peeters@voorbeeld.example"],
         "4.2.2",
         ["<171049351100.6060.1212121212@karn.example>"],
@@ -77,7 +80,7 @@ SAMPLES = [
     ),
     (
         "postfix_quota_522.eml",
-        "soft",
+        "failure",
         ["kees@provider.example"],
         "5.2.2",
         ["<171057420000.9090.3434343434@karn.example>"],
@@ -85,7 +88,7 @@ SAMPLES = [
     ),
     (
         "postfix_spam_571.eml",
-        "hard",
+        "failure",
         ["r.smits@hotmail.com"],
         "5.7.1",
         ["<171077476400.1111.8989898989@karn.example>"],
@@ -93,7 +96,7 @@ SAMPLES = [
     ),
     (
         "qmail_verp_no_original.eml",
-        "hard",
+        "failure",
         ["sanne@klant.example"],
         "5.1.1",
         [],
@@ -142,7 +145,7 @@ def test_postfix_dsn_details():
         "550 5.1.1 <jan.devries@example.com>: Recipient address rejected: "
         "User unknown in virtual mailbox table"
     )
-    assert bounce.reason == "Permanent failure: the mailbox does not exist (5.1.1)."
+    assert bounce.reason == "user_unknown"
     assert bounce.is_failure
     [detail] = bounce.details
     assert (detail.recipient, detail.original_recipient, detail.action) == (
@@ -155,33 +158,33 @@ def test_postfix_dsn_details():
 def test_exim_reads_the_reply_code_from_the_text():
     bounce = parse_bounce(load("exim_failed.eml"))
     assert bounce.diagnostic == "550 No such user here"
-    assert "does not exist" in bounce.reason
+    assert bounce.reason == "user_unknown"
+    assert bounce.details[0].effect == ADDRESS_DEAD
 
 
 def test_exchange_text_ndr_strips_the_hash_marks():
     bounce = parse_bounce(load("exchange_541_text.eml"))
-    assert bounce.diagnostic.startswith(
-        "550 5.4.1 Recipient address rejected: Access denied."
-    )
+    assert "550 5.4.1 Recipient address rejected: Access denied." in bounce.diagnostic
     assert not bounce.diagnostic.endswith("#")
 
 
-def test_delayed_mail_is_soft_and_says_so():
+def test_delayed_mail_is_a_delay_not_a_failure():
     bounce = parse_bounce(load("postfix_delayed_mailbox_full.eml"))
+    assert bounce.kind == DELAY and not bounce.is_failure
     assert bounce.details[0].action == "delayed"
-    assert bounce.reason.startswith("Delivery delayed: the mailbox is full")
+    assert bounce.reason == "mailbox_full"
 
 
-def test_mailbox_full_522_is_soft_not_hard():
+def test_mailbox_full_522_counts_but_never_kills_the_address():
     bounce = parse_bounce(load("postfix_quota_522.eml"))
-    assert bounce.kind == "soft"
-    assert "mailbox is full" in bounce.reason
+    assert bounce.kind == FAILURE
+    assert (bounce.reason, bounce.details[0].effect) == ("mailbox_full", MAILBOX_STATE)
 
 
-def test_spam_rejection_is_hard_but_flagged():
+def test_a_blocklist_refusal_is_the_senders_not_the_address():
     bounce = parse_bounce(load("postfix_spam_571.eml"))
-    assert "spam" in bounce.reason
-    assert "address itself may be fine" in bounce.reason
+    assert bounce.reason == "blocked"
+    assert bounce.details[0].effect == SENDER_REFUSED
 
 
 def test_verp_id_is_only_trusted_for_our_envelope_sender():
@@ -246,21 +249,96 @@ def replace_status(status: bytes, diagnostic: bytes, action: bytes = b"failed"):
 
 
 @pytest.mark.parametrize(
-    ("status", "diagnostic", "action", "kind", "found_status"),
+    ("status", "diagnostic", "action", "kind", "found_status", "effect"),
     [
-        (b"4.4.7", b"delivery time expired", b"failed", "soft", "4.4.7"),
-        (b"4.4.1", b"connect to mx timed out", b"delayed", "soft", "4.4.1"),
-        (b"5.0.0", b"550 Requested action not taken", b"failed", "hard", "5.0.0"),
-        (b"5.0.0", b"552 Mailbox full", b"failed", "soft", "5.0.0"),
-        (b"5.0.0", b"550 5.1.1 No such user", b"failed", "hard", "5.1.1"),
-        (b"5.1.2", b"Host or domain name not found", b"failed", "hard", "5.1.2"),
-        (b"5.7.26", b"550 5.7.26 Unauthenticated email", b"failed", "hard", "5.7.26"),
+        (
+            b"4.4.7",
+            b"delivery time expired",
+            b"failed",
+            "failure",
+            "4.4.7",
+            MAILBOX_STATE,
+        ),
+        (
+            b"4.4.1",
+            b"connect to mx timed out",
+            b"delayed",
+            "delay",
+            "4.4.1",
+            MAILBOX_STATE,
+        ),
+        (
+            b"5.0.0",
+            b"550 Requested action not taken",
+            b"failed",
+            "failure",
+            "5.0.0",
+            MAILBOX_STATE,
+        ),
+        (b"5.0.0", b"552 Mailbox full", b"failed", "failure", "5.0.0", MAILBOX_STATE),
+        (
+            b"5.0.0",
+            b"550 5.1.1 No such user",
+            b"failed",
+            "failure",
+            "5.1.1",
+            ADDRESS_DEAD,
+        ),
+        (
+            b"5.1.2",
+            b"Host or domain name not found",
+            b"failed",
+            "failure",
+            "5.1.2",
+            ADDRESS_DEAD,
+        ),
+        (
+            b"5.7.26",
+            b"550 5.7.26 Unauthenticated email",
+            b"failed",
+            "failure",
+            "5.7.26",
+            SENDER_REFUSED,
+        ),
+        (
+            b"5.7.1",
+            b"550 5.7.1 Client host [192.0.2.9] blocked using zen.spamhaus.org",
+            b"failed",
+            "failure",
+            "5.7.1",
+            SENDER_REFUSED,
+        ),
+        (
+            b"5.7.1",
+            b"550 5.7.1 Message rejected due to local policy",
+            b"failed",
+            "failure",
+            "5.7.1",
+            SENDER_REFUSED,
+        ),
+        (
+            b"5.2.1",
+            b"550 5.2.1 The email account that you tried to reach is disabled",
+            b"failed",
+            "failure",
+            "5.2.1",
+            MAILBOX_STATE,
+        ),
+        (
+            b"5.3.4",
+            b"552 5.3.4 Message size exceeds fixed limit",
+            b"failed",
+            "failure",
+            "5.3.4",
+            MAILBOX_STATE,
+        ),
     ],
 )
-def test_status_classification(status, diagnostic, action, kind, found_status):
+def test_status_classification(status, diagnostic, action, kind, found_status, effect):
     bounce = parse_bounce(replace_status(status, diagnostic, action))
     assert (bounce.kind, bounce.status) == (kind, found_status)
     assert bounce.recipients == ["jan.devries@example.com"]
+    assert bounce.details[0].effect == effect
 
 
 def test_worst_recipient_decides_and_names_only_its_recipients():
@@ -271,19 +349,20 @@ def test_worst_recipient_decides_and_names_only_its_recipients():
         b"Final-Recipient: rfc822; Jan.DeVries",
     )
     bounce = parse_bounce(raw)
-    assert bounce.kind == "hard"
+    assert bounce.kind == FAILURE
     assert bounce.recipients == ["jan.devries@example.com"]
-    assert [(d.recipient, d.kind) for d in bounce.details] == [
-        ("later@example.com", "soft"),
-        ("jan.devries@example.com", "hard"),
+    assert [(d.recipient, d.action) for d in bounce.details] == [
+        ("later@example.com", "delayed"),
+        ("jan.devries@example.com", "failed"),
     ]
+    assert bounce.reason == "user_unknown"
 
 
 def test_truncated_dsn_still_parses():
     raw = load("postfix_user_unknown.eml")
     cut = raw[: raw.index(b"Subject: Waarom")]
     bounce = parse_bounce(cut)
-    assert bounce.kind == "hard"
+    assert bounce.kind == FAILURE
     assert bounce.recipients == ["jan.devries@example.com"]
     assert bounce.karn_ids == []
 
@@ -292,7 +371,7 @@ def test_unknown_charset_is_tolerated():
     raw = load("exim_failed.eml").replace(b"charset=us-ascii", b"charset=x-no-such")
     bounce = parse_bounce(raw)
     assert (bounce.kind, bounce.recipients) == (
-        "hard",
+        FAILURE,
         ["p.bakker@hosting-klant.example"],
     )
 
@@ -330,9 +409,8 @@ def test_broken_headers_do_not_raise():
         b"Content-Transfer-Encoding: base64\n\n"
         b"not base64 at all \xff\xfe\n"
     )
-    bounce = parse_bounce(raw)
-    assert bounce is not None
-    assert bounce.kind == "unknown"
+    # A notice that names no recipient anywhere is not guessed at.
+    assert parse_bounce(raw) is None
 
 
 def test_text_is_refused():
@@ -391,3 +469,68 @@ def test_match_keys():
         ["<171023410000.4242.1357924680@karn.example>"],
         [5678],
     )
+
+
+def test_a_notice_passed_on_inside_another_names_its_own_recipients():
+    # A gateway wraps the notice it was sent and names no one itself; the
+    # wrapped notice's addressee is our sender, not a failed recipient.
+    inner = (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@relay.example.net>\n"
+        "To: survey@example.org\n"
+        "Subject: Returned mail: User unknown\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="I"\n'
+        "\n--I\nContent-Type: text/plain\n\n"
+        "   ----- The following addresses had permanent delivery errors -----\n"
+        "sara@example.com\n"
+        "\n--I\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; relay.example.net\n\n"
+        "Final-Recipient: rfc822; sara@example.com\n"
+        "Action: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n"
+        "\n--I\nContent-Type: text/rfc822-headers\n\n"
+        "From: survey@example.org\nTo: sara@example.com\n"
+        "Message-ID: <survey.31@example.org>\n"
+        "\n--I--\n"
+    )
+    raw = (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@gateway.example.net>\n"
+        "To: notices@gateway.example.net\n"
+        "Subject: Returned mail: User unknown\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="O"\n'
+        "\n--O\nContent-Type: text/plain\n\n"
+        "----- The following addresses had permanent delivery errors -----\n"
+        "\n--O\nContent-Type: message/rfc822\n\n" + inner + "\n--O--\n"
+    ).encode()
+    bounce = parse_bounce(raw)
+    assert bounce.recipients == ["sara@example.com"]
+    assert (bounce.details[0].reason, bounce.details[0].effect) == (
+        "user_unknown",
+        ADDRESS_DEAD,
+    )
+    assert "<survey.31@example.org>" in bounce.message_ids
+
+
+def test_a_transcript_belongs_to_the_recipient_it_precedes():
+    # One host refused our sender at MAIL FROM; another recipient's own line
+    # names a missing domain, which that refusal says nothing about.
+    raw = (
+        b"From: Mail Delivery Subsystem <MAILER-DAEMON@mail.example.net>\n"
+        b"To: survey@example.org\n"
+        b"Subject: Returned mail: Host unknown\n\n"
+        b"   ----- Transcript of session follows -----\n"
+        b"While talking to mx.example.com:\n"
+        b">>> MAIL From:<survey@example.org>\n"
+        b"<<< 501 <survey@example.org>... refused: your server is listed "
+        b"on a blocklist\n"
+        b"554 <tom@example.com>... Service unavailable\n"
+        b"554 <ina@example.net>... 550 Host unknown (Authoritative answer)\n"
+        b"\n   ----- Unsent message follows -----\n"
+        b"From: survey@example.org\nTo: tom@example.com\nSubject: Hello\n\nHi\n"
+    )
+    details = {d.recipient: d for d in parse_bounce(raw).details}
+    assert details["tom@example.com"].reason == "blocked"
+    assert details["tom@example.com"].effect == SENDER_REFUSED
+    assert details["ina@example.net"].reason == "host_unknown"
+    assert details["ina@example.net"].effect == ADDRESS_DEAD

@@ -499,3 +499,11 @@ def test_the_dispatch_command_says_what_waits(app, db, runner, smtp_server):
     result = runner.invoke(args=["surveys", "dispatch"])
     assert result.exit_code == 0
     assert "waiting 2" in result.output
+
+
+def test_a_temporary_reputation_refusal_is_never_the_customers():
+    failure = mail_failures.classify(
+        451, "451 4.7.650 The mail server has been rate limited due to IP reputation"
+    )
+    assert (failure.reason, failure.kind) == ("bad_reputation", SENDER_REFUSED)
+    assert not failure.touches_customer

@@ -35,7 +35,7 @@ from karn.customers import stripe_lookup
 from karn.customers.models import Suppression
 from karn.enums import OutboxStatus
 from karn.extensions import db
-from karn.surveys import delivery, outbox
+from karn.surveys import deliverability, delivery, mail_reasons, outbox
 from karn.surveys.models import OutboxMessage
 
 bp = Blueprint("delivery", __name__, url_prefix="/admin")
@@ -53,6 +53,7 @@ SUPPRESSION_LABELS = {
     "bounced": _l("undeliverable"),
     "erased": _l("erased"),
     "admin": _l("added by an administrator"),
+    "complaint": _l("marked our mail as spam"),
 }
 
 
@@ -263,3 +264,48 @@ def suppressions():
     query = sa.select(Suppression).order_by(Suppression.created_at.desc()).limit(500)
     rows = db.session.scalars(query).all()
     return render_template("surveys/admin/suppressions.html", rows=rows, form=form)
+
+
+# --- deliverability ---------------------------------------------------------------
+
+EFFECT_LABELS = {
+    "address_dead": _l("address cannot receive mail: undeliverable at once"),
+    "mailbox_state": _l("mailbox state: counts toward the limit"),
+    "sender_refused": _l("refused the sender: the domain is paused"),
+    "connection": _l("connection or system: tried again"),
+}
+
+
+@bp.route("/deliverability")
+@roles_required(*ADMINS)
+def deliverability_page():
+    """Failed deliveries by reason and receiving domain, the paused domains with
+    the receiving servers' words, and what to check."""
+    days = request.args.get("days", 30, type=int)
+    days = days if days in (7, 30, 90, 365) else 30
+    facts = deliverability.summary(days)
+    return render_template(
+        "surveys/admin/deliverability.html",
+        facts=facts,
+        pauses=deliverability.pauses(),
+        reasons=mail_reasons.REASONS,
+        label_of=mail_reasons.label_of,
+        effect_labels=EFFECT_LABELS,
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.route("/deliverability/release", methods=["POST"])
+@roles_required(*ADMINS)
+def deliverability_release():
+    """Let mail to a paused domain go again."""
+    domain = request.form.get("domain", "").strip().lower()
+    if ConfirmForm().validate_on_submit() and deliverability.release(
+        domain, current_user.id
+    ):
+        audit.record("mail.domain_released", None, domain=domain)
+        db.session.commit()
+        flash(_("Mail to %(domain)s is sent again.", domain=domain), "success")
+    else:
+        flash(_("That domain is not paused."), "error")
+    return redirect(url_for("delivery.deliverability_page"))

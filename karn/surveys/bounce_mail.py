@@ -1,9 +1,17 @@
-"""Read a returned mail: MIME parts, headers, addresses, VERP and matching keys."""
+"""Reading returned mail: parts, headers, addresses, and the keys to the outbox.
 
-# What `bounces` needs to read any kind of returned mail: its parts and
-# headers, the original message it carries or quotes, the addresses in it, and
-# the keys (our Message-IDs, X-Karn-Message, VERP envelope senders) that tie it
-# to the outbox.
+Everything `bounces` needs to read any kind of returned mail: its parts and
+headers, the original message it carries or quotes, the recipients a notice
+names, and the keys (our Message-IDs, X-Karn-Message, VERP envelope senders)
+that tie it to the outbox.
+
+A notice names its failed recipients in a few places only: the DSN fields,
+the X-Failed-Recipients header, the lines of its explanation that introduce a
+recipient (an address alone on a line, leading a line, after "RCPT TO:" or
+words such as "could not be delivered to"), and the returned message's To.
+Addresses anywhere else - Message-IDs, the notice's own parties, our sender,
+pipe commands, header lines of the quoted original - are never recipients.
+"""
 
 import email
 import email.policy
@@ -13,6 +21,15 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 from typing import TypeVar
+
+from karn.surveys.bounce_status import (
+    BOUNCE_SUBJECT,
+    BOUNCE_WORDS,
+    DAEMON_LOCAL,
+    DAEMON_NAME,
+    find_reply_code,
+    find_status,
+)
 
 T = TypeVar("T")
 
@@ -30,7 +47,33 @@ _HEADERS_TYPES = (
     "message/global-headers",
 )
 
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# An address: a local part (or a quoted one) and a domain. "@host" alone, with
+# no local part, never matches.
+_ATOM = r"[A-Za-z0-9!#$%&'*+=?^_`{|}~-]"
+_LOCAL = rf"""(?<![\w/.=+-])(?:"[^"\s@<>]+"|{_ATOM}+(?:\.+{_ATOM}+)*)"""
+ADDRESS = rf"{_LOCAL}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
+_ADDRESS = re.compile(ADDRESS)
+
+
+def normalise_line_ends(raw: bytes) -> bytes:
+    """CRLF and bare CR line ends as LF, so that all three read the same."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def clean_address(value: str | None) -> str | None:
+    """One address from a field or a line, lower-cased; None when it is not one."""
+    if not value:
+        return None
+    value = re.sub(r"(?i)^\s*(rfc822|x-[\w-]+|utf-8)\s*;", "", value).strip()
+    value = re.sub(r"(?i)^mailto:", "", value.strip().strip("<>").strip())
+    match = _ADDRESS.fullmatch(value) or _ADDRESS.search(value)
+    if not match:
+        return None
+    address = match.group(0).lower()
+    local, _, domain = address.rpartition("@")
+    if not local.strip('"') or not re.search(r"[a-z]", domain):
+        return None
+    return address
 
 
 # --- VERP -------------------------------------------------------------------
@@ -139,17 +182,283 @@ def _originals(message: Message) -> list[Message | None]:
 
 
 def _original_to(originals: list[Message | None]) -> list[str]:
+    """The To addresses of the first returned message that has any."""
     for original in originals:
-        if original is not None:
-            addresses = [a.lower() for _, a in _addresses(original, "To") if "@" in a]
-            if addresses:
-                return _unique(addresses)
+        if original is None:
+            continue
+        found = [clean_address(a) for _, a in _addresses(original, "To")]
+        found = [a for a in found if a]
+        if found:
+            return _unique(found)
     return []
 
 
 def _failed_recipients_header(message: Message) -> list[str]:
     value = _header(message, "X-Failed-Recipients")
-    return _unique(a.lower() for a in _ADDRESS.findall(value))
+    return _unique(a for a in map(clean_address, re.split(r"[,\s]+", value)) if a)
+
+
+# --- the recipients a notice names ----------------------------------------------
+
+# Where a plain-text notice stops explaining and starts quoting the original.
+_ORIGINAL_MARKER = re.compile(
+    r"^.*("
+    r"this is a copy of the message"  # Exim
+    r"|below this line is a copy of the message"  # qmail
+    r"|(enclosed|included|below) is a copy of"
+    r"|original message (headers|follows|text)"
+    r"|-+\s*original (message|mail)( info)?\s*-+"
+    r"|^\s*original message:?\s*$"
+    r"|message (headers?|text) follows?"
+    r"|header of the original message"
+    r"|-+\s*returned message\s*-+"
+    r"|unsent message (below|follows)"
+    r"|-+\s*the header of the original"
+    r").*$",
+    re.I | re.M,
+)
+
+
+def _failure_text(text: str) -> str:
+    """The explanatory part of a notice, without the quoted original."""
+    match = _ORIGINAL_MARKER.search(text)
+    return text[: match.start()] if match else text
+
+
+def _quoted_original(text: str) -> Message | None:
+    match = _ORIGINAL_MARKER.search(text)
+    if not match:
+        return None
+    return _message_from_text(text[match.end() :].lstrip("\n"))
+
+
+def _known_ids(
+    message: Message, originals: list[Message | None], text: str
+) -> set[str]:
+    """Every Message-ID the notice mentions, as bare lower-case addresses."""
+    values = []
+    for source in [message, *originals]:
+        if source is not None:
+            values += [
+                _header(source, n) for n in ("Message-ID", "References", "In-Reply-To")
+            ]
+    found = set()
+    for value in values:
+        found.update(i[1:-1].lower() for i in _angle_ids(value))
+    found.update(
+        m.lower()
+        for m in re.findall(rf"(?i)message-?id\s*(?:of|:|=)?\s*<?({ADDRESS})", text)
+    )
+    return found
+
+
+def _own_parties(message: Message, originals: list[Message | None]) -> set[str]:
+    """The notice's own sender and addressee, and the original's sender (us)."""
+    found = set()
+    for name in ("From", "To", "Reply-To", "Return-Path", "Sender"):
+        found.update(a.lower() for _, a in _addresses(message, name))
+    for name, value in message.items():
+        if name.lower().startswith(("list-", "x-ml-")):
+            found.update(a.lower() for a in _ADDRESS.findall(str(value)))
+    for original in originals:
+        if original is not None:
+            for name in ("From", "Sender", "Return-Path", "Reply-To", "Errors-To"):
+                found.update(a.lower() for _, a in _addresses(original, name))
+    return found
+
+
+# Lines that name addresses that are not recipients: quoted header lines,
+# aliases an address was expanded from, delivery commands.
+_NOT_A_RECIPIENT_LINE = re.compile(
+    r"(?i)^\s*(message-?id|references|in-reply-to|return-path|received|reply-to|from"
+    r"|sender|errors-to|b?cc|x-[\w-]+|dkim-signature|list-[\w-]+|mailing-list"
+    r"|delivered-to|x-original-to|envelope-to|mail from|original sender)\s*:"
+    r"|^\s*(for|by|id|with|from)\s|generated (from|by)|expanded from|\|\s*/|pipe to"
+)
+_LEADING = re.compile(rf"^[\s*>•·=-]*[<\"']?({ADDRESS})[>\"']?(?=$|[\s:;,.(<])")
+_RCPT = re.compile(rf"(?i)\brcpt to:?\s*<?({ADDRESS})")
+_INTRODUCED = re.compile(
+    rf"(?i)\b(?:deliver\w*|sent|reach|failed|errors?|recipients?|addressee"
+    rf"|address(?:es)?|undeliverable|undelivered)\b[^@\n<>]{{0,40}}?[\s:]\s*"
+    rf"[<\"']?({ADDRESS})"
+)
+_SENDMAIL = re.compile(rf"<({ADDRESS})>(?:\.\.\.|,|:)(?:\s|$)")
+_ANGLED = re.compile(rf"<({ADDRESS})>")
+_TRANSCRIPT_LINE = re.compile(r"^\s*(>>>|<<<)")
+_SECTION = re.compile(r"(?i)^\W*while talking to|^\s*-{3,}|^\s*={3,}|^\s*\*{3,}")
+
+
+def _named_in(line: str) -> list[str]:
+    if _NOT_A_RECIPIENT_LINE.search(line):
+        return []
+    found = []
+    for pattern in (_LEADING, _RCPT, _INTRODUCED, _SENDMAIL):
+        found += pattern.findall(line)
+    return found
+
+
+def _text_recipients(text: str, excluded: set[str]) -> dict[str, str]:
+    """The recipients a notice's explanation names, each with its own lines.
+
+    A line that names a recipient starts that recipient's part; the lines up
+    to the next one are its explanation (an Exim, qmail or Postfix notice
+    lists each failed address with the server's reply below it).
+    """
+    blocks: dict[str, list[str]] = {}
+    current: list[str] = []
+    # Transcript lines of a conversation that names no recipient yet: they
+    # belong to the recipient the lines after them name (Sendmail).
+    pending: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or _SECTION.search(line):
+            # A blank line or a new conversation ends a recipient's part.
+            current, pending = [], []
+            continue
+        named = []
+        for value in _named_in(line):
+            address = clean_address(value)
+            if address and address not in excluded and address not in named:
+                named.append(address)
+        if named and named != current:
+            current = named
+            for address in current:
+                blocks.setdefault(address, []).extend(pending)
+            pending = []
+        elif not current and _TRANSCRIPT_LINE.match(line):
+            pending.append(line)
+        for address in current:
+            blocks.setdefault(address, []).append(line)
+    if not blocks:
+        # Last: an address in angle brackets anywhere in the explanation.
+        for value in _ANGLED.findall(text):
+            address = clean_address(value)
+            if address and address not in excluded:
+                blocks.setdefault(address, [text])
+    return {address: "\n".join(lines) for address, lines in blocks.items()}
+
+
+def _received_for(originals: list[Message | None]) -> list[str]:
+    """The single "for <address>" of the original's Received headers."""
+    found = []
+    for original in originals:
+        if original is not None:
+            for value in original.get_all("Received") or []:
+                match = re.search(rf"\bfor\s+<?({ADDRESS})>?", str(value))
+                if match:
+                    found.append(match.group(1).lower())
+    found = _unique(found)
+    return found if len(found) == 1 else []
+
+
+# --- reading the fields and lines of a notice ----------------------------------
+
+
+def _only(items) -> str | None:
+    items = list(items)
+    return items[0] if len(items) == 1 else None
+
+
+def _status_blocks(report: Message | str) -> list[dict[str, str]]:
+    if isinstance(report, str):
+        return _parse_fields(report)
+    payload = report.get_payload()
+    if not isinstance(payload, list):
+        return _parse_fields(_text(report))
+    blocks = []
+    for sub in payload:
+        try:
+            items = list(sub.items())
+        except Exception:
+            continue
+        # One line per field, in order: a recipient's fields may follow
+        # another's without the blank line between.
+        blocks += _parse_fields(
+            "\n".join(f"{k}: {' '.join(str(v).split())}" for k, v in items)
+        )
+    return blocks
+
+
+def _parse_fields(text: str) -> list[dict[str, str]]:
+    """Header-style blocks separated by blank lines, with folded lines joined."""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("--"):
+            if current:
+                blocks.append(current)
+            current, name = {}, None
+        elif line[:1] in (" ", "\t") and name:
+            current[name] += " " + line.strip()
+        elif re.match(r"[\w-]+\s*:", line):
+            key, _, value = line.partition(":")
+            name = key.strip().lower()
+            if name in current and name in ("final-recipient", "original-recipient"):
+                # A new recipient without a blank line between.
+                blocks.append(current)
+                current = {}
+            current.setdefault(name, value.strip())
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _from_daemon(message: Message) -> bool:
+    """Whether a message comes from a mailer daemon or a postmaster."""
+    name, address = parseaddr(_header(message, "From"))
+    local = address.rpartition("@")[0] or address
+    return bool(DAEMON_LOCAL.match(local) or DAEMON_NAME.search(name))
+
+
+def _looks_like_bounce(message: Message) -> bool:
+    if _header(message, "X-Failed-Recipients"):
+        return True
+    if message.get("X-MS-Exchange-Message-Is-Ndr") is not None:
+        return True
+    subject = _header(message, "Subject")
+    daemon = _from_daemon(message)
+    if BOUNCE_SUBJECT.search(subject) and not re.match(
+        r"(?i)\s*(re|aw|fwd?):", subject
+    ):
+        return True
+    failure = _failure_text(_human_text(message))
+    if daemon and (find_reply_code(failure) or find_status(failure)):
+        return True
+    return bool(
+        BOUNCE_WORDS.search(failure) and (daemon or not _header(message, "In-Reply-To"))
+    )
+
+
+def _is_notice(message: Message) -> bool:
+    """Whether a returned message is itself a delivery notice: a report, or
+    mail from a mailer daemon, or words only a notice uses."""
+    if (_param(message, "report-type") or "").lower() == "delivery-status":
+        return True
+    failure = _failure_text(_human_text(message))
+    return _from_daemon(message) or bool(BOUNCE_WORDS.search(failure))
+
+
+_AUTOREPLY_SUBJECT = re.compile(
+    r"out of (the )?office|out-of-office|\booo\b|automatic reply|auto[- ]?reply"
+    r"|autoresponse|auto[- ]response|away from (the )?office|on vacation|away until"
+    r"|automatisch antwoord|afwezig|niet aanwezig|niet op kantoor|vakantie"
+    r"|automatische antwort|abwesenheit|r[ée]ponse automatique"
+    r"|absent\b|absence",
+    re.I,
+)
+
+
+def _looks_like_autoreply(message: Message) -> bool:
+    auto_submitted = _header(message, "Auto-Submitted").strip().lower()
+    if auto_submitted and not auto_submitted.startswith("no"):
+        return True
+    for name in ("X-Autoreply", "X-Autorespond", "X-Autogenerated", "X-Apple-Action"):
+        if message.get(name) is not None:
+            return True
+    precedence = _header(message, "Precedence").strip().lower()
+    if precedence in ("auto_reply", "auto-reply"):
+        return True
+    return bool(_AUTOREPLY_SUBJECT.search(_header(message, "Subject")))
 
 
 # --- MIME helpers ---------------------------------------------------------------
@@ -168,10 +477,16 @@ def _parts(message: Message) -> list[Message]:
 
 
 def _human_text(message: Message) -> str:
-    """The readable text of a notice: its plain parts, or its HTML as text."""
+    """The readable text of a notice: its plain parts, or its HTML as text.
+    A multipart notice whose boundaries are missing is read as plain text."""
     plain, html = [], []
     for part in _parts(message):
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
+        if part.get_content_maintype() == "multipart":
+            payload = part.get_payload()
+            if isinstance(payload, str):
+                plain.append(payload)
+            continue
+        if part.get_content_disposition() == "attachment":
             continue
         content_type = part.get_content_type()
         if content_type == "text/plain":

@@ -3,16 +3,18 @@
 # The parser (bounces.py) says what a returned mail is; this module decides
 # what it means for Karn and reads the mailbox it arrives in.
 #
-# - A hard bounce marks the customer undeliverable at once; soft bounces do so
-#   when the customer's delivery failures reach BOUNCE_SOFT_LIMIT. Once a
-#   customer is undeliverable their open invitations close as bounced and
-#   their unsent mail is cancelled, as an unsubscribe does.
-# - A delay warning ("still trying") is reported but not counted: the same
+# - Each failed recipient is acted on by its reason's effect (see
+#   bounce_effects): an address that cannot receive mail is undeliverable at
+#   once, a full or disabled mailbox counts toward BOUNCE_SOFT_LIMIT, a
+#   refusal of the sender pauses the receiving domain and never touches the
+#   customer. A complaint unsubscribes and suppresses the customer at once.
+# - A delay warning ("still trying") is recorded but not counted: the same
 #   message may still be delivered, or fail later and be counted then.
-# - Auto-replies and failures of unknown cause change nothing.
-# - Every bounce handled is written to the audit log ("mail.bounce") with its
-#   own Message-ID. That entry is what makes processing idempotent without a
-#   table of its own: a bounce whose entry exists is reported as a duplicate.
+# - Auto-replies change nothing; mail that is not recognised is reported as
+#   such, never guessed into a verdict.
+# - Every returned mail handled is written to the audit log ("mail.bounce")
+#   with its own Message-ID. That entry is what makes processing idempotent
+#   without a table of its own: a mail whose entry exists is a duplicate.
 
 import email.parser
 import email.policy
@@ -36,15 +38,15 @@ from karn import clock
 from karn.accounts import audit
 from karn.accounts.models import AuditEntry
 from karn.customers.models import Customer
-from karn.enums import OPEN_INVITATION_STATES, InvitationStatus, OutboxStatus
+from karn.enums import OutboxStatus
 from karn.extensions import db
-from karn.surveys import bounces, delivery, links
-from karn.surveys.models import Invitation, OutboxMessage
+from karn.surveys import bounce_effects, bounces, delivery, links, mail_reasons
+from karn.surveys.bounce_effects import BounceOutcome
+from karn.surveys.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
 AUDIT_ACTION = "mail.bounce"
-DEFAULT_SOFT_LIMIT = 3
 # Matching by address alone is a guess, so it only considers mail sent
 # recently: most bounces arrive within minutes, and MTAs give up retrying
 # after about five days.
@@ -71,34 +73,41 @@ class MailboxError(Exception):
     """The bounce mailbox could not be reached or read."""
 
 
-@dataclass
-class BounceOutcome:
-    """What processing one returned mail found and did."""
-
-    result: str
-    kind: bounces.Kind | None = None
-    # A delay warning: soft, but not counted as a failure.
-    delayed: bool = False
-    # The returned mail's own Message-ID (or a hash of it): its identity.
-    key: str | None = None
-    matched_by: str | None = None
-    outbox_ids: list[int] = field(default_factory=list)
-    customer_ids: list[int] = field(default_factory=list)
-    # Customers this bounce made undeliverable.
-    undeliverable: list[int] = field(default_factory=list)
-    cancelled: int = 0
-    reason: str = ""
+# How a report names each failure's effect.
+_EFFECT_COUNTS = {
+    mail_reasons.ADDRESS_DEAD: "address_dead",
+    mail_reasons.MAILBOX_STATE: "mailbox",
+    mail_reasons.SENDER_REFUSED: "sender_refused",
+    mail_reasons.CONNECTION: "connection",
+}
+_COUNTS = (
+    "address_dead",
+    "mailbox",
+    "sender_refused",
+    "connection",
+    "delayed",
+    "complaints",
+    "autoreply",
+    "unmatched",
+    "duplicate",
+    "ignored",
+    "unreadable",
+    "unsubscribed",
+)
 
 
 @dataclass
 class Report:
-    """Counts over a run of returned mails."""
+    """Counts over a run of returned mails (each counted once, a failure by
+    the worst effect among its recipients)."""
 
-    hard: int = 0
-    soft: int = 0
+    address_dead: int = 0
+    mailbox: int = 0
+    sender_refused: int = 0
+    connection: int = 0
     delayed: int = 0
+    complaints: int = 0
     autoreply: int = 0
-    unknown: int = 0
     unmatched: int = 0
     duplicate: int = 0
     ignored: int = 0
@@ -106,32 +115,25 @@ class Report:
     unsubscribed: int = 0
     undeliverable: int = 0
     cancelled: int = 0
+    paused: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         """Every returned mail looked at."""
-        return sum(
-            getattr(self, name)
-            for name in (
-                "hard",
-                "soft",
-                "delayed",
-                "autoreply",
-                "unknown",
-                "unmatched",
-                "duplicate",
-                "ignored",
-                "unreadable",
-                "unsubscribed",
-            )
-        )
+        return sum(getattr(self, name) for name in _COUNTS)
 
     def add(self, outcome: BounceOutcome) -> None:
         """Count one outcome."""
         if outcome.result == APPLIED:
-            name = "delayed" if outcome.delayed else outcome.kind
-            setattr(self, name, getattr(self, name) + 1)
+            if outcome.kind == bounces.FAILURE:
+                name = _EFFECT_COUNTS.get(outcome.effect, "mailbox")
+            else:
+                name = {
+                    bounces.DELAY: "delayed",
+                    bounces.COMPLAINT: "complaints",
+                    bounces.AUTOREPLY: "autoreply",
+                }[outcome.kind]
         else:
             name = {
                 UNMATCHED: "unmatched",
@@ -140,9 +142,10 @@ class Report:
                 UNREADABLE: "unreadable",
                 UNSUBSCRIBE: "unsubscribed",
             }[outcome.result]
-            setattr(self, name, getattr(self, name) + 1)
+        setattr(self, name, getattr(self, name) + 1)
         self.undeliverable += len(outcome.undeliverable)
         self.cancelled += outcome.cancelled
+        self.paused += len(outcome.paused)
 
     def merge(self, other: "Report") -> None:
         """Add another report's counts and errors to this one."""
@@ -154,13 +157,15 @@ class Report:
     def summary(self) -> str:
         """One line for people and logs."""
         return (
-            f"hard {self.hard}, soft {self.soft}, delayed {self.delayed}, "
-            f"autoreply {self.autoreply}, unknown {self.unknown}, "
+            f"address dead {self.address_dead}, mailbox {self.mailbox}, "
+            f"sender refused {self.sender_refused}, "
+            f"connection {self.connection}, delayed {self.delayed}, "
+            f"complaints {self.complaints}, autoreply {self.autoreply}, "
             f"unmatched {self.unmatched}, duplicate {self.duplicate}, "
-            f"not a bounce {self.ignored}, unreadable {self.unreadable}, "
+            f"not recognised {self.ignored}, unreadable {self.unreadable}, "
             f"unsubscribe requests {self.unsubscribed}; "
             f"marked undeliverable {self.undeliverable}, "
-            f"cancelled mail {self.cancelled}"
+            f"cancelled mail {self.cancelled}, domains paused {self.paused}"
         )
 
 
@@ -179,34 +184,38 @@ def process_bounce(raw: bytes) -> BounceOutcome:
         return unsubscribe
     bounce = bounces.parse_bounce(raw, _envelope_from())
     if bounce is None:
-        return BounceOutcome(IGNORED, reason="not a bounce or automatic reply")
+        return BounceOutcome(IGNORED, reason="not recognised as returned mail")
+    worst = bounce.worst
     outcome = BounceOutcome(
-        APPLIED, kind=bounce.kind, key=_bounce_key(headers, raw), reason=bounce.reason
-    )
-    outcome.delayed = bounce.kind == bounces.SOFT and all(
-        d.action == "delayed" for d in bounce.details
+        APPLIED,
+        kind=bounce.kind,
+        effect=worst.effect if worst else None,
+        key=_bounce_key(headers, raw),
+        reason=bounce.reason,
     )
     messages, outcome.matched_by = _find_messages(bounce)
     outcome.outbox_ids = [m.id for m in messages]
     # Locked before the duplicate check, so that two workers handling the same
-    # bounce at once take turns and the second sees the first one's entry.
+    # mail at once take turns and the second sees the first one's entry.
     customers = _lock_customers({m.customer_id for m in messages} - {None})
     outcome.customer_ids = [c.id for c in customers]
     if _seen_before(outcome.key):
         outcome.result = DUPLICATE
         return outcome
+    by_id = {c.id: c for c in customers}
     if not messages:
         outcome.result = UNMATCHED
-    else:
-        for customer in customers:
-            _apply(bounce, outcome, customer)
+    elif bounce.kind == bounces.COMPLAINT:
+        bounce_effects.apply_complaint(bounce, messages, by_id, outcome)
+    elif bounce.kind in (bounces.FAILURE, bounces.DELAY):
+        bounce_effects.apply_failure(bounce, messages, by_id, outcome)
     audit.record(
         AUDIT_ACTION,
         customers[0] if len(customers) == 1 else None,
         bounce=outcome.key,
         result=outcome.result,
         kind=bounce.kind,
-        delayed=outcome.delayed or None,
+        effect=outcome.effect,
         status=bounce.status,
         reason=bounce.reason,
         recipients=bounce.recipients[:10],
@@ -214,6 +223,8 @@ def process_bounce(raw: bytes) -> BounceOutcome:
         outbox=outcome.outbox_ids,
         customers=outcome.customer_ids,
         undeliverable=outcome.undeliverable or None,
+        unsubscribed=outcome.unsubscribed or None,
+        paused=outcome.paused or None,
     )
     db.session.flush()
     return outcome
@@ -318,46 +329,6 @@ def _seen_before(key: str) -> bool:
         )
         is not None
     )
-
-
-def soft_limit() -> int:
-    """Delivery failures after which a soft bounce makes an address undeliverable."""
-    configured = current_app.config.get("BOUNCE_SOFT_LIMIT")
-    return max(1, int(configured or DEFAULT_SOFT_LIMIT))
-
-
-def _apply(bounce: bounces.Bounce, outcome: BounceOutcome, customer: Customer) -> None:
-    if bounce.kind == bounces.HARD:
-        customer.delivery_failures += 1
-        _mark_undeliverable(customer, outcome)
-    elif bounce.kind == bounces.SOFT and not outcome.delayed:
-        customer.delivery_failures += 1
-        if customer.delivery_failures >= soft_limit():
-            _mark_undeliverable(customer, outcome)
-
-
-def _mark_undeliverable(customer: Customer, outcome: BounceOutcome) -> None:
-    now = clock.now()
-    if customer.bounced_at is None:
-        customer.bounced_at = now
-        outcome.undeliverable.append(customer.id)
-        log.info("customer %s marked undeliverable: %s", customer.id, outcome.reason)
-    db.session.execute(
-        sa.update(Invitation)
-        .where(
-            Invitation.customer_id == customer.id,
-            Invitation.status.in_(OPEN_INVITATION_STATES),
-        )
-        .values(status=InvitationStatus.BOUNCED, closed_at=now)
-    )
-    outcome.cancelled += db.session.execute(
-        sa.update(OutboxMessage)
-        .where(
-            OutboxMessage.customer_id == customer.id,
-            OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.HELD)),
-        )
-        .values(status=OutboxStatus.CANCELLED)
-    ).rowcount
 
 
 def _process_and_commit(raw: bytes, name: str, report: Report) -> BounceOutcome | None:

@@ -45,6 +45,7 @@ from flask import current_app
 from karn import clock
 from karn.enums import OutboxStatus
 from karn.extensions import db
+from karn.surveys import deliverability
 from karn.surveys.models import OutboxMessage
 from karn.surveys.sending import DispatchReport, _after_sent, send_batch
 
@@ -191,10 +192,21 @@ def claim(worker: str, limit: int, now: datetime | None = None) -> list[OutboxMe
     rate = current_app.config.get("MAIL_RATE_PER_MINUTE") or 0
     if rate:
         limit = max(1, min(limit, int(rate)))
+    # Mail to a receiving domain that refused the sender waits for its pause.
+    paused = [
+        sa.not_(
+            sa.func.lower(sa.func.coalesce(OutboxMessage.to_address, "")).endswith(
+                f"@{domain}", autoescape=True
+            )
+        )
+        for domain in deliverability.paused_domains(now)
+    ]
     due = (
         sa.select(OutboxMessage.id)
         .where(
-            OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.due_at <= now
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.due_at <= now,
+            *paused,
         )
         .order_by(OutboxMessage.due_at, OutboxMessage.id)
         .limit(limit)
