@@ -27,6 +27,7 @@ from karn.callbacks import operations as callbacks
 from karn.customers import comments, stripe_lookup
 from karn.digest import mailing as digest_mailing
 from karn.extensions import db
+from karn.learning import retag
 from karn.privacy import operations as privacy_operations
 from karn.surveys import bounce_processing, delivery, outbox
 from karn.surveys.cli import surveys_cli
@@ -61,6 +62,7 @@ class Worker:
             self.mail_job,
             stripe_lookup.run_lookup_job,
             comments.run_tagging_job,
+            retag.run_retag_job,
             bounce_processing.run_bounce_job,
             privacy_operations.run_retention_job,
         ]

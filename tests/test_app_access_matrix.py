@@ -44,6 +44,7 @@ MATRIX = {
     "respond.save": ("POST", 204, 204, 204, 204),
     "respond.unsubscribe": ("GET", 200, 200, 200, 200),
     "respond.public": ("GET", 200, 200, 200, 200),
+    "analysis.competitors": ("GET", LOGIN, 403, 403, 200),
     "delivery.deliverability_page": ("GET", LOGIN, 403, 403, 200),
     "delivery.deliverability_release": ("POST", LOGIN, 403, 403, 302),
     "delivery.outbox_list": ("GET", LOGIN, 403, 403, 200),

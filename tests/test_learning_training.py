@@ -187,7 +187,7 @@ def test_retag_resumes_without_tagging_a_row_twice_and_skips_corrections(
 
     result = runner.invoke(args=["analysis", "train", "--yes"])
     assert result.exit_code == 0, result.output
-    assert remaining(1) == {"answers": 55 - 1, "notes": 3}
+    assert remaining(1) == {"answers": 55 - 1, "notes": 3, "comments": 0}
 
     first = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
     frozen(first)

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from karn.analysis.cli import analysis_cli
 from karn.extensions import db
 from karn.learning import retag, training
-from karn.learning.evaluate import evaluate, read_labelled_csv
+from karn.learning.evaluate import TIERS, evaluate, read_labelled_csv
 from karn.text import model_store
 from karn.text.reasons import shipped_examples
 
@@ -210,6 +210,7 @@ def retag_command(batch_size, limit):
     click.echo(
         f"Re-tagging with version {version}: {todo['answers']:,} answers and "
         f"{todo['notes']:,} call notes to do."
+        + (f" And {todo['comments']:,} CRM comments." if todo["comments"] else "")
     )
 
     def progress(kind, batch_rows, total, rate):
@@ -234,11 +235,21 @@ def retag_command(batch_size, limit):
 @click.option("--task", type=click.Choice(["sentiment", "reason"]), required=True)
 @click.option("--lang", type=click.Choice(["nl", "en"]), required=True)
 @click.option("--baseline", is_flag=True, help="Measure the plain lexicons instead.")
+@click.option(
+    "--tier",
+    type=click.Choice(TIERS),
+    default="fast",
+    show_default=True,
+    help="Which tagger: fast is the one that tags at submit time.",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def evaluate_command(task, lang, baseline, file):
-    """Measure a tagger on a CSV with columns text,label; prints one JSON line."""
+def evaluate_command(task, lang, baseline, tier, file):
+    """Measure a tagger on a CSV with columns text,label; prints one JSON line.
+
+    The line holds macro-F1, per-class F1, the confusion and texts/s.
+    """
     rows = read_labelled_csv(file)
-    result = evaluate(task, lang, rows, baseline=baseline)
+    result = evaluate(task, lang, rows, baseline=baseline, tier=tier)
     click.echo(json.dumps(result, ensure_ascii=False))
 
 

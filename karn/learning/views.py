@@ -13,7 +13,10 @@ from karn.accounts.security import ALL_ROLES, local_path, roles_required
 from karn.analysis.views import bp
 from karn.callbacks.models import CallNote
 from karn.extensions import db
-from karn.learning import corrections
+from karn.learning import (
+    competitor_page,  # noqa: F401  (its route, on bp)
+    corrections,
+)
 from karn.learning.corrections import CorrectionError
 from karn.surveys.models import Answer, Response
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from karn.text.competitors import Competitors
     from karn.text.reasons import ReasonModel
 
 
@@ -19,6 +20,7 @@ def tags_for(
     lang: str,
     now: datetime,
     reason_model: "tuple[int, ReasonModel] | None" = None,
+    competitors: "Competitors | None" = None,
 ) -> dict[str, Any]:
     """Sentiment and reason tags as column values, for the language of the text.
 
@@ -32,7 +34,14 @@ def tags_for(
     whose tags a person corrected carries ``corrected`` there as well and is
     not tagged again (see ``is_corrected``). ``reason_model`` pins (version,
     model) instead of the active one, as a re-tag run does.
+
+    ``tags.competitors`` is the version of the administrators' competitor list
+    the tags were made with (0: none saved yet), and ``tags.competitor`` the
+    company the text names or switches to, if any; ``competitors`` pins a
+    list instead of the one in use.
     """
+    from karn.text.competitor_store import active_competitors
+    from karn.text.competitors import brand_evidence
     from karn.text.language import detect_language
     from karn.text.model_store import active_reason_model
     from karn.text.reasons import tag_reasons
@@ -41,12 +50,21 @@ def tags_for(
     text_lang = detect_language(text, default=lang)
     label, score = tag_sentiment(text, text_lang)
     version, model = reason_model or active_reason_model()
-    reasons = tag_reasons(text, text_lang, model=model)
+    listed = competitors if competitors is not None else active_competitors()
+    reasons = tag_reasons(text, text_lang, model=model, competitors=listed)
+    tags: dict[str, Any] = {
+        "reasons": [[r, round(c, 3)] for r, c in reasons],
+        "model": version,
+        "competitors": listed.version,
+    }
+    named = brand_evidence(text, text_lang, listed) if text.strip() else None
+    if named:
+        tags["competitor"] = named
     return {
         "sentiment": label,
         "sentiment_score": max(-1.0, min(1.0, score)),
         "tag_reason": reasons[0][0] if reasons else None,
-        "tags": {"reasons": [[r, round(c, 3)] for r, c in reasons], "model": version},
+        "tags": tags,
         "tagged_at": now,
     }
 

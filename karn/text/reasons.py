@@ -25,9 +25,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from karn.text.competitors import Competitors, brand_evidence
+from karn.text.competitors import active as active_competitors
+
 DATA_DIR = Path(__file__).parent / "data"
 REASONS = ("service", "quality", "brand", "price", "need", "other")
 MIN_CONFIDENCE = 0.25
+NAMED_BRAND = 0.9  # a named competitor, or a switch to a named company
 MODEL_FORMAT = "karn-reason-nb"
 MODEL_VERSION = 1
 _TEMPERATURE = 3.0
@@ -254,6 +258,17 @@ def train_reason_model(
     )
 
 
+def sector_examples() -> list[tuple[str, str, str, str]]:
+    """The hand-written (sector, text, lang, label) exit comments of sectors."""
+    rows = []
+    text = (DATA_DIR / "reason_examples_sectors.tsv").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            sector, label, lang, sentence = line.split("\t")
+            rows.append((sector, sentence, lang, label))
+    return rows
+
+
 def shipped_examples() -> list[tuple[str, str, str]]:
     """The hand-written (text, lang, label) examples shipped with Karn."""
     rows = []
@@ -262,6 +277,7 @@ def shipped_examples() -> list[tuple[str, str, str]]:
         if line.strip() and not line.startswith("#"):
             label, lang, sentence = line.split("\t")
             rows.append((sentence, lang, label))
+    rows += [(text, lang, label) for _s, text, lang, label in sector_examples()]
     return rows
 
 
@@ -324,12 +340,22 @@ def reason_scores(
 
 
 def tag_reasons(
-    text: str, lang: str, model: ReasonModel | None = None, seed_only: bool = False
+    text: str,
+    lang: str,
+    model: ReasonModel | None = None,
+    seed_only: bool = False,
+    competitors: Competitors | None = None,
 ) -> list[tuple[str, float]]:
-    """Reasons of a text, best first, each with a confidence in [0, 1]."""
+    """Reasons of a text, best first, each with a confidence in [0, 1].
+
+    A named competitor (from ``competitors``, default the list in use) or a
+    switch to a named company makes brand at least ``NAMED_BRAND`` sure.
+    """
     if not text or not text.strip():
         return []
     scores = reason_scores(text, lang, model=model, seed_only=seed_only)
+    if brand_evidence(text, lang, competitors or active_competitors()):
+        scores["brand"] = max(scores.get("brand", 0.0), NAMED_BRAND)
     found = sorted(
         ((r, round(c, 3)) for r, c in scores.items() if c >= MIN_CONFIDENCE),
         key=lambda item: (-item[1], REASONS.index(item[0])),
@@ -341,7 +367,7 @@ def tag_reasons(
 
 
 def _rebuild_default_model() -> Path:
-    """Retrain ``data/reason_model.json`` from ``data/reason_examples.tsv``."""
+    """Retrain ``data/reason_model.json`` from the shipped examples."""
     path = DATA_DIR / "reason_model.json"
     model = train_reason_model(shipped_examples())
     path.write_text(model.to_json() + "\n", encoding="utf-8")

@@ -24,11 +24,57 @@ from karn.text.sentiment_rules import _CONTRAST, _NEGATIONS, LABELS, Evidence, e
 
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_FORMAT = "karn-sentiment-linear"
-MODEL_VERSION = 2  # 2: link, mention, digits, density and Dutch prefix features
+MODEL_VERSION = 3  # 3: stated problems and lukewarm opinions of exit comments
 _BINS = 20  # compound score bins, so the model can bend the rules' scale
 _STEM = 5  # letters of a long Dutch word's beginning that make a feature
 _SHOUTED = re.compile(r"\b[A-Z]{3,}\b")  # "LOVE it", "NEVER again"
 _STRETCHED = re.compile(r"([a-z])\1\1")  # "sooo good", "noooo"
+
+# An exit comment that states a problem is negative even when it is worded as
+# a fact ("the call wait is over 20 minutes", "they have not found my bag
+# yet", "de monteur is drie keer niet komen opdagen"): these mark such facts.
+_PROBLEM = {
+    "en": re.compile(
+        r"\b(?:still (?:no|not|waiting|hasn't|haven't|isn't|doesn't)"
+        r"|not \w+ (?:yet|again)"
+        r"|(?:has|have|had|is|was|were)(?: not|n't) (?:\w+ )?(?:yet|arrived|found|"
+        r"delivered|fixed|working|received|refunded|come|shown)|yet to"
+        r"|over (?:an? |\d+ )(?:minutes?|hours?|days?|weeks?|months?)"
+        r"|\d+ (?:minutes?|hours?|days?|weeks?) (?:late|delay|on hold|waiting)"
+        r"|delay(?:ed|s)?|cancel+ed|lost|missing|broken|damaged|crushed|wrong"
+        r"|declined|rejected|denied|failed|disconnected|hung up|on hold|out of order"
+        r"|no (?:signal|internet|connection|refund|response|reply|answer|one|show)"
+        r"|nobody|never (?:\w+ed|came|showed|got|arrived)|(?:every|each) time"
+        r"|again|(?:drops?|dropped|logs? me out|did not (?:come|turn up|show))"
+        r"|charged twice|twice for)\b",
+        re.IGNORECASE,
+    ),
+    "nl": re.compile(
+        r"\b(?:nog (?:steeds|altijd) (?:niet|geen)|nog niet|nog geen|niet komen opdagen"
+        r"|niet (?:gekomen|geleverd|bezorgd|gevonden|aangekomen|opgelost|ontvangen|"
+        r"terugbetaald|teruggebeld)|nooit (?:\w+d|\w+t|gekomen)|(?:meer dan|ruim|al) "
+        r"(?:een |\w+ |\d+ )?(?:minuten|uur|dagen|weken|maanden)|vertraging|vertraagd"
+        r"|geannuleerd|kwijt\w*|zoek\w*|kapot|beschadigd|verkeerde?|afgewezen|geweigerd"
+        r"|mislukt|verbroken|opgehangen|in de wacht|te laat|valt\w* (?:\w+ )?weg"
+        r"|geen (?:bereik|internet|verbinding|antwoord|reactie|geld)|niemand"
+        r"|(?:elke|iedere) keer|weer|steeds|twee keer afgeschreven|dubbel)\b",
+        re.IGNORECASE,
+    ),
+}
+# Lukewarm opinions ("okay, nothing special") are neutral, not praise.
+_LUKEWARM = {
+    "en": re.compile(
+        r"\b(?:nothing special|nothing more|okay|ok|alright|average|so-so"
+        r"|not great|could be better|decent enough|did what it|ordinary|fine)\b",
+        re.IGNORECASE,
+    ),
+    "nl": re.compile(
+        r"\b(?:niets bijzonders|niks bijzonders|niks speciaals|niets speciaals|gaat wel"
+        r"|ging wel|oké|ok|prima|redelijk|matig|gemiddeld|niet geweldig"
+        r"|kan beter|deed wat|meer ook niet|gewone)\b",
+        re.IGNORECASE,
+    ),
+}
 
 
 def model_path(lang: str) -> Path:
@@ -70,6 +116,13 @@ def features(ev: Evidence, text: str, lang: str) -> dict[str, float]:
         f["digits"] = 1.0
     if '"' in text or "“" in text or "”" in text:
         f["quote"] = 1.0
+    problems = len(_PROBLEM[lang].findall(text))
+    if problems:
+        f["problem"] = min(problems, 3) / 3
+        if not ev.positive:
+            f["problem_plain"] = 1.0  # a problem stated without praise
+    if _LUKEWARM[lang].search(text):
+        f["lukewarm"] = 1.0
     negations, contrast = _NEGATIONS[lang], _CONTRAST[lang]
     words = ev.words
     if any(w in negations or w.endswith("n't") for w in words):
