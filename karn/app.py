@@ -80,6 +80,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.pages.overview import bp as core_bp
     from karn.privacy import cli as privacy_cli
     from karn.privacy.views import bp as privacy_bp
+    from karn.risk import cli as risk_cli
+    from karn.risk.views import bp as risk_bp
     from karn.surveys import cli as surveys_cli
     from karn.surveys.admin import bp as delivery_bp
     from karn.surveys.editor import bp as editor_bp
@@ -99,6 +101,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(calls_bp)
     app.register_blueprint(digest_bp)
     app.register_blueprint(privacy_bp)
+    app.register_blueprint(risk_bp)
     accounts_cli.register(app)
     surveys_cli.register(app)
     customers_cli.register(app)
@@ -106,6 +109,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     learning_cli.register(app)
     privacy_cli.register(app)
     digest_cli.register(app)
+    risk_cli.register(app)
     worker.register(app)
     demo.register(app)
 

@@ -19,6 +19,7 @@ from karn.customers.models import (
     Suppression,
 )
 from karn.customers.stripe_subscriptions import StripeSubscription
+from karn.risk.models import RiskModel, RiskScore
 from karn.settings import Setting
 from karn.surveys.deliverability import DomainPause, MailEvent
 from karn.surveys.models import (
@@ -52,6 +53,8 @@ __all__ = [
     "ReasonTotal",
     "Response",
     "ResponseReason",
+    "RiskModel",
+    "RiskScore",
     "Setting",
     "StripeEvent",
     "StripeSubscription",

@@ -29,6 +29,7 @@ from karn.digest import mailing as digest_mailing
 from karn.extensions import db
 from karn.learning import retag
 from karn.privacy import operations as privacy_operations
+from karn.risk import jobs as risk_jobs
 from karn.surveys import bounce_processing, delivery, outbox
 from karn.surveys.cli import surveys_cli
 
@@ -65,6 +66,7 @@ class Worker:
             retag.run_retag_job,
             bounce_processing.run_bounce_job,
             privacy_operations.run_retention_job,
+            risk_jobs.run_risk_job,
         ]
 
     def stop(self, *_args) -> None:

@@ -93,6 +93,8 @@ MATRIX = {
     "calls.add": ("POST", LOGIN, 302, 302, 302),
     "calls.select": ("GET", LOGIN, 403, 200, 200),
     "calls.win_back": ("POST", LOGIN, 302, 302, 302),
+    "risk.index": ("GET", LOGIN, 403, 200, 200),
+    "risk.export": ("GET", LOGIN, 403, 200, 200),
 }
 NOT_CHECKED = {"static"}
 # URL values that differ per endpoint.

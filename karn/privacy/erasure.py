@@ -49,6 +49,7 @@ from karn.enums import (
 from karn.extensions import db
 from karn.privacy import scrub
 from karn.privacy.guard import scrubbing
+from karn.risk import operations as risk_operations
 from karn.surveys.definition import PHONE_TIME, TEXT_TYPES
 from karn.surveys.delivery import email_hash
 from karn.surveys.models import (
@@ -397,6 +398,8 @@ def erase_many(
     if not dry_run:
         # The comment is gone, and with it what was read in it.
         comments.forget(report.customer_ids)
+        # So are the churn-risk scores and explanations.
+        risk_operations.forget(report.customer_ids)
         db.session.flush()
         # The funnel's notes of this change still hold the imported
         # attributes just removed: fold them in now (which also drops the

@@ -1,0 +1,1 @@
+"""At risk: which current customers look like those who left, and why."""

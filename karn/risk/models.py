@@ -1,0 +1,60 @@
+"""The churn-risk model versions and the scores of the current customers."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from karn import clock
+from karn.dbtypes import UTCDateTime
+from karn.extensions import db
+
+
+class RiskModel(db.Model):
+    """A trained churn-risk model, versioned; at most one is active.
+
+    ``blob`` is the fitted model as joblib wrote it (see karn.risk.store): kept
+    in the database like the reason models, so every web server and worker
+    reads the same versions and a backup holds them. Only Karn writes it, and
+    it is only ever read from this table, never from a file or an upload.
+    """
+
+    __tablename__ = "risk_models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    created_by: Mapped[str | None] = mapped_column(sa.String(254))
+    active: Mapped[bool] = mapped_column(default=False)
+    # When it was last made the active one: a rollback goes to the previous.
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The evaluation: auc, top_decile_lift, calibration_error, validation, n, …
+    metrics: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # SHA-256 of the blob, checked before it is loaded.
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    blob: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class RiskScore(db.Model):
+    """The latest score of one active customer."""
+
+    __tablename__ = "risk_scores"
+
+    customer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_version: Mapped[int]
+    probability: Mapped[float] = mapped_column(sa.Float)
+    # Probability × monthly revenue, in the customer's own currency.
+    revenue_at_risk: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    # The attributes that raise the risk most, as data (rendered per language):
+    # [{"feature", "value", "typical", "drop"}]; None when not explained.
+    reasons: Mapped[list | None] = mapped_column(sa.JSON)
+    # A Reason code, or None: no likely reason (or not explained).
+    likely_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    __table_args__ = (
+        # The at-risk page ranks by revenue at risk.
+        sa.Index("ix_risk_scores_rank", "revenue_at_risk", "customer_id"),
+    )

@@ -1,0 +1,167 @@
+"""Training from the platform's customers, and scoring the current ones.
+
+Scoring streams the active customers in chunks: every one gets a calibrated
+probability and the revenue at risk (probability × monthly revenue). Only the
+``EXPLAIN_TOP`` customers with the most revenue at risk (default 1,000, the
+ones anyone will call) get an explanation: each attribute in turn is replaced
+by its typical value (the median, or the most common category), and the three
+replacements that lower the probability most, by at least half a percentage
+point, are the attributes that raise the risk; with them the reason they would
+most likely leave for, from the likely-reason model when it is any good.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+
+from karn import clock
+from karn.extensions import db
+from karn.risk import data, store, training
+from karn.risk.models import RiskModel, RiskScore
+
+log = logging.getLogger(__name__)
+
+EXPLAIN_TOP = 1000
+MIN_DROP = 0.005
+INSERT_BATCH = 5000
+
+
+def train_from_platform(by: str | None = None, auto_activate: bool = True):
+    """Train on every customer, store the version, and activate it by the rule.
+
+    Returns (row, activated); raises training.TooLittleData.
+    """
+    departed, active = data.counts()
+    if departed < training.MIN_DEPARTED or active < training.MIN_ACTIVE:
+        raise training.TooLittleData(departed, active)
+    feature_set, X, y, dates, ids = data.training_arrays()
+    main = data.main_reasons()
+    reasons = [main.get(int(i)) for i in ids]
+    bundle, metrics = training.train(feature_set, X, y, dates=dates, reasons=reasons)
+    row = store.store(bundle, metrics, by=by)
+    current = store.active()
+    activated = auto_activate and store.better_enough(metrics, current)
+    if activated:
+        store.activate(row.version, by=by)
+    db.session.commit()
+    return row, activated
+
+
+def _explain(bundle: training.Bundle, X: np.ndarray) -> list[list[dict]]:
+    """Per row: up to three attributes whose typical value lowers the risk most."""
+    if not len(X):
+        return []
+    base = bundle.probability(X)
+    drops = np.zeros((len(X), len(bundle.features.features)))
+    for j, feature in enumerate(bundle.features.features):
+        if np.isnan(feature.typical):
+            continue
+        changed = X.copy()
+        changed[:, j] = feature.typical
+        drops[:, j] = base - bundle.probability(changed)
+        # Already typical: nothing to explain.
+        same = (X[:, j] == feature.typical) | np.isnan(X[:, j])
+        drops[same, j] = 0.0
+    out = []
+    for i in range(len(X)):
+        order = [j for j in np.argsort(-drops[i])[:3] if drops[i, j] >= MIN_DROP]
+        out.append(
+            [
+                {
+                    "feature": bundle.features.features[j].name,
+                    "value": bundle.features.features[j].describe(float(X[i, j])),
+                    "typical": bundle.features.features[j].describe(
+                        float(bundle.features.features[j].typical)
+                    ),
+                    "drop": round(float(drops[i, j]), 4),
+                }
+                for j in order
+            ]
+        )
+    return out
+
+
+@dataclass
+class ScoreReport:
+    version: int | None = None
+    scored: int = 0
+    explained: int = 0
+    seconds: float = 0.0
+
+
+def score_all(explain_top: int = EXPLAIN_TOP) -> ScoreReport:
+    """Score every active customer with the active model; replaces all scores."""
+    started = time.monotonic()
+    row = store.active()
+    report = ScoreReport()
+    if row is None:
+        return report
+    bundle = store.load(row)
+    report.version = row.version
+    now = clock.now()
+    ids, probs, revenue = [], [], []
+    query = data.population(active_only=True)
+    for chunk in data.chunks(query):
+        X = bundle.features.matrix(chunk).astype(np.float32)
+        ids.extend(r["id"] for r in chunk)
+        probs.append(bundle.probability(X))
+        revenue.extend(r["monthly_revenue"] or 0.0 for r in chunk)
+    ids_a = np.array(ids, dtype=np.int64)
+    p = np.concatenate(probs) if probs else np.empty(0)
+    at_risk = np.round(p * np.array(revenue, dtype=np.float64), 2)
+    # As the page ranks: most revenue at risk first, then by customer.
+    rank = np.lexsort((ids_a, -at_risk))[:explain_top]
+    explained: dict[int, tuple[list, str | None]] = {}
+    top_ids = set(int(i) for i in ids_a[rank])
+    records = []
+    for chunk in data.chunks(query):
+        records.extend(r for r in chunk if r["id"] in top_ids)
+    if records:
+        X = bundle.features.matrix(records).astype(np.float32)
+        why = _explain(bundle, X)
+        likely = bundle.likely_reasons(X)
+        for record, w, reason in zip(records, why, likely, strict=True):
+            explained[record["id"]] = (w, reason)
+    db.session.execute(sa.delete(RiskScore))
+    for start in range(0, len(ids_a), INSERT_BATCH):
+        rows = []
+        for k in range(start, min(start + INSERT_BATCH, len(ids_a))):
+            cid = int(ids_a[k])
+            why, reason = explained.get(cid, (None, None))
+            rows.append(
+                {
+                    "customer_id": cid,
+                    "model_version": row.version,
+                    "probability": float(p[k]),
+                    "revenue_at_risk": round(float(at_risk[k]), 2),
+                    "reasons": why,
+                    "likely_reason": reason,
+                    "scored_at": now,
+                }
+            )
+        db.session.execute(sa.insert(RiskScore), rows)
+    db.session.commit()
+    report.scored, report.explained = len(ids_a), len(explained)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def last_scored():
+    return db.session.scalar(sa.select(sa.func.max(RiskScore.scored_at)))
+
+
+def last_trained():
+    return db.session.scalar(sa.select(sa.func.max(RiskModel.created_at)))
+
+
+def forget(customer_ids: list[int]) -> int:
+    """Remove the scores of these customers (erasure); the caller commits."""
+    if not customer_ids:
+        return 0
+    result = db.session.execute(
+        sa.delete(RiskScore).where(RiskScore.customer_id.in_(customer_ids))
+    )
+    return result.rowcount or 0
