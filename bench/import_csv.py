@@ -1,6 +1,6 @@
 """Import speed and memory: Karn's CSV import against a plain executemany insert.
 
-    python bench/import_csv.py [--rows 100000] [--postgres URL]
+    python bench/import_csv.py [--rows 100000] [--repeat 3] [--postgres URL]
 
 Generates a Dutch-Excel style export (semicolons, Windows-1252, decimal commas,
 day-first dates) of active and departed customers (a status column; a
@@ -13,7 +13,9 @@ its own process so peak memory is measured alone:
 - karn: `import_csv`, which validates every value, matches existing customers
   and commits in batches.
 
-Prints rows/s and peak resident memory for both.
+Prints rows/s, wall and CPU seconds and peak resident memory for both; with
+--repeat N, each of them N times (baseline and karn taking turns, so both
+see the same load on a shared machine) and then the median of each.
 """
 
 import argparse
@@ -171,15 +173,17 @@ def run_karn(app, path: str) -> int:
 def child(mode: str, path: str, url: str) -> None:
     app = fresh_app(url)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     rows = (run_baseline if mode == "baseline" else run_karn)(app, path)
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
                 "rows": rows,
                 "seconds": seconds,
+                "cpu": cpu,
                 "peak_mb": peak / 1024,
                 "growth_mb": (peak - before) / 1024,
             }
@@ -206,6 +210,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--postgres", help="also measure on this PostgreSQL server URL")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each; then their medians"
+    )
+    parser.add_argument(
         "--child", nargs=3, metavar=("MODE", "FILE", "URL"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -219,22 +226,55 @@ def main() -> None:
         print(f"{args.rows:,} rows, {size:.1f} MiB, semicolons, Windows-1252")
         kinds = ["sqlite"] + (["postgresql"] if args.postgres else [])
         for kind in kinds:
-            for mode in ("baseline", "karn"):
-                url = database(kind, tmp, mode, args.postgres)
-                out = subprocess.run(
-                    [sys.executable, __file__, "--child", mode, path, url],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    env={**os.environ, "PYTHONPATH": ROOT},
-                ).stdout
-                r = json.loads(out.strip().splitlines()[-1])
-                label = "plain executemany" if mode == "baseline" else "karn import_csv"
-                print(
-                    f"{kind:10} {label:18} {r['rows'] / r['seconds']:>9,.0f} rows/s"
-                    f"  {r['seconds']:6.2f} s  peak RSS {r['peak_mb']:6.0f} MiB"
-                    f" (+{r['growth_mb']:.0f} MiB while importing)"
-                )
+            runs: dict[str, list[dict]] = {"baseline": [], "karn": []}
+            for _ in range(args.repeat):
+                for mode in ("baseline", "karn"):
+                    url = database(kind, tmp, mode, args.postgres)
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--child", mode, path, url],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                        env={**os.environ, "PYTHONPATH": ROOT},
+                    ).stdout
+                    runs[mode].append(json.loads(out.strip().splitlines()[-1]))
+                    drop(kind, url, args.postgres)
+                    show(kind, mode, runs[mode][-1])
+            if args.repeat > 1:
+                for mode in ("baseline", "karn"):
+                    show(kind, mode, median(runs[mode]), "median")
+
+
+def median(runs: list[dict]) -> dict:
+    """The run of median wall time (its CPU time and memory with it)."""
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+
+
+def show(kind: str, mode: str, r: dict, note: str = "") -> None:
+    label = "plain executemany" if mode == "baseline" else "karn import_csv"
+    print(
+        f"{kind:10} {label:18} {r['rows'] / r['seconds']:>9,.0f} rows/s"
+        f"  {r['seconds']:6.2f} s (CPU {r['cpu']:5.2f} s)"
+        f"  peak RSS {r['peak_mb']:6.0f} MiB (+{r['growth_mb']:.0f} MiB while"
+        f" importing){'  ' + note if note else ''}",
+        flush=True,
+    )
+
+
+def drop(kind: str, url: str, postgres: str | None) -> None:
+    """Remove a run's database, so the next run starts afresh."""
+    if kind == "sqlite":
+        path = url.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        return
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}"'))
+    engine.dispose()
 
 
 if __name__ == "__main__":

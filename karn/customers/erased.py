@@ -106,10 +106,35 @@ def _same_person(entry, id_hash: str | None, email_hash: str | None) -> bool:
     )
 
 
-def _matching(identifiers: Sequence[tuple[Any, Any]]) -> list[list]:
-    """For each (external id, email): the entries of that person, in one query."""
+# A batch of records reads the whole table when it has at most this many
+# entries (as it nearly always has): one short query, and no record is hashed
+# when there are none.
+WHOLE_TABLE = 1000
+# From this many records on a batch reads the whole table (if small enough).
+BATCH = 50
+
+
+def _whole_table() -> list | None:
+    """Every entry, or None when there are more than WHOLE_TABLE."""
+    query = sa.select(
+        ErasedPerson.id,
+        ErasedPerson.email_hash,
+        ErasedPerson.external_id_hash,
+        ErasedPerson.erased_on,
+    ).limit(WHOLE_TABLE + 1)
+    entries = db.session.execute(query).all()
+    return None if len(entries) > WHOLE_TABLE else entries
+
+
+def _matching(
+    identifiers: Sequence[tuple[Any, Any]], whole: list | None = None
+) -> list[list]:
+    """For each (external id, email): the entries of that person, among the
+    whole table when given, else in one query."""
     keys = [(_hash(ext), _hash(email)) for ext, email in identifiers]
-    entries = _entries({e for _, e in keys if e}, {i for i, _ in keys if i})
+    entries = whole
+    if entries is None:
+        entries = _entries({e for _, e in keys if e}, {i for i, _ in keys if i})
     if not entries:
         return [[] for _ in keys]
     by_number: dict[str, list] = {}
@@ -129,10 +154,16 @@ def _matching(identifiers: Sequence[tuple[Any, Any]]) -> list[list]:
 def refused(records: Sequence[Mapping[str, Any]]) -> dict[int, date]:
     """Position of each record intake must refuse -> the day its person was erased.
 
-    One query for the whole batch, however long; validated records (an email
-    lower-cased, a departure an aware datetime or None).
+    One query for the whole batch, however long (two when more than
+    WHOLE_TABLE people were erased); validated records (an email lower-cased,
+    a departure an aware datetime or None).
     """
-    matches = _matching([(r.get("external_id"), r.get("email")) for r in records])
+    whole = _whole_table() if len(records) >= BATCH else None
+    if whole == []:
+        return {}  # nobody was erased: no record is hashed
+    matches = _matching(
+        [(r.get("external_id"), r.get("email")) for r in records], whole
+    )
     out: dict[int, date] = {}
     for index, (record, entries) in enumerate(zip(records, matches, strict=True)):
         if not entries:
@@ -202,8 +233,14 @@ def hide_erased(errors: list[RowError]) -> list[RowError]:
     A row rejected for a bad value is kept with its values, so it can be
     corrected; when one of its cells is an erased person's email or customer
     number (whatever its date: the row cannot be read), its values are blanked
-    and the reason says so. One query for all the rows.
+    and the reason says so. One query for all the rows (two when more than
+    WHOLE_TABLE people were erased); none is hashed when nobody was.
     """
+    if not errors:
+        return errors
+    entries = _whole_table()
+    if entries == []:
+        return errors
     cells = [
         {
             h
@@ -212,8 +249,9 @@ def hide_erased(errors: list[RowError]) -> list[RowError]:
         }
         for rejected in errors
     ]
-    values = set().union(*cells)
-    entries = _entries(values, values)
+    if entries is None:
+        values = set().union(*cells)
+        entries = _entries(values, values)
     if not entries:
         return errors
     days: dict[str, date] = {}

@@ -19,7 +19,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from karn import clock
-from karn.customers import comments, csvparse, erased
+from karn.customers import bulk, comments, csvparse, erased
 from karn.customers.csv_errors import message as csv_message
 from karn.customers.models import Customer, ImportRun
 from karn.enums import CustomerStatus, Reason, Source
@@ -61,7 +61,7 @@ def returned(customer_ids: list[int], returned_on: date, via: str) -> None:
         listener(customer_ids, returned_on, via)
 
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 # Fields a record may set; departed_at and extra have rules of their own.
 PLAIN_FIELDS = tuple(
     f for f in csvparse.FIELDS if f not in ("external_id", "email", "departed_at")
@@ -144,18 +144,25 @@ def _changes(
 
 
 def _existing(records: list[tuple[dict, dict]]) -> tuple[dict, dict]:
+    """The stored customers the records name: by number, and by the address of
+    records whose number is absent or new (only those match by address)."""
     ids = {f["external_id"] for f, _ in records if f.get("external_id")}
-    emails = {f["email"] for f, _ in records if f.get("email")}
     by_id: dict[str, Customer] = {}
     by_email: dict[str, Customer] = {}
     if ids:
-        for c in db.session.scalars(
-            sa.select(Customer).where(Customer.external_id.in_(ids))
-        ):
+        query = sa.select(Customer).where(bulk.one_of(Customer.external_id, ids))
+        for c in db.session.scalars(query):
             by_id[c.external_id] = c
+    emails = {
+        f["email"]
+        for f, _ in records
+        if f.get("email") and f.get("external_id") not in by_id
+    }
     if emails:
         query = (
-            sa.select(Customer).where(Customer.email.in_(emails)).order_by(Customer.id)
+            sa.select(Customer)
+            .where(bulk.one_of(Customer.email, emails))
+            .order_by(Customer.id)
         )
         for c in db.session.scalars(query):
             by_email.setdefault(c.email, c)
@@ -186,6 +193,31 @@ def _ids_of(rows: list[dict[str, Any]]) -> list[int]:
     ]
 
 
+def _insert(rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new customers; their ids in the rows' order."""
+    db.session.flush()  # the batch's changes to stored customers go first
+    found = bulk.insert_returning(
+        Customer.__table__, rows, ("id", "external_id", "email")
+    )
+    if found is None:
+        # A plain executemany: RETURNING in parameter order would make SQLite
+        # insert row by row. The new ids are read back by their unique keys.
+        # render_nulls: one statement for rows whatever cells they leave
+        # empty (without it, each stretch of rows with other empty cells is
+        # a statement of its own: row by row for a realistic export).
+        db.session.execute(
+            sa.insert(Customer), rows, execution_options={"render_nulls": True}
+        )
+        return _ids_of(rows)
+    # New rows without a customer number have addresses no other such row has.
+    by_ext = {ext: id_ for id_, ext, _ in found if ext is not None}
+    by_email = {email: id_ for id_, ext, email in found if ext is None}
+    return [
+        by_ext[r["external_id"]] if r["external_id"] else by_email[r["email"]]
+        for r in rows
+    ]
+
+
 def upsert_departures(
     records: Iterable[tuple[Mapping[str, Any], Mapping[str, str]]],
     source: Source,
@@ -199,7 +231,14 @@ def upsert_departures(
     are left alone; a record of an erased person dated on or before the erasure
     is refused (``result.refused``) and stored nowhere.
     """
-    batch = [(dict(f), dict(e or {})) for f, e in records]
+    # Read, never changed: dicts are taken as they are.
+    batch = [
+        (
+            f if type(f) is dict else dict(f),
+            e if type(e) is dict else dict(e or {}),
+        )
+        for f, e in records
+    ]
     result = UpsertResult()
     if not batch:
         return result
@@ -272,15 +311,7 @@ def upsert_departures(
         ids.append(customer.id)
 
     if new_rows:
-        # A plain executemany: RETURNING in parameter order would make SQLite
-        # insert row by row. The new ids are read back by their unique keys.
-        # render_nulls: one statement for rows whatever cells they leave
-        # empty (without it, each stretch of rows with other empty cells is
-        # a statement of its own: row by row for a realistic export).
-        db.session.execute(
-            sa.insert(Customer), new_rows, execution_options={"render_nulls": True}
-        )
-        new_positions = _ids_of(new_rows)
+        new_positions = _insert(new_rows)
         result.created = new_positions
     db.session.flush()
     result.updated = sorted(updates)
@@ -399,35 +430,37 @@ def import_csv(
         reject_duplicates=True,
         choices=choices,
     )
-    for batch in _batches(rows, batch_size):
-        good, bad = [], []
-        for item in batch:
-            report.rows += 1
-            if isinstance(item, csvparse.RowError):
-                # The lines a quote left open swallowed are rows of the file too.
-                report.rows += item.count - 1
-                report.rejected += item.count - 1
-                bad.append(item)
+    with bulk.heap_frozen():
+        for batch in _batches(rows, batch_size):
+            bulk.sqlite_statement_journal_in_memory()
+            good, bad = [], []
+            for item in batch:
+                report.rows += 1
+                if isinstance(item, csvparse.RowError):
+                    # The lines a quote left open swallowed are rows of the file too.
+                    report.rows += item.count - 1
+                    report.rejected += item.count - 1
+                    bad.append(item)
+                else:
+                    good.append(item)
+            result = upsert_departures(
+                [(r.fields, r.extra) for r in good], source, schedule=not dry_run
+            )
+            # An erased person's rows are rejected, and kept without their values.
+            bad = erased.hide_erased(bad) + [
+                erased.refused_row(good[i].line, good[i].row, day)
+                for i, day in result.refused.items()
+            ]
+            report.rejected += len(bad)
+            report.errors += sorted(bad, key=lambda e: e.line)
+            _count_taken(report, good, result.refused)
+            report.created += len(result.created)
+            report.updated += len(result.updated)
+            report.unchanged += len(result.unchanged)
+            if dry_run:
+                db.session.rollback()
             else:
-                good.append(item)
-        result = upsert_departures(
-            [(r.fields, r.extra) for r in good], source, schedule=not dry_run
-        )
-        # An erased person's rows are rejected, and kept without their values.
-        bad = erased.hide_erased(bad) + [
-            erased.refused_row(good[i].line, good[i].row, day)
-            for i, day in result.refused.items()
-        ]
-        report.rejected += len(bad)
-        report.errors += sorted(bad, key=lambda e: e.line)
-        _count_taken(report, good, result.refused)
-        report.created += len(result.created)
-        report.updated += len(result.updated)
-        report.unchanged += len(result.unchanged)
-        if dry_run:
-            db.session.rollback()
-        else:
-            db.session.commit()
+                db.session.commit()
     report.warnings = rows.warnings
     return report
 
