@@ -1,4 +1,5 @@
-"""Outbox send speed: Karn's `outbox.dispatch` against plain smtplib.
+"""Mail speed: Karn from departures to delivered mail, and its outbox, against
+plain smtplib.
 
     python bench/dispatch.py [--messages 10000] [--postgres URL]
 
@@ -8,10 +9,16 @@ drops), runs each side in a fresh process:
 
 - baseline: the same messages built with `email.message.EmailMessage` and sent
   with one `smtplib.SMTP` connection, with no database at all;
-- karn: the messages enqueued in a fresh, migrated database (not timed), then
-  `outbox.dispatch` timed until every one is sent and marked so.
+- karn dispatch: the messages enqueued in a fresh, migrated database (not
+  timed), then `outbox.dispatch` timed until every one is sent and marked so;
+- karn end to end: a fresh, migrated database with the default survey (not
+  timed), then, timed: as many customers depart (`upsert_departures`, a commit
+  per 1,000, as an import does), and the worker's own loop (`Worker.run_forever`,
+  default settings, no invitation delay, quiet hours off) writes their
+  invitations, renders and queues the mails and sends them, until every
+  invitation is sent and marked so.
 
-Prints messages/s for both and how many messages (and distinct Message-IDs) the
+Prints messages/s for each and how many messages (and distinct Message-IDs) the
 server received each time.
 """
 
@@ -201,9 +208,109 @@ def run_karn(n: int, port: int, url: str) -> float:
     return seconds
 
 
+def run_end_to_end(n: int, port: int, url: str) -> float:
+    """Departures to delivered mail: intake, schedule, rendering, outbox, SMTP."""
+    import logging
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from karn import clock
+    from karn.app import create_app
+    from karn.customers.operations import upsert_departures
+    from karn.enums import InvitationStatus, OutboxStatus, Source
+    from karn.extensions import db
+    from karn.surveys.editing import ensure_default_survey
+    from karn.surveys.models import Invitation, OutboxMessage
+    from karn.worker import Worker
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "bench",
+            "DATABASE_URL": url,
+            "BASE_URL": "https://survey.karn.example",
+            "COMPANY_NAME": "Voorbeeld Telecom",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": port,
+            "MAIL_DEFAULT_SENDER": SENDER,
+            "INVITATION_DELAY_HOURS": 0,
+            "QUIET_HOURS_START": 0,
+            "QUIET_HOURS_END": 0,
+        }
+    )
+    departed = clock.now() - timedelta(hours=1)
+    records = [
+        (
+            {
+                "external_id": f"K{i:06d}",
+                "email": f"klant{i}@voorbeeld.nl",
+                "name": f"Klant {i} Müller",
+                "language": "nl" if i % 4 else "en",
+                "departed_at": departed,
+            },
+            {},
+        )
+        for i in range(n)
+    ]
+    with app.app_context():
+        upgrade()
+        ensure_default_survey()
+        db.session.commit()
+        db.session.remove()
+
+    worker = Worker(app, "bench")
+    mail_job, sent = worker.mail_job, 0
+
+    def counting_mail_job(app_):
+        nonlocal sent
+        report = mail_job(app_)
+        sent += report.sent if report else 0
+        if sent >= n:
+            worker.stop()
+        return report
+
+    worker.mail_job = counting_mail_job
+    worker.jobs = [counting_mail_job if j == mail_job else j for j in worker.jobs]
+
+    # A worker that cannot finish (a bug, a pass failing again and again)
+    # stops after a while, and the check below says so.
+    import threading
+
+    give_up = threading.Timer(1800, worker.stop)
+    give_up.daemon = True
+    give_up.start()
+    start = time.perf_counter()
+    with app.app_context():
+        for begin in range(0, n, 1000):
+            upsert_departures(records[begin : begin + 1000], Source.API)
+            db.session.commit()
+        db.session.remove()
+    worker.run_forever()
+    seconds = time.perf_counter() - start
+    give_up.cancel()
+
+    with app.app_context():
+        count = sa.select(sa.func.count())
+        mailed = db.session.scalar(
+            count.where(OutboxMessage.status == OutboxStatus.SENT)
+        )
+        invited = db.session.scalar(
+            count.where(Invitation.status == InvitationStatus.SENT)
+        )
+        assert mailed == invited == n, (mailed, invited)
+        db.session.remove()
+        db.engine.dispose()
+    return seconds
+
+
 def child(mode: str, n: int, port: int, url: str) -> None:
     if mode == "baseline":
         seconds = run_baseline(n, port)
+    elif mode == "e2e":
+        seconds = run_end_to_end(n, port, url)
     else:
         seconds = run_karn(n, port, url)
     print(json.dumps({"seconds": seconds}))
@@ -246,6 +353,13 @@ def measure(mode: str, n: int, port: int, url: str) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
 
 
+LABELS = {
+    "baseline": "plain smtplib",
+    "karn": "karn dispatch",
+    "e2e": "karn end to end",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
@@ -281,9 +395,9 @@ def main() -> None:
         kinds = ["sqlite"] + (["postgresql"] if args.postgres else [])
         with tempfile.TemporaryDirectory() as tmp:
             for kind in kinds:
-                for mode in ("baseline", "karn"):
+                for mode in ("baseline", "karn", "e2e"):
                     name = f"karn_bench_dispatch_{os.getpid()}"
-                    on_pg = kind == "postgresql" and mode == "karn"
+                    on_pg = kind == "postgresql" and mode != "baseline"
                     if on_pg:
                         url = create_database(args.postgres, name)
                     else:
@@ -296,9 +410,9 @@ def main() -> None:
                     server.stdin.write("report\n")
                     server.stdin.flush()
                     got = json.loads(server.stdout.readline())
-                    label = "plain smtplib" if mode == "baseline" else "karn dispatch"
+                    label = LABELS[mode]
                     print(
-                        f"{kind:10} {label:14} {n / seconds:>7,.0f} msg/s"
+                        f"{kind:10} {label:16} {n / seconds:>7,.0f} msg/s"
                         f"  {seconds:6.2f} s  server received {got['count']:,}"
                         f" ({got['distinct']:,} distinct Message-IDs)",
                         flush=True,

@@ -36,6 +36,8 @@ from karn.surveys.cli import surveys_cli
 log = logging.getLogger(__name__)
 
 CALL_CHECK_SECONDS = 3600
+# How long the mail job goes on writing and sending a backlog of invitations.
+MAIL_SLICE_SECONDS = 45
 # How often departures that were never invited are looked for.
 CATCH_UP_SECONDS = 600
 
@@ -54,6 +56,8 @@ class Worker:
         self.stopping = threading.Event()
         self.next_call_check = 0.0
         self.next_catch_up = 0.0
+        # Due invitations were left for the next pass: it starts at once.
+        self.backlog = False
         # In the order of a pass. The digest runs before the mail so that it
         # goes out in the same pass; Stripe's lookups, the mailbox and
         # retention after it, so a service that is down never delays the
@@ -85,6 +89,7 @@ class Worker:
 
     def mail_job(self, app: Flask) -> outbox.DispatchReport:
         """The schedule writes due mail, the outbox sends it, the funnel follows."""
+        self.backlog = False
         with app.app_context():
             try:
                 if time.monotonic() >= self.next_catch_up:
@@ -95,14 +100,8 @@ class Worker:
                     db.session.commit()
                     if caught_up:
                         log.info("%d departures invited that never were", caught_up)
+                started = time.monotonic()
                 due = delivery.run_due()
-                if due.invited or due.reminded or due.expired:
-                    log.info(
-                        "invited %d, reminded %d, expired %d",
-                        due.invited,
-                        due.reminded,
-                        due.expired,
-                    )
                 if time.monotonic() >= self.next_call_check:
                     # Hourly is soon enough for a phone call, and keeps the
                     # scan over invitations out of the mail loop.
@@ -112,6 +111,29 @@ class Worker:
                     if called:
                         log.info("%d silent high-value customers to call", called)
                 report = outbox.dispatch(self.name, should_stop=self.stopping.is_set)
+                # Many departures at once: their invitations are written and
+                # sent a batch at a time, for up to MAIL_SLICE_SECONDS; what
+                # is left waits for the next pass, which then follows at once.
+                while (
+                    due.more
+                    and not self.stopping.is_set()
+                    and time.monotonic() - started < MAIL_SLICE_SECONDS
+                ):
+                    more = delivery.run_due_invitations()
+                    due.invited += more.invited
+                    due.skipped += more.skipped
+                    due.more = more.more
+                    report.add(
+                        outbox.dispatch(self.name, should_stop=self.stopping.is_set)
+                    )
+                self.backlog = due.more
+                if due.invited or due.reminded or due.expired:
+                    log.info(
+                        "invited %d, reminded %d, expired %d",
+                        due.invited,
+                        due.reminded,
+                        due.expired,
+                    )
                 # What this pass and the web processes changed, into the
                 # dashboard's funnel totals.
                 with db.engine.begin() as conn:
@@ -141,7 +163,8 @@ class Worker:
                 # A database restart or a bug in one pass must not end the
                 # worker: the next pass starts from the database's state.
                 log.exception("worker pass failed; trying again in %ss", interval)
-            self.stopping.wait(interval)
+            if not self.backlog:
+                self.stopping.wait(interval)
         log.info("worker %s stopped", self.name)
 
 

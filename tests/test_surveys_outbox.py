@@ -306,3 +306,36 @@ def test_a_message_that_cannot_be_rendered_fails_alone_unsent(
     # Our own mistake says nothing about the address.
     db.session.refresh(customer)
     assert customer.delivery_failures == 0
+
+
+def test_a_domain_refusing_the_sender_is_paused_and_its_mail_waits(
+    app, db, smtp_server, create_customer
+):
+    from karn.surveys.deliverability import DomainPause, MailEvent
+
+    clock.freeze(clock.now())
+    customer = create_customer(email="anna@blocked.example")
+    smtp_server.handler.refuse["anna@blocked.example"] = (
+        "554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org"
+    )
+    put(db, 1, customer=customer, to="anna@blocked.example")
+    put(db, 1, to="bram@open.example")
+    report = outbox.dispatch("w1")
+    assert (report.sent, report.failed) == (1, 0)
+    db.session.expire_all()
+    # Nobody's address is blamed, and no attempt is used up.
+    db.session.refresh(customer)
+    assert customer.mailable and customer.delivery_failures == 0
+    pause = db.session.get(DomainPause, "blocked.example")
+    assert pause is not None and pause.until == clock.now() + timedelta(minutes=15)
+    event = db.session.scalars(sa.select(MailEvent)).one()
+    assert (event.effect, event.reason) == ("sender_refused", "blocked")
+    assert "anna@blocked.example" not in (event.text or "")
+    # The server takes it again; while the pause lasts, the mail still waits.
+    del smtp_server.handler.refuse["anna@blocked.example"]
+    clock.freeze(clock.now() + timedelta(minutes=14))
+    assert outbox.dispatch("w1").sent == 0
+    clock.freeze(clock.now() + timedelta(minutes=2))
+    assert outbox.dispatch("w1").sent == 1
+    assert ("anna@blocked.example", "sent") in statuses(db)
+    clock.freeze(None)

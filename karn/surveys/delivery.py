@@ -98,15 +98,6 @@ def schedule_invitations(customer_ids: list[int]) -> int:
     now = clock.now()
     delay = timedelta(hours=float(settings.get("INVITATION_DELAY_HOURS")))
     cutoff = now - timedelta(days=int(settings.get("INVITATION_CUTOFF_DAYS")))
-    open_invitation = (
-        sa.select(Invitation.id)
-        .where(
-            Invitation.customer_id == Customer.id,
-            Invitation.survey_id == survey.id,
-            Invitation.status.in_(OPEN_INVITATION_STATES),
-        )
-        .exists()
-    )
     scheduled = 0
     for start in range(0, len(customer_ids), BATCH):
         chunk = customer_ids[start : start + BATCH]
@@ -120,11 +111,18 @@ def schedule_invitations(customer_ids: list[int]) -> int:
                 Customer.bounced_at.is_(None),
                 Customer.erased_at.is_(None),
                 Customer.departed_at >= cutoff,
-                ~open_invitation,
             )
         ).all()
+        # Looked up apart rather than as NOT EXISTS: PostgreSQL, without
+        # statistics on invitations just written (an import in progress),
+        # would read all of the survey's open invitations for every customer.
+        invited = _with_open_invitation(survey.id, [r.id for r in rows])
         suppressed = _suppressed_among([email for _, _, email in rows])
-        rows = [r for r in rows if email_hash(r.email) not in suppressed]
+        rows = [
+            r
+            for r in rows
+            if r.id not in invited and email_hash(r.email) not in suppressed
+        ]
         if rows:
             # Two workers may pick the same customer at once: the one index
             # that allows a single open invitation per survey decides.
@@ -180,6 +178,18 @@ def schedule_missing(limit: int = 10_000) -> int:
     return schedule_invitations(list(ids))
 
 
+def _with_open_invitation(survey_id: int, customer_ids: list[int]) -> set[int]:
+    """Those of these customers with an open invitation to the survey."""
+    if not customer_ids:
+        return set()
+    query = sa.select(Invitation.customer_id).where(
+        Invitation.customer_id.in_(customer_ids),
+        Invitation.survey_id == survey_id,
+        Invitation.status.in_(OPEN_INVITATION_STATES),
+    )
+    return set(db.session.scalars(query))
+
+
 def _suppressed_among(emails: list[str]) -> set[str]:
     hashes = [email_hash(e) for e in emails if e]
     if not hashes:
@@ -216,79 +226,164 @@ class DueReport:
     reminded: int = 0
     expired: int = 0
     skipped: int = 0
+    # The batch of due invitations was full: more may be waiting.
+    more: bool = False
 
 
-def _language(customer: Customer) -> str:
-    return (
-        customer.language.value
-        if customer.language
-        else current_app.config["DEFAULT_LANGUAGE"]
-    )
+def _unmailable_status(row, suppressed: set[str]) -> InvitationStatus | None:
+    """How an invitation closes whose customer may no longer be mailed, if so."""
+    if row.unsubscribed_at or (row.email and email_hash(row.email) in suppressed):
+        return InvitationStatus.UNSUBSCRIBED
+    if row.bounced_at:
+        return InvitationStatus.BOUNCED
+    if row.erased_at or not row.email:
+        return InvitationStatus.CANCELLED
+    return None
 
 
-def _close_unmailable(invitation: Invitation, now: datetime) -> bool:
-    """Close an invitation whose customer may no longer be mailed."""
-    customer = invitation.customer
-    if customer.unsubscribed_at or is_suppressed(customer.email):
-        invitation.status = InvitationStatus.UNSUBSCRIBED
-    elif customer.bounced_at:
-        invitation.status = InvitationStatus.BOUNCED
-    elif customer.erased_at or not customer.email:
-        invitation.status = InvitationStatus.CANCELLED
-    else:
-        return False
-    invitation.closed_at = now
-    return True
-
-
-def _enqueue(kind: str, invitation: Invitation, now: datetime) -> OutboxMessage:
-    customer = invitation.customer
-    lang = _language(customer)
-    return outbox.enqueue(
-        kind=kind,
-        to_address=customer.email,
-        language=lang,
-        customer_id=customer.id,
-        invitation_id=invitation.id,
-        due_at=next_send_time(now),
-        **mails.survey_mail(kind, customer, invitation.id, lang),
-    )
-
-
-def prepare_due_invitations(now: datetime) -> tuple[int, int]:
-    """Write the invitation mail of every due invitation; returns (sent, skipped)."""
-    due = db.session.scalars(
-        sa.select(Invitation.id)
-        .where(
-            Invitation.status == InvitationStatus.SCHEDULED,
-            Invitation.token_hash.is_(None),
-            Invitation.scheduled_for <= now,
-        )
-        .order_by(Invitation.scheduled_for)
-        .limit(BATCH)
-    ).all()
-    invited = skipped = 0
-    valid_days = int(settings.get("LINK_VALID_DAYS"))
-    for invitation_id in due:
-        # Claim: only the worker whose UPDATE changes the row writes the mail.
-        claimed = db.session.execute(
+def _claimed(ids: list[int], claim, values: dict) -> list[int]:
+    """Claim invitations with one conditional UPDATE: only the worker whose
+    UPDATE changes a row writes its mail. The ids that were claimed, in order."""
+    if not ids:
+        return []
+    claimed = set(
+        db.session.scalars(
             sa.update(Invitation)
-            .where(Invitation.id == invitation_id, Invitation.token_hash.is_(None))
-            .values(token_hash=links.token_hash(links.invitation_token(invitation_id)))
-        ).rowcount
-        if not claimed:
-            continue
-        invitation = db.session.get(Invitation, invitation_id)
-        if _close_unmailable(invitation, now):
-            skipped += 1
+            .where(Invitation.id.in_(ids), claim)
+            .values(**values)
+            .returning(Invitation.id),
+            execution_options={"synchronize_session": False},
+        )
+    )
+    return [i for i in ids if i in claimed]
+
+
+def _due(*where) -> list[int]:
+    """Up to BATCH invitations; on PostgreSQL those another worker is busy
+    with are skipped rather than waited for."""
+    return list(
+        db.session.scalars(
+            sa.select(Invitation.id)
+            .where(*where)
+            .order_by(Invitation.scheduled_for, Invitation.id)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def _write_mails(
+    kind: str, ids: list[int], now: datetime, tokens: dict[int, str] | None = None
+) -> tuple[list[tuple[int, int]], int]:
+    """Write the mail of claimed invitations, in their order, to the outbox; close
+    those whose customer may no longer be mailed (unsubscribed, on the
+    suppression list, undeliverable, erased, without an address). Returns the
+    (invitation, survey) pairs mailed and how many were closed."""
+    if not ids:
+        return [], 0
+    rows = db.session.execute(
+        sa.select(
+            Invitation.id,
+            Invitation.survey_id,
+            Customer.id.label("customer_id"),
+            Customer.email,
+            Customer.name,
+            Customer.language,
+            Customer.unsubscribed_at,
+            Customer.bounced_at,
+            Customer.erased_at,
+        )
+        .join(Customer, Customer.id == Invitation.customer_id)
+        .where(Invitation.id.in_(ids))
+    ).all()
+    position = {invitation_id: i for i, invitation_id in enumerate(ids)}
+    rows.sort(key=lambda row: position[row.id])
+    suppressed = _suppressed_among([row.email for row in rows if row.email])
+    closing: dict[InvitationStatus, list[int]] = {}
+    mailed = []
+    for row in rows:
+        status = _unmailable_status(row, suppressed)
+        if status is None:
+            mailed.append(row)
         else:
-            version = latest_version(invitation.survey_id)
-            invitation.survey_version_id = version.id
-            invitation.expires_at = now + timedelta(days=valid_days)
-            _enqueue("invitation", invitation, now)
-            invited += 1
-        db.session.commit()
-    return invited, skipped
+            closing.setdefault(status, []).append(row.id)
+    for status, closed in closing.items():
+        db.session.execute(
+            sa.update(Invitation)
+            .where(Invitation.id.in_(closed))
+            .values(status=status, closed_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    default_language = current_app.config["DEFAULT_LANGUAGE"]
+    recipients = [
+        mails.Recipient(
+            customer_id=row.customer_id,
+            invitation_id=row.id,
+            name=row.name,
+            language=row.language.value if row.language else default_language,
+            token=(tokens or {}).get(row.id),
+        )
+        for row in mailed
+    ]
+    due_at = next_send_time(now)
+    outbox.enqueue_many(
+        {
+            "kind": kind,
+            "to_address": row.email,
+            "language": person.language,
+            "customer_id": row.customer_id,
+            "invitation_id": row.id,
+            "due_at": due_at,
+            **mail,
+        }
+        for row, person, mail in zip(
+            mailed, recipients, mails.survey_mails(kind, recipients), strict=True
+        )
+    )
+    return [(row.id, row.survey_id) for row in mailed], sum(map(len, closing.values()))
+
+
+def prepare_due_invitations(now: datetime) -> tuple[int, int, bool]:
+    """Write the invitation mail of up to BATCH due invitations, in one
+    transaction; returns (sent, skipped, more): more when the batch was full,
+    so that more may be due."""
+    due = _due(
+        Invitation.status == InvitationStatus.SCHEDULED,
+        Invitation.token_hash.is_(None),
+        Invitation.scheduled_for <= now,
+    )
+    if not due:
+        return 0, 0, False
+    tokens = {
+        invitation_id: links.invitation_token(invitation_id) for invitation_id in due
+    }
+    claimed = _claimed(
+        due,
+        Invitation.token_hash.is_(None),
+        {
+            "token_hash": sa.case(
+                {i: links.token_hash(token) for i, token in tokens.items()},
+                value=Invitation.id,
+            )
+        },
+    )
+    mailed, skipped = _write_mails("invitation", claimed, now, tokens)
+    valid_until = now + timedelta(days=int(settings.get("LINK_VALID_DAYS")))
+    by_survey: dict[int, list[int]] = {}
+    for invitation_id, survey_id in mailed:
+        by_survey.setdefault(survey_id, []).append(invitation_id)
+    for survey_id, invitation_ids in by_survey.items():
+        db.session.execute(
+            sa.update(Invitation)
+            .where(Invitation.id.in_(invitation_ids))
+            .values(
+                survey_version_id=latest_version(survey_id).id,
+                expires_at=valid_until,
+            ),
+            execution_options={"synchronize_session": False},
+        )
+    db.session.commit()
+    return len(mailed), skipped, len(due) == BATCH
 
 
 def send_due_reminders(now: datetime) -> int:
@@ -296,33 +391,18 @@ def send_due_reminders(now: datetime) -> int:
     days = settings.reminder_days()
     reminded = 0
     for number, day in enumerate(days):
-        due = db.session.scalars(
-            sa.select(Invitation.id)
-            .where(
-                Invitation.status.in_(
-                    (InvitationStatus.SENT, InvitationStatus.REMINDED)
-                ),
-                Invitation.reminders_sent == number,
-                Invitation.sent_at <= now - timedelta(days=day),
-                sa.or_(Invitation.expires_at.is_(None), Invitation.expires_at > now),
-            )
-            .limit(BATCH)
-        ).all()
-        for invitation_id in due:
-            claimed = db.session.execute(
-                sa.update(Invitation)
-                .where(
-                    Invitation.id == invitation_id, Invitation.reminders_sent == number
-                )
-                .values(reminders_sent=number + 1)
-            ).rowcount
-            if not claimed:
-                continue
-            invitation = db.session.get(Invitation, invitation_id)
-            if not _close_unmailable(invitation, now):
-                _enqueue("reminder", invitation, now)
-                reminded += 1
-            db.session.commit()
+        due = _due(
+            Invitation.status.in_((InvitationStatus.SENT, InvitationStatus.REMINDED)),
+            Invitation.reminders_sent == number,
+            Invitation.sent_at <= now - timedelta(days=day),
+            sa.or_(Invitation.expires_at.is_(None), Invitation.expires_at > now),
+        )
+        claimed = _claimed(
+            due, Invitation.reminders_sent == number, {"reminders_sent": number + 1}
+        )
+        mailed, _closed = _write_mails("reminder", claimed, now)
+        reminded += len(mailed)
+        db.session.commit()
     return reminded
 
 
@@ -341,12 +421,21 @@ def expire_invitations(now: datetime) -> int:
     return expired
 
 
+def run_due_invitations(now: datetime | None = None) -> DueReport:
+    """The next batch of due invitations alone, when run_due left more."""
+    report = DueReport()
+    report.invited, report.skipped, report.more = prepare_due_invitations(
+        now or clock.now()
+    )
+    return report
+
+
 def run_due(now: datetime | None = None) -> DueReport:
     """One pass over the schedule: invitations, reminders, expiry."""
     now = now or clock.now()
     report = DueReport()
     report.expired = expire_invitations(now)
-    report.invited, report.skipped = prepare_due_invitations(now)
+    report.invited, report.skipped, report.more = prepare_due_invitations(now)
     report.reminded = send_due_reminders(now)
     return report
 

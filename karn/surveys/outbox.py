@@ -7,8 +7,9 @@ otherwise), so several workers never send the same message.
 
 A claimed batch goes over one SMTP connection in groups of HAND_OVER_GROUP:
 the whole group is marked "handed over" in one commit before its first message
-goes to the server, and the messages the server accepted are marked sent in one
-commit after its last. Two commits per group instead of one per message is what
+goes to the server, and the messages the server accepted are marked sent after
+its last, in the commit that hands the next group over (after the last group,
+in one of their own). One commit per group instead of one per message is what
 makes the sender fast, above all on PostgreSQL, where every commit waits for the
 disk. The price is paid only when a worker dies without cleaning up (killed,
 power lost): recovery cannot tell which messages of the group in flight reached
@@ -36,6 +37,7 @@ over one connection is karn.surveys.sending.
 import logging
 import os
 import socket
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.utils import make_msgid, parseaddr
 
@@ -71,6 +73,51 @@ def _sender_domain() -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
+def _row(
+    *,
+    kind: str,
+    to_address: str,
+    language: str,
+    subject: str,
+    body_text: str,
+    body_html: str | None = None,
+    headers: dict | None = None,
+    customer_id: int | None = None,
+    invitation_id: int | None = None,
+    user_id: int | None = None,
+    due_at: datetime | None = None,
+    domain: str,
+    status: OutboxStatus,
+    now: datetime,
+) -> dict:
+    return {
+        "kind": kind,
+        "to_address": to_address,
+        "language": language,
+        "subject": subject,
+        "body_text": body_text,
+        "body_html": body_html,
+        "headers": headers or {},
+        "customer_id": customer_id,
+        "invitation_id": invitation_id,
+        "user_id": user_id,
+        "message_id": make_msgid(domain=domain),
+        "status": status,
+        "due_at": due_at or now,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+def _written() -> dict:
+    """What every message written now has in common."""
+    return {
+        "domain": _sender_domain(),
+        "status": OutboxStatus.PENDING if mail_configured() else OutboxStatus.HELD,
+        "now": clock.now(),
+    }
+
+
 def enqueue(
     *,
     kind: str,
@@ -87,23 +134,34 @@ def enqueue(
 ) -> OutboxMessage:
     """Add a message to the outbox in the caller's transaction."""
     message = OutboxMessage(
-        kind=kind,
-        to_address=to_address,
-        language=language,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        headers=headers or {},
-        customer_id=customer_id,
-        invitation_id=invitation_id,
-        user_id=user_id,
-        message_id=make_msgid(domain=_sender_domain()),
-        status=OutboxStatus.PENDING if mail_configured() else OutboxStatus.HELD,
-        due_at=due_at or clock.now(),
+        **_row(
+            kind=kind,
+            to_address=to_address,
+            language=language,
+            subject=subject,
+            body_text=body_text,
+            body_html=body_html,
+            headers=headers,
+            customer_id=customer_id,
+            invitation_id=invitation_id,
+            user_id=user_id,
+            due_at=due_at,
+            **_written(),
+        )
     )
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def enqueue_many(messages: Iterable[dict]) -> int:
+    """Add messages (each the arguments of `enqueue`) to the outbox in the
+    caller's transaction, with one statement; returns how many."""
+    common = _written()
+    rows = [_row(**message, **common) for message in messages]
+    if rows:
+        db.session.execute(sa.insert(OutboxMessage), rows)
+    return len(rows)
 
 
 def lease() -> timedelta:
@@ -164,8 +222,7 @@ def recover_stale_claims(now: datetime | None = None) -> DispatchReport:
             OutboxMessage.handed_over_at,
         )
     ).all()
-    for kind, invitation_id, handed_over_at in uncertain:
-        _after_sent(kind, invitation_id, handed_over_at)
+    _after_sent(uncertain)
     report.uncertain = len(uncertain)
     report.released = db.session.execute(
         sa.update(OutboxMessage)

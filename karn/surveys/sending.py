@@ -1,23 +1,17 @@
 """One batch of claimed mail over one SMTP connection (see karn.surveys.outbox).
 
-Renders each message once, marks a group "handed over" before it goes to the
-server and "sent" after, renews the claim while it works, and classifies every
-failure (karn.surveys.mail_failures) to decide what it costs whom.
+Renders each message once (karn.surveys.wire), marks a group "handed over"
+before it goes to the server and "sent" after, renews the claim while it works,
+and classifies every failure (karn.surveys.mail_failures) to decide what it
+costs whom.
 """
 
 import logging
 import smtplib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import policy
-from email.charset import QP, Charset
-from email.generator import BytesGenerator
-from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import formatdate
-from io import BytesIO
 
 import sqlalchemy as sa
 from flask import current_app
@@ -27,9 +21,10 @@ from karn import clock
 from karn.customers.models import Customer
 from karn.enums import InvitationStatus, OutboxStatus
 from karn.extensions import db
-from karn.surveys import mail_failures
+from karn.surveys import deliverability, mail_failures
 from karn.surveys.mail_failures import Failure
 from karn.surveys.models import Invitation, OutboxMessage
+from karn.surveys.wire import render
 
 log = logging.getLogger("karn.surveys.outbox")
 
@@ -53,18 +48,6 @@ USEFUL_FOR = timedelta(days=2)
 HAND_OVER_GROUP = 10
 
 
-# Quoted-printable bodies keep every line short and 7-bit, whatever the text:
-# servers refuse lines over 998 octets. (Flask-Mail registers utf-8 as raw
-# 8-bit, so the charset is set here rather than looked up.)
-_UTF8 = Charset("utf-8")
-_UTF8.body_encoding = QP
-
-
-# compat32 leaves ASCII header values as they are (a List-Unsubscribe URL must
-# not become an encoded word) and is several times faster than policy.SMTP.
-_WIRE = policy.compat32.clone(linesep="\r\n")
-
-
 @dataclass
 class DispatchReport:
     """What one pass of the sender did."""
@@ -86,36 +69,6 @@ class DispatchReport:
         for name in (*names, "deferred", "cancelled"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
-
-
-def _header(value) -> str | Header:
-    value = str(value)
-    if "\r" in value or "\n" in value:
-        raise ValueError(f"line break in a header value: {value!r}")
-    return value if value.isascii() else Header(value, "utf-8")
-
-
-def render(message: OutboxMessage) -> bytes:
-    """The message as handed to the server, with its stable Message-ID."""
-    text = MIMEText(message.body_text or "", "plain", _UTF8, policy=_WIRE)
-    if message.body_html:
-        mime = MIMEMultipart("alternative", policy=_WIRE)
-        mime.attach(text)
-        mime.attach(MIMEText(message.body_html, "html", _UTF8, policy=_WIRE))
-    else:
-        mime = text
-    if message.subject:
-        mime["Subject"] = _header(message.subject)
-    mime["From"] = _header(sanitize_address(current_app.config["MAIL_DEFAULT_SENDER"]))
-    mime["To"] = _header(sanitize_address(message.to_address))
-    mime["Date"] = formatdate(localtime=True)
-    mime["Message-ID"] = message.message_id
-    extra = {"X-Karn-Message": str(message.id), **(message.headers or {})}
-    for name, value in extra.items():
-        mime[name] = _header(value)
-    out = BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(mime)
-    return out.getvalue()
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -157,19 +110,49 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _after_sent(kind: str, invitation_id: int | None, sent_at: datetime) -> None:
-    """An invitation or reminder has left: its invitation says so."""
-    if invitation_id is None:
-        return
-    invitation = db.session.get(Invitation, invitation_id)
-    if kind == "invitation" and invitation.sent_at is None:
-        invitation.sent_at = sent_at
-        if invitation.status == InvitationStatus.SCHEDULED:
-            invitation.status = InvitationStatus.SENT
-    elif kind == "reminder":
-        invitation.last_reminded_at = sent_at
-        if invitation.status == InvitationStatus.SENT:
-            invitation.status = InvitationStatus.REMINDED
+def _per_row(column: sa.Column, values: dict[int, object]) -> sa.ColumnElement:
+    """A column's new value for each row, by id: many rows in one UPDATE (the
+    funnel's triggers run once per statement, not per row)."""
+    whens = {key: sa.literal(value, column.type) for key, value in values.items()}
+    return sa.case(whens, value=column.table.c.id)
+
+
+def _after_sent(sent: Iterable[tuple[str, int | None, datetime]]) -> None:
+    """Invitations and reminders that have left, as (kind, invitation, when):
+    their invitations say so, with one statement per kind."""
+    table = Invitation.__table__
+    status = table.c.status
+    invitations: dict[int, datetime] = {}
+    reminders: dict[int, datetime] = {}
+    for kind, invitation_id, when in sent:
+        if invitation_id is None:
+            continue
+        if kind == "invitation":
+            invitations.setdefault(invitation_id, when)
+        elif kind == "reminder":
+            reminders[invitation_id] = when
+
+    def becomes(before: InvitationStatus, after: InvitationStatus):
+        return sa.case((status == before, sa.literal(after, status.type)), else_=status)
+
+    if invitations:
+        db.session.execute(
+            table.update()
+            .where(table.c.id.in_(list(invitations)), table.c.sent_at.is_(None))
+            .values(
+                sent_at=_per_row(table.c.sent_at, invitations),
+                status=becomes(InvitationStatus.SCHEDULED, InvitationStatus.SENT),
+            )
+        )
+    if reminders:
+        db.session.execute(
+            table.update()
+            .where(table.c.id.in_(list(reminders)))
+            .values(
+                last_reminded_at=_per_row(table.c.last_reminded_at, reminders),
+                status=becomes(InvitationStatus.SENT, InvitationStatus.REMINDED),
+            )
+        )
 
 
 def _after_failure(message: OutboxMessage, failure: Failure | None) -> None:
@@ -312,6 +295,10 @@ def _prepare(messages: list[OutboxMessage], report: DispatchReport) -> list[_Out
     outgoing = []
     now = clock.now()
     until = _useful_until(messages)
+    try:
+        sender = sanitize_address(current_app.config["MAIL_DEFAULT_SENDER"])
+    except (ValueError, TypeError, UnicodeError):
+        sender = None  # rendering says so, for each message
     for message in messages:
         if until[message.id] is not None and until[message.id] <= now:
             message.status = OutboxStatus.CANCELLED
@@ -321,7 +308,7 @@ def _prepare(messages: list[OutboxMessage], report: DispatchReport) -> list[_Out
             continue
         try:
             envelope_to = sanitize_address(message.to_address)
-            data = render(message)
+            data = render(message, envelope_to, sender)
         except (ValueError, TypeError, UnicodeError) as exc:
             _fail_or_retry(message, exc, report)
             continue
@@ -374,18 +361,17 @@ def _mark_sent(accepted: list[tuple[_Outgoing, datetime]], worker: str) -> None:
     if not accepted:
         return
     table = OutboxMessage.__table__
+    when = {item.id: at for item, at in accepted}
     db.session.execute(
         table.update()
-        .where(table.c.id == sa.bindparam("sent_id"), table.c.claimed_by == worker)
+        .where(table.c.id.in_(list(when)), table.c.claimed_by == worker)
         .values(
             status=OutboxStatus.SENT,
-            sent_at=sa.bindparam("sent_time"),
+            sent_at=_per_row(table.c.sent_at, when),
             claimed_by=None,
-        ),
-        [{"sent_id": item.id, "sent_time": when} for item, when in accepted],
+        )
     )
-    for item, when in accepted:
-        _after_sent(item.kind, item.invitation_id, when)
+    _after_sent((item.kind, item.invitation_id, at) for item, at in accepted)
 
 
 def connect() -> smtplib.SMTP:
@@ -465,9 +451,13 @@ def send_batch(
             session.renew_if_due()
             group = session.pending[:group_size]
             session.pending = session.pending[group_size:]
-            # Committed before the first hand-over, so a crash leaves a trace
-            # of every message that may be in flight.
+            # What the server accepted of the last group is recorded in the
+            # commit that hands this one over: one commit per group. Committed
+            # before the first hand-over, so a crash leaves a trace of every
+            # message that may be in flight.
+            _mark_sent(accepted, worker)
             group = _hand_over(group, worker)
+            accepted = []
             stop = False
             while group and not should_stop():
                 item = group.pop(0)
@@ -487,15 +477,22 @@ def send_batch(
                         _defer(
                             [item.message], exc, report, _soon if stop else _doubling
                         )
+                        if not stop:
+                            # This receiving domain refused Karn: its mail
+                            # waits for the pause (deliverability).
+                            deliverability.smtp_refusal(
+                                item.envelope_to, failure, item.message.customer_id
+                            )
                     else:
                         _fail_or_retry(item.message, exc, report, failure)
+                        deliverability.smtp_refusal(
+                            item.envelope_to, failure, item.message.customer_id
+                        )
                     if stop:
                         break
                     continue
                 accepted.append((item, clock.now()))
                 report.sent += 1
-            _mark_sent(accepted, worker)
-            accepted = []
             if stop:
                 # Every other message would meet the same: they all wait.
                 rest = [item.message for item in group + session.pending]
@@ -503,13 +500,14 @@ def send_batch(
                     _defer(rest, stopped_by, report, _soon)
                     report.errors.pop()
                 group, session.pending = [], []
-                db.session.commit()
                 break
             # The rest of an interrupted group was never tried.
             _release(group, worker)
             group = []
-            db.session.commit()
             if pause:
+                _mark_sent(accepted, worker)
+                accepted = []
+                db.session.commit()
                 time.sleep(pause)
     finally:
         # Also on an unexpected error: what was accepted is recorded, what was
