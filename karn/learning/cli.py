@@ -240,7 +240,8 @@ def retag_command(batch_size, limit):
     type=click.Choice(TIERS),
     default="fast",
     show_default=True,
-    help="Which tagger: fast is the one that tags at submit time.",
+    help="Which tagger: fast tags at submit time; best is the encoder tier "
+    "the worker re-tags with.",
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def evaluate_command(task, lang, baseline, tier, file):

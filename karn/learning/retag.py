@@ -16,6 +16,11 @@ The worker runs ``run_retag_job`` every pass: when the competitor list was
 saved under a version whose re-tag has not finished, it re-tags for up to
 ``JOB_SECONDS`` and continues in the next pass; a crash half-way loses
 nothing but the batch in flight.
+
+``run_best_tier_job`` does the same with the accurate tier
+(``karn.text.encoder``) for every text whose tags the fast tier made
+(``tags.tier`` not ``best``), newest first, ``BEST_JOB_SECONDS`` a pass, so
+the pages show the best tag there is. Without the encoder it does nothing.
 """
 
 import logging
@@ -35,13 +40,19 @@ from karn.extensions import db
 from karn.surveys.models import Answer, Response
 from karn.text import competitor_store, model_store, tags_for
 from karn.text.reasons import tag_reasons
-from karn.text.sentiment import tag_sentiment
 
 log = logging.getLogger(__name__)
 
 KINDS = ("answers", "notes", "comments")
 JOB_SECONDS = 30.0
 JOB_BATCH = 500
+# The accurate tier tags tens of texts a second: short slices keep the mail
+# loop moving, and a pass that found nothing waits a while before looking
+# again (the look is a scan).
+BEST_JOB_SECONDS = 10.0
+BEST_JOB_BATCH = 32
+BEST_IDLE_SECONDS = 60.0
+_best_idle_until: dict[str, float] = {}
 
 
 def _not_corrected(model):
@@ -57,14 +68,28 @@ def _stale(model, version: int, competitors: int):
     return sa.or_(model.tagged_at.is_(None), made_by != version, listed != competitors)
 
 
+def _not_best(model):
+    """Tags the accurate tier did not make (yet)."""
+    return sa.func.coalesce(model.tags["tier"].as_string(), "fast") != "best"
+
+
 def _has_text(model):
     return sa.and_(model.text.is_not(None), model.text != "")
 
 
-def _candidates(kind: str, version: int, competitors: int):
-    """The query of rows still to tag: (id, text, language), and its model."""
+def _todo(model, version: int, competitors: int, best: bool):
+    stale = _stale(model, version, competitors)
+    return sa.or_(stale, _not_best(model)) if best else stale
+
+
+def _candidates(kind: str, version: int, competitors: int, best: bool = False):
+    """The query of rows still to tag: (id, text, language), and its model.
+
+    ``best``: also the rows the accurate tier has not tagged, newest first.
+    """
     if kind == "comments":
-        return (
+        model = CommentTags
+        query = (
             sa.select(
                 CommentTags.customer_id, Customer.stated_comment, Customer.language
             )
@@ -73,37 +98,39 @@ def _candidates(kind: str, version: int, competitors: int):
                 Customer.stated_comment.is_not(None),
                 Customer.stated_comment != "",
                 Customer.erased_at.is_(None),
-                _stale(CommentTags, version, competitors),
+                _todo(CommentTags, version, competitors, best),
             )
-            .order_by(CommentTags.customer_id)
-        ), CommentTags
-    if kind == "answers":
-        return (
+        )
+    elif kind == "answers":
+        model = Answer
+        query = (
             sa.select(Answer.id, Answer.text, Response.language)
             .join(Response, Response.id == Answer.response_id)
             .where(
                 Response.submitted_at.is_not(None),
                 _has_text(Answer),
                 _not_corrected(Answer),
-                _stale(Answer, version, competitors),
+                _todo(Answer, version, competitors, best),
             )
-            .order_by(Answer.id)
-        ), Answer
-    return (
-        sa.select(
-            CallNote.id,
-            CallNote.text,
-            sa.func.coalesce(CallNote.language, User.language, Customer.language),
         )
-        .outerjoin(User, User.id == CallNote.author_id)
-        .outerjoin(Customer, Customer.id == CallNote.customer_id)
-        .where(
-            _has_text(CallNote),
-            _not_corrected(CallNote),
-            _stale(CallNote, version, competitors),
+    else:
+        model = CallNote
+        query = (
+            sa.select(
+                CallNote.id,
+                CallNote.text,
+                sa.func.coalesce(CallNote.language, User.language, Customer.language),
+            )
+            .outerjoin(User, User.id == CallNote.author_id)
+            .outerjoin(Customer, Customer.id == CallNote.customer_id)
+            .where(
+                _has_text(CallNote),
+                _not_corrected(CallNote),
+                _todo(CallNote, version, competitors, best),
+            )
         )
-        .order_by(CallNote.id)
-    ), CallNote
+    key = _key(model)
+    return query.order_by(key.desc() if best else key), model
 
 
 def _key(model):
@@ -111,16 +138,19 @@ def _key(model):
 
 
 def remaining(
-    version: int | None = None, competitors: int | None = None
+    version: int | None = None, competitors: int | None = None, best: bool = False
 ) -> dict[str, int]:
-    """How many answers, notes and comments still carry other versions' tags."""
+    """How many answers, notes and comments still carry other versions' tags.
+
+    ``best``: or tags the accurate tier did not make.
+    """
     if version is None:
         version = model_store.active_version()
     if competitors is None:
         competitors = competitor_store.stored().version
     out = {}
     for kind in KINDS:
-        query, _model = _candidates(kind, version, competitors)
+        query, _model = _candidates(kind, version, competitors, best)
         out[kind] = db.session.scalar(
             sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
         )
@@ -145,17 +175,29 @@ class RetagReport:
         return self.total / self.seconds if self.seconds > 0 else 0.0
 
 
+def _warm_up() -> None:
+    from karn.text.sentiment import tag_sentiment
+
+    for lang in ("nl", "en"):
+        tag_sentiment("warm-up", lang)
+        tag_reasons("warm-up", lang)
+
+
 def retag(
     batch_size: int = 1000,
     limit: int | None = None,
     progress: Callable[[str, int, int, float], None] | None = None,
     max_seconds: float | None = None,
+    tier: str = "fast",
+    threads: int = 1,
 ) -> RetagReport:
     """Tag again what another model or list version tagged; commits per batch.
 
     ``limit`` stops after that many texts, ``max_seconds`` after the batch
     that passes that time (``stopped_early`` then says so). ``progress(kind,
-    batch_rows, total_rows, rate)`` is called after each batch.
+    batch_rows, total_rows, rate)`` is called after each batch. ``tier``
+    ``best`` tags with the accurate tier, newest first, also what only the
+    fast tier tagged (``threads``: the encoder's).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -167,12 +209,11 @@ def retag(
     listed = competitor_store.stored()
     default_lang = current_app.config.get("DEFAULT_LANGUAGE", "nl")
     report = RetagReport(version=version, competitors=listed.version)
-    for lang in ("nl", "en"):  # lexicons load outside the timing
-        tag_sentiment("warm-up", lang)
-        tag_reasons("warm-up", lang)
+    warmed = False
     started = time.perf_counter()
+    best = tier == "best"
     for kind in KINDS:
-        query, model = _candidates(kind, version, listed.version)
+        query, model = _candidates(kind, version, listed.version, best)
         table = model.__table__
         key = table.c.customer_id if model is CommentTags else table.c.id
         values = {
@@ -189,7 +230,7 @@ def retag(
             .where(key == sa.bindparam("b_id"), _not_corrected(model))
             .values(**values)
         )
-        last_id = 0
+        last_id = None
         while True:
             if limit is not None and report.total >= limit:
                 report.stopped_early = True
@@ -200,18 +241,41 @@ def retag(
             size = (
                 batch_size if limit is None else min(batch_size, limit - report.total)
             )
-            rows = db.session.execute(
-                query.where(_key(model) > last_id).limit(size)
-            ).all()
+            page = query
+            if last_id is not None:
+                page = query.where(
+                    _key(model) < last_id if best else _key(model) > last_id
+                )
+            rows = db.session.execute(page.limit(size)).all()
             if not rows:
                 break
+            if not warmed:
+                # The lexicons (NLTK: slow to import) load once there is text
+                # to tag, so a pass with nothing to do stays quick; outside
+                # the timing.
+                began = time.perf_counter()
+                _warm_up()
+                started += time.perf_counter() - began
+                warmed = True
             now = clock.now()
             params = []
-            for row_id, text, lang in rows:
-                lang = getattr(lang, "value", lang) or default_lang
-                tags = tags_for(
-                    text, lang, now, reason_model=pinned, competitors=listed
+            langs = [getattr(r[2], "value", r[2]) or default_lang for r in rows]
+            if best:
+                from karn.text import encoder
+
+                made = encoder.tags_for_many(
+                    [(r[1], lang) for r, lang in zip(rows, langs, strict=True)],
+                    now,
+                    reason_model=pinned,
+                    competitors=listed,
+                    threads=threads,
                 )
+            else:
+                made = [
+                    tags_for(r[1], lang, now, reason_model=pinned, competitors=listed)
+                    for r, lang in zip(rows, langs, strict=True)
+                ]
+            for (row_id, text, _lang), tags in zip(rows, made, strict=True):
                 param = {
                     "b_id": row_id,
                     "b_sentiment": tags["sentiment"],
@@ -268,6 +332,50 @@ def run_retag_job(app: Flask) -> bool:
             return retag_after_competitors()
         except Exception:
             log.exception("re-tagging after a change of the competitor list failed")
+            db.session.rollback()
+            return False
+        finally:
+            db.session.remove()
+
+
+def best_tier_pass(
+    max_seconds: float | None = BEST_JOB_SECONDS, threads: int = 1
+) -> RetagReport:
+    """Tag with the accurate tier for up to ``max_seconds``, newest first."""
+    return retag(
+        batch_size=BEST_JOB_BATCH, max_seconds=max_seconds, tier="best", threads=threads
+    )
+
+
+def run_best_tier_job(app: Flask) -> bool:
+    """The worker's job for the accurate tier; True when nothing is left.
+
+    Does nothing without the encoder (``TEXT_ENCODER`` off or the package
+    missing). Never raises.
+    """
+    from karn.text import encoder
+
+    if not encoder.available(app.config.get("TEXT_ENCODER")):
+        return True
+    key = app.config.get("SQLALCHEMY_DATABASE_URI", "")
+    if time.monotonic() < _best_idle_until.get(key, 0.0):
+        return True
+    with app.app_context():
+        try:
+            report = best_tier_pass(
+                threads=int(app.config.get("TEXT_ENCODER_THREADS", 1) or 1)
+            )
+            if report.total:
+                log.info(
+                    "tagged %d texts with the accurate tier (%.1f texts/s)",
+                    report.total,
+                    report.per_second,
+                )
+            if not report.stopped_early:
+                _best_idle_until[key] = time.monotonic() + BEST_IDLE_SECONDS
+            return not report.stopped_early
+        except Exception:
+            log.exception("tagging with the accurate tier failed")
             db.session.rollback()
             return False
         finally:

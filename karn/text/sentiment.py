@@ -35,12 +35,37 @@ def tag_sentiment(text: str, lang: str) -> tuple[str, float]:
     if model is None:
         score = round(ev.score, 4)
         return label_for(score, lang), score
-    p_neg, p_neu, p_pos = model.probabilities_of(features(ev, text, lang))
+    return label_of_probabilities(model.probabilities_of(features(ev, text, lang)))
+
+
+def label_of_probabilities(
+    probabilities: tuple[float, float, float],
+) -> tuple[str, float]:
+    """Label and score of (P(negative), P(neutral), P(positive))."""
+    p_neg, p_neu, p_pos = probabilities
     if p_neu >= p_neg and p_neu >= p_pos:
         label = "neutral"
     else:
         label = "positive" if p_pos > p_neg else "negative"
     return label, round(p_pos - p_neg, 4)
+
+
+def sentiment_probabilities(text: str, lang: str) -> tuple[float, float, float]:
+    """(P(negative), P(neutral), P(positive)) of the fast tier's model.
+
+    Where no model is shipped for the language, the rules' label counts as
+    certain.
+    """
+    if lang not in _THRESHOLDS:
+        raise ValueError(f"unsupported language: {lang!r}")
+    if not text.strip():
+        return 0.0, 1.0, 0.0
+    ev = evidence(text, lang)
+    model = _model(lang)
+    if model is None:
+        label = label_for(round(ev.score, 4), lang)
+        return tuple(float(label == c) for c in ("negative", "neutral", "positive"))
+    return model.probabilities_of(features(ev, text, lang))
 
 
 @lru_cache(maxsize=1)
