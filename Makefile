@@ -44,8 +44,10 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 translations: $(COMPILED)
 
+# English is the source language: its catalogue is the texts themselves, so
+# only the other languages report what is still untranslated.
 %.mo: %.po $(VENV)/.runtime
-	$(BIN)/pybabel compile --statistics -i $< -o $@
+	$(BIN)/pybabel compile $(if $(findstring /en/,$<),,--statistics) -i $< -o $@
 
 # Refresh the catalogues after changing texts in code or templates.
 extract-messages: $(VENV)/.runtime

@@ -69,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.actions.views import bp as actions_bp
     from karn.analysis import cli as analysis_cli
     from karn.analysis.views import bp as analysis_bp
+    from karn.api import feedback as feedback_api  # noqa: F401  (its route, on api_bp)
     from karn.api.stripe import bp as webhooks_bp
     from karn.api.views import bp as api_bp
     from karn.callbacks.views import bp as calls_bp
@@ -76,6 +77,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.customers.views import bp as customers_bp
     from karn.digest import cli as digest_cli
     from karn.digest.views import bp as digest_bp
+    from karn.experiments.views import bp as experiments_bp
+    from karn.feedback.views import bp as feedback_bp
     from karn.learning import cli as learning_cli
     from karn.pages.overview import bp as core_bp
     from karn.privacy import cli as privacy_cli
@@ -84,6 +87,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from karn.risk.views import bp as risk_bp
     from karn.surveys import cli as surveys_cli
     from karn.surveys.admin import bp as delivery_bp
+    from karn.surveys.branding import bp as brand_bp
     from karn.surveys.editor import bp as editor_bp
     from karn.surveys.respond import bp as respond_bp
 
@@ -94,6 +98,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(customers_bp)
     app.register_blueprint(respond_bp)
+    app.register_blueprint(brand_bp)
     app.register_blueprint(delivery_bp)
     app.register_blueprint(editor_bp)
     app.register_blueprint(analysis_bp)
@@ -102,6 +107,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(digest_bp)
     app.register_blueprint(privacy_bp)
     app.register_blueprint(risk_bp)
+    app.register_blueprint(experiments_bp)
+    app.register_blueprint(feedback_bp)
     accounts_cli.register(app)
     surveys_cli.register(app)
     customers_cli.register(app)
@@ -131,23 +138,29 @@ def _connect_features() -> None:
     imported here too, before that blueprint is registered.
     """
     from karn.actions import effect as actions
-    from karn.analysis import totals
+    from karn.analysis import sources, totals
     from karn.analysis import views as dashboard
     from karn.callbacks import operations as call_operations
     from karn.callbacks import requests as call_requests
     from karn.customers import operations as intake
+    from karn.experiments import operations as experiments
+    from karn.feedback import queries as feedback
     from karn.learning import views as correction_pages  # noqa: F401
     from karn.pages import customers as customer_pages  # noqa: F401
+    from karn.risk import keepcalls as keep_call_pages  # noqa: F401
     from karn.surveys import delivery, responses
 
     intake.on_departed(delivery.schedule_invitations)
     intake.on_returned(call_operations.record_returns)
+    # A control group held back from keep calls stays off every call list.
+    call_operations.on_held_back(experiments.held_back_ids)
     # In this order: a call request may first create the respondent's customer
     # record, which the totals then count; the totals' rows stay locked only
     # from their update to the commit.
     responses.on_submitted(call_requests.add_requested_call)
     responses.on_submitted(totals.count_submitted)
     dashboard.mark_actions_from(actions.all_actions)
+    sources.register(sources.Source(**feedback.analysis_source()))
 
 
 def _configure(app: Flask, test_config: dict | None) -> None:
@@ -172,6 +185,9 @@ def _configure(app: Flask, test_config: dict | None) -> None:
             )
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.config["TESTING"] = env == "testing" or app.config.get("TESTING", False)
+    if not app.config.get("BASE_URL"):
+        bind = os.environ.get("KARN_BIND")
+        app.config["BASE_URL"] = karn_config.base_url_from_bind(bind)
 
     url = app.config.get("DATABASE_URL")
     if not url:

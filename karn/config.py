@@ -1,6 +1,10 @@
 """Karn's settings: defaults, then instance/config.py, then KARN_* variables."""
 
 import os
+import socket
+
+# Where `make run` (karn.serve) listens unless KARN_BIND says otherwise.
+DEFAULT_BIND = "127.0.0.1:5000"
 
 # Settings that come from the environment as KARN_<NAME>, with how to read them.
 # Anything listed here can also be set in instance/config.py under the same
@@ -36,6 +40,14 @@ def _days_up_to(most: int):
     return parse
 
 
+def _share(value: str) -> float:
+    """A share strictly between 0 and 1, such as 0.8."""
+    share = float(value)
+    if not 0.0 < share < 1.0:
+        raise ValueError("must lie between 0 and 1")
+    return share
+
+
 def _currency(value: str) -> str:
     """An ISO 4217 code such as EUR (any case), upper-cased."""
     code = value.strip().upper()
@@ -53,7 +65,8 @@ class Defaults:
     SECRET_KEY = None
     # None means: a SQLite file in the instance folder.
     DATABASE_URL = None
-    BASE_URL = "http://127.0.0.1:5000"
+    # None means: http:// and the address `make run` listens on (KARN_BIND).
+    BASE_URL = None
     COMPANY_NAME = "Karn"
     DEFAULT_LANGUAGE = "nl"
     TIMEZONE = "Europe/Amsterdam"
@@ -116,12 +129,22 @@ class Defaults:
     CALL_HIGH_VALUE_REVENUE = 100.0
     # ... this many days after that reminder.
     CALL_AFTER_SILENT_DAYS = 7
+    # Calling hours (HH:MM in TIMEZONE) and days (ISO weekdays, 1 = Monday): a
+    # task Karn adds by itself is due at the next moment staff call.
+    CALL_HOURS_START = "09:00"
+    CALL_HOURS_END = "17:00"
+    CALL_DAYS = "1,2,3,4,5"
     # The team digest mailed to managers and staff: "monthly" (the calendar
     # month before), "weekly" (the ISO week before) or "off".
     DIGEST_FREQUENCY = "monthly"
     # An improvement action's effect compares its reason's share in this many
     # days before the start with as many days from the start on.
     ACTION_WINDOW_DAYS = 90
+    # Keep calls: the share of the chosen at-risk customers who are called (the
+    # rest are held back as the control group), and the days over which
+    # departures are counted from each customer's draw.
+    KEEP_CALL_SHARE = 0.8
+    KEEP_CALL_HORIZON_DAYS = 90
 
     # CSV uploads larger than this are refused (bytes).
     IMPORT_MAX_BYTES = 64 * 1024 * 1024
@@ -196,8 +219,13 @@ ENV_SETTINGS = {
     "QUIET_HOURS_END": int,
     "CALL_HIGH_VALUE_REVENUE": float,
     "CALL_AFTER_SILENT_DAYS": int,
+    "CALL_HOURS_START": str,
+    "CALL_HOURS_END": str,
+    "CALL_DAYS": str,
     "DIGEST_FREQUENCY": _one_of("monthly", "weekly", "off"),
     "ACTION_WINDOW_DAYS": _days_up_to(3650),
+    "KEEP_CALL_SHARE": _share,
+    "KEEP_CALL_HORIZON_DAYS": _days_up_to(3650),
     "IMPORT_MAX_BYTES": int,
     "STRIPE_WEBHOOK_SECRET": str,
     "STRIPE_API_KEY": str,
@@ -214,6 +242,28 @@ ENV_SETTINGS = {
     "PROXY_COUNT": int,
     "MAX_CONTENT_LENGTH": int,
 }
+
+
+def base_url_from_bind(bind: str | None) -> str:
+    """The address `make run` listens on (KARN_BIND, as gunicorn reads it) as
+    Karn's address for links in mail; this machine's name when it listens on
+    every address, the default address for a Unix socket."""
+    bind = (bind or "").strip() or DEFAULT_BIND
+    if bind.startswith(("unix:", "fd://")):
+        bind = DEFAULT_BIND
+    if bind.startswith("["):  # [::1]:8000
+        host, _, port = bind[1:].partition("]")
+        port = port.lstrip(":")
+    elif bind.count(":") == 1:
+        host, port = bind.split(":")
+    else:
+        host, port = bind, ""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    elif ":" in host:
+        host = f"[{host}]"
+    # gunicorn's own default port when the address names none
+    return f"http://{host}:{port or 8000}"
 
 
 def from_environment(environ=None) -> dict:

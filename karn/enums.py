@@ -27,6 +27,21 @@ class Reason(StrEnum):
     OTHER = "other"
 
 
+# The reasons' names in both languages (PRODUCT.md), the same on every page,
+# chart, export and survey: one label per reason.
+REASON_NAMES: dict[Reason, dict[str, str]] = {
+    Reason.SERVICE: {"nl": "Service", "en": "Service"},
+    Reason.QUALITY: {"nl": "Kwaliteit", "en": "Quality"},
+    Reason.BRAND: {
+        "nl": "Voorkeur voor een ander merk",
+        "en": "Preferred another brand",
+    },
+    Reason.PRICE: {"nl": "Prijs", "en": "Price"},
+    Reason.NEED: {"nl": "Veranderde behoefte", "en": "My needs changed"},
+    Reason.OTHER: {"nl": "Anders", "en": "Other"},
+}
+
+
 class CustomerStatus(StrEnum):
     """Whether a customer is still a customer; see karn.customers.models."""
 
@@ -83,6 +98,7 @@ class CallTaskSource(StrEnum):
     HIGH_VALUE = "high_value"  # valuable and silent after the last reminder
     SELECTION = "selection"  # a manager's selection
     MANUAL = "manual"
+    KEEP_CALL = "keep_call"  # an at-risk customer drawn for a keep call
 
 
 class CallTaskStatus(StrEnum):
@@ -98,6 +114,19 @@ class CallOutcome(StrEnum):
     WRONG_NUMBER = "wrong_number"
     DECLINED = "declined"
     WILL_RETURN = "will_return"
+
+
+class ExperimentKind(StrEnum):
+    """What an experiment tries on its treated group."""
+
+    KEEP_CALL = "keep_call"  # a call to an at-risk customer
+    FOLLOW_UP = "follow_up"  # a follow-up mail after a departure
+    CAMPAIGN = "campaign"  # a win-back campaign
+
+
+class ExperimentGroup(StrEnum):
+    TREATED = "treated"
+    HELD_BACK = "held_back"  # the control group: nothing is done to them
 
 
 def enum_column(enum_cls: type[StrEnum], name: str) -> sa.Enum:

@@ -3,13 +3,38 @@ one rule every CSV and XLSX export applies to its text cells."""
 
 import re
 from datetime import datetime
+from enum import StrEnum
 
+from babel import dates as babel_dates
 from babel.numbers import get_currency_symbol
 from flask import Flask, current_app
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import LazyString, format_decimal, get_locale, get_timezone
 from flask_babel import lazy_gettext as _l
 
-from karn.enums import CallOutcome, Reason, Role
+from karn.enums import (
+    REASON_NAMES,
+    CallOutcome,
+    CallTaskSource,
+    CallTaskStatus,
+    CustomerStatus,
+    InvitationStatus,
+    OutboxStatus,
+    Reason,
+    Role,
+    Sentiment,
+    Source,
+)
+
+
+def reader_language() -> str:
+    """The language of the page or mail being made: "nl" or "en"."""
+    locale = get_locale()
+    return locale.language if locale else "en"
+
+
+def _in_reader_language(names: dict[str, str]) -> LazyString:
+    return LazyString(lambda: names.get(reader_language(), names["en"]))
+
 
 ROLE_LABELS = {
     Role.ADMIN: _l("Administrator"),
@@ -17,13 +42,9 @@ ROLE_LABELS = {
     Role.STAFF: _l("Staff"),
 }
 
+# The canonical names (karn.enums.REASON_NAMES), as the survey shows them.
 REASON_LABELS = {
-    Reason.SERVICE: _l("Service"),
-    Reason.QUALITY: _l("Quality"),
-    Reason.BRAND: _l("Preferred another brand"),
-    Reason.PRICE: _l("Price"),
-    Reason.NEED: _l("My needs changed"),
-    Reason.OTHER: _l("Other"),
+    reason: _in_reader_language(names) for reason, names in REASON_NAMES.items()
 }
 
 OUTCOME_LABELS = {
@@ -35,21 +56,142 @@ OUTCOME_LABELS = {
     CallOutcome.WILL_RETURN: _l("Will return"),
 }
 
+SENTIMENT_LABELS = {
+    Sentiment.NEGATIVE: _l("negative"),
+    Sentiment.NEUTRAL: _l("neutral"),
+    Sentiment.POSITIVE: _l("positive"),
+}
+
+# How a customer reached Karn.
+SOURCE_LABELS = {
+    Source.CSV: _l("CSV file"),
+    Source.API: _l("API"),
+    Source.STRIPE: _l("Stripe"),
+    Source.MANUAL: _l("Added by hand"),
+}
+
+CUSTOMER_STATUS_LABELS = {
+    CustomerStatus.ACTIVE: _l("Active"),
+    CustomerStatus.DEPARTED: _l("Departed"),
+}
+
+INVITATION_LABELS = {
+    InvitationStatus.SCHEDULED: _l("scheduled"),
+    InvitationStatus.SENT: _l("sent"),
+    InvitationStatus.REMINDED: _l("reminded"),
+    InvitationStatus.RESPONDED: _l("responded"),
+    InvitationStatus.EXPIRED: _l("expired"),
+    InvitationStatus.UNSUBSCRIBED: _l("unsubscribed"),
+    InvitationStatus.BOUNCED: _l("bounced"),
+    InvitationStatus.FAILED: _l("failed"),
+    InvitationStatus.CANCELLED: _l("cancelled"),
+}
+
+OUTBOX_LABELS = {
+    OutboxStatus.HELD: _l("held"),
+    OutboxStatus.PENDING: _l("waiting"),
+    OutboxStatus.SENDING: _l("being sent"),
+    OutboxStatus.SENT: _l("sent"),
+    OutboxStatus.FAILED: _l("failed"),
+    OutboxStatus.CANCELLED: _l("cancelled"),
+}
+
+CALL_SOURCE_LABELS = {
+    CallTaskSource.REQUESTED: _l("Asked to be called"),
+    CallTaskSource.HIGH_VALUE: _l("High value, no answer"),
+    CallTaskSource.SELECTION: _l("Selection"),
+    CallTaskSource.MANUAL: _l("Added by hand"),
+    CallTaskSource.KEEP_CALL: _l("Keep call (at risk)"),
+}
+
+CALL_STATUS_LABELS = {
+    CallTaskStatus.OPEN: _l("open"),
+    CallTaskStatus.DONE: _l("done"),
+    CallTaskStatus.CLOSED: _l("closed"),
+}
+
+# The customer attributes every customer has, by the names pages filter and
+# compare by.
+ATTRIBUTE_LABELS = {
+    "segment": _l("Segment"),
+    "plan": _l("Plan"),
+    "region": _l("Region"),
+    "source": _l("Source"),
+}
+
+# Every stored code with a label, by its enumeration. Call tasks and customers
+# share the code "manual" but not its meaning, so labels go by enumeration.
+_LABELS: dict[type, dict] = {
+    Role: ROLE_LABELS,
+    Reason: REASON_LABELS,
+    CallOutcome: OUTCOME_LABELS,
+    Sentiment: SENTIMENT_LABELS,
+    Source: SOURCE_LABELS,
+    CustomerStatus: CUSTOMER_STATUS_LABELS,
+    InvitationStatus: INVITATION_LABELS,
+    OutboxStatus: OUTBOX_LABELS,
+    CallTaskSource: CALL_SOURCE_LABELS,
+    CallTaskStatus: CALL_STATUS_LABELS,
+}
+
+
+_BY_NAME = {enum.__name__: enum for enum in _LABELS}
+
+
+def label(value, enum: type[StrEnum] | str | None = None) -> str:
+    """A stored code as the reader reads it: ``{{ customer.source|label }}``.
+
+    Takes a member of one of Karn's enumerations, or a code string with its
+    enumeration or the enumeration's name (``{{ "csv"|label("Source") }}``);
+    "—" for None. A code without a label is shown as it is, so a new one is
+    visible rather than an error.
+    """
+    if value is None or value == "":
+        return "—"
+    if isinstance(enum, str):
+        enum = _BY_NAME[enum]
+    enum = enum or type(value)
+    labels = _LABELS.get(enum)
+    if labels is None:
+        return str(value)
+    try:
+        return str(labels[enum(value)])
+    except (ValueError, KeyError):
+        return str(value)
+
+
+def attribute_label(name: str) -> str:
+    """The name of a customer attribute (segment, plan, region, source); an
+    imported column's own name."""
+    return str(ATTRIBUTE_LABELS.get(name, name))
+
+
+def date_locale() -> str:
+    """The locale dates are written in: British English (7 Dec 2026, 24-hour
+    clock) for English readers, as Karn's users are in Europe; else the
+    reader's own."""
+    language = reader_language()
+    return "en_GB" if language == "en" else language
+
 
 def localtime(value, fmt: str = "short") -> str:
     """A datetime in the company's time zone, formatted for the reader's language."""
-    return format_datetime(value, fmt) if value else ""
+    if not value:
+        return ""
+    return babel_dates.format_datetime(
+        value, fmt, tzinfo=get_timezone(), locale=date_locale()
+    )
 
 
 def localdate(value, fmt: str = "medium") -> str:
     """A calendar date, or the date part of a datetime in the company's time zone."""
     if not value:
         return ""
-    if not isinstance(value, datetime):
-        return format_date(value, fmt)
-    from flask_babel import to_user_timezone
-
-    return format_date(to_user_timezone(value).date(), fmt)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # stored as UTC
+            value = value.replace(tzinfo=babel_dates.UTC)
+        value = value.astimezone(get_timezone()).date()
+    return babel_dates.format_date(value, fmt, locale=date_locale())
 
 
 def number(value, digits: int | None = None) -> str:
@@ -100,6 +242,8 @@ def spreadsheet_value(text: str) -> str:
 
 
 def register(app: Flask) -> None:
+    app.add_template_filter(label, "label")
+    app.add_template_global(attribute_label, "attribute_label")
     app.add_template_filter(localtime, "localtime")
     app.add_template_filter(number, "number")
     app.add_template_filter(money, "money")

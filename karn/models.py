@@ -19,8 +19,11 @@ from karn.customers.models import (
     Suppression,
 )
 from karn.customers.stripe_subscriptions import StripeSubscription
+from karn.experiments.models import Assignment, Experiment
+from karn.feedback.models import FeedbackChannel, FeedbackImport, FeedbackItem
 from karn.risk.models import RiskModel, RiskScore
 from karn.settings import Setting
+from karn.surveys.branding import Branding
 from karn.surveys.deliverability import DomainPause, MailEvent
 from karn.surveys.models import (
     Answer,
@@ -34,10 +37,12 @@ from karn.surveys.models import (
 from karn.text.models import TagCorrection, TagModel
 
 __all__ = [
+    "Branding",
     "DomainPause",
     "MailEvent",
     "Answer",
     "ApiKey",
+    "Assignment",
     "AuditEntry",
     "CallNote",
     "CallNoteReason",
@@ -46,6 +51,10 @@ __all__ = [
     "Customer",
     "DigestRun",
     "ErasedPerson",
+    "FeedbackChannel",
+    "FeedbackImport",
+    "FeedbackItem",
+    "Experiment",
     "ImportRun",
     "ImprovementAction",
     "Invitation",

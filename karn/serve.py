@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 
-BIND = os.environ.get("KARN_BIND", "127.0.0.1:5000")
+from karn.config import DEFAULT_BIND
+
+BIND = os.environ.get("KARN_BIND") or DEFAULT_BIND
 WEB_WORKERS = os.environ.get("KARN_WEB_WORKERS", "2")
 # Threads per web process: while one request waits on the database another
 # runs; at most the connection pool's size (5).

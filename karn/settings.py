@@ -41,6 +41,9 @@ EDITABLE: dict[str, tuple[type, float | None, float | None]] = {
     "QUIET_HOURS_END": (int, 0, 23),
     "TIMEZONE": (str, None, None),
     "MAIL_RATE_PER_MINUTE": (int, 0, 100_000),
+    "CALL_HOURS_START": (str, None, None),
+    "CALL_HOURS_END": (str, None, None),
+    "CALL_DAYS": (str, None, None),
 }
 
 
@@ -76,6 +79,26 @@ def save(values: dict[str, Any], user_id: int | None) -> None:
             row.value, row.updated_by_id = value, user_id
     db.session.flush()
     g.pop("karn_settings", None)
+
+
+# Kept in the same table: that a person has looked at the survey (its preview),
+# which ticks the overview's first-run checklist.
+SURVEY_CHECKED = "checked.survey"
+
+
+def note_once(key: str, user_id: int | None) -> None:
+    """Remember, once and for good, that something was done (SURVEY_CHECKED)."""
+    if db.session.get(Setting, key) is not None:
+        return
+    db.session.add(Setting(key=key, value=True, updated_by_id=user_id))
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        db.session.rollback()  # noted meanwhile by another request
+
+
+def noted(key: str) -> bool:
+    return db.session.get(Setting, key) is not None
 
 
 def reminder_days() -> list[int]:

@@ -27,6 +27,7 @@ from karn.callbacks import operations as callbacks
 from karn.customers import comments, stripe_lookup
 from karn.digest import mailing as digest_mailing
 from karn.extensions import db
+from karn.feedback import tagging as feedback_tagging
 from karn.learning import retag
 from karn.privacy import operations as privacy_operations
 from karn.risk import jobs as risk_jobs
@@ -67,6 +68,7 @@ class Worker:
             self.mail_job,
             stripe_lookup.run_lookup_job,
             comments.run_tagging_job,
+            feedback_tagging.run_tagging_job,
             retag.run_retag_job,
             retag.run_best_tier_job,
             bounce_processing.run_bounce_job,

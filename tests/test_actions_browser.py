@@ -93,7 +93,8 @@ def test_a_manager_creates_an_action_and_sees_its_effect(
     # the pooled z-test gives p = 0.0058.
     verdict = page.locator("p.verdict")
     assert verdict.first.inner_text() == (
-        "Share of Service fell from 50% to 10%; unlikely to be chance, p = 0.006"
+        "The share naming “Service” fell from 50% to 10%: a drop this large is "
+        "unlikely to be chance (p = 0.006)."
     )
     chart = page.get_by_role("img", name=re.compile("p-chart of the monthly share"))
     assert loaded(chart)

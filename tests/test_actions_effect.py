@@ -5,6 +5,7 @@ import math
 import re
 import threading
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -150,7 +151,7 @@ def logout(client):
 
 def text_of(html: str) -> str:
     """Visible text, tags removed and spaces squeezed."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
 
 
 def text(page) -> str:
@@ -175,10 +176,12 @@ def test_effect_against_a_hand_count(app, answers, action):
     assert assessment["p_value"] == pytest.approx(p_value(16, 40, 6, 40))
     assert effect.more_needed is None
     assert effect.verdict("en", "Service") == (
-        "Share of Service fell from 40% to 15%; unlikely to be chance, p = 0.012"
+        "The share naming “Service” fell from 40% to 15%: a drop this large is "
+        "unlikely to be chance (p = 0.012)."
     )
     assert effect.verdict("nl", "Service") == (
-        "Aandeel Service daalde van 40% naar 15%; waarschijnlijk geen toeval, p = 0,012"
+        "Het aandeel dat “Service” noemt, daalde van 40% naar 15%: zo'n grote "
+        "daling is waarschijnlijk geen toeval (p = 0,012)."
     )
 
     small = actions.effect(action, 30)
@@ -192,8 +195,8 @@ def test_effect_against_a_hand_count(app, answers, action):
     assert small.needed == needed(0.3, 0.1) == 62
     assert small.more_needed == 62 - 20
     assert small.verdict("en", "Service") == (
-        "Share of Service went from 30% to 10%; no measurable change yet, "
-        "n too small (about 62 responses per period needed, p = 0.11)"
+        "The share naming “Service” went from 30% to 10%. Too few answers yet "
+        "to tell: about 42 more per period needed."
     )
 
 
@@ -282,12 +285,12 @@ def test_a_manager_creates_an_action(client, db, manager, post_form):
         (
             {"started_on": "0202-04-01"},
             "started_on",
-            "Give a date between Jan 1, 1976 and Dec 31, 2076.",
+            "Give a date between 1 Jan 1976 and 31 Dec 2076.",
         ),
         (
             {"ended_on": "9999-12-31"},
             "ended_on",
-            "Give a date between Jan 1, 1976 and Dec 31, 2076.",
+            "Give a date between 1 Jan 1976 and 31 Dec 2076.",
         ),
         (
             {"ended_on": "2026-03-31"},
@@ -410,7 +413,7 @@ def test_editing_sets_the_end_date_and_logs_what_changed(
     assert "Changes saved." in shown
     assert "Title: Callback within a day → Callback within one working day" in shown
     assert "Owner: Mona Manager → Ada Admin" in shown
-    assert "End date: — → May 31, 2026" in shown
+    assert "End date: — → 31 May 2026" in shown
 
     # The same form again changes nothing and logs nothing.
     again = post_form(
@@ -489,54 +492,56 @@ def test_the_list_shows_running_actions_first_with_their_effect(
     assert running.index("Runs until July") < running.index("Callback within a day")
     assert "Old price test" in ended and "Old price test" not in running
     # The service action, by hand.
-    assert "Jan 1, 2026 – Mar 31, 2026 16 40 40%" in running
-    assert "Apr 1, 2026 – Jun 15, 2026 6 40 15%" in running
+    assert "1 Jan 2026 – 31 Mar 2026 16 40 40%" in running
+    assert "1 Apr 2026 – 15 Jun 2026 6 40 15%" in running
     assert (
-        "Share of Service fell from 40% to 15%; unlikely to be chance, p = 0.012"
-        in running
+        "The share naming “Service” fell from 40% to 15%: a drop this large is "
+        "unlikely to be chance (p = 0.012)." in running
     )
     assert "Mona Manager" in running
 
 
 def test_the_window_parameter(client, manager, answers, action):
     shown = text(client.get("/actions/?window=30"))
-    assert "Mar 2, 2026 – Mar 31, 2026 6 20 30%" in shown
-    assert "Apr 1, 2026 – Apr 30, 2026 2 20 10%" in shown
+    assert "2 Mar 2026 – 31 Mar 2026 6 20 30%" in shown
+    assert "1 Apr 2026 – 30 Apr 2026 2 20 10%" in shown
+    # Said once, as a manager would: how many more answers a verdict needs.
     assert (
-        "Share of Service went from 30% to 10%; no measurable change yet, n too "
-        "small (about 62 responses per period needed, p = 0.11)" in shown
+        "The share naming “Service” went from 30% to 10%. Too few answers yet "
+        "to tell: about 42 more per period needed." in shown
     )
-    assert (
-        "About 42 more responses per period needed for a verdict at the observed "
-        "effect size." in shown
-    )
+    assert "effect size" not in shown and "n too small" not in shown
     # The window is kept on the way to the action's page.
     html = client.get("/actions/?window=30").get_data(as_text=True)
     assert f'href="/actions/{action.id}?window=30"' in html
     detail = text(client.get(f"/actions/{action.id}?window=30"))
-    assert "Mar 2, 2026 – Mar 31, 2026 6 20 30%" in detail
+    assert "2 Mar 2026 – 31 Mar 2026 6 20 30%" in detail
 
     for bad in ("0", "abc", "99999"):
         shown = text(client.get(f"/actions/?window={bad}"))
         assert "The window must be a whole number of days from 1 to 3,650" in shown
-        assert "Jan 1, 2026 – Mar 31, 2026 16 40 40%" in shown
+        assert "1 Jan 2026 – 31 Mar 2026 16 40 40%" in shown
 
 
 @pytest.mark.parametrize("app_settings", [{"ACTION_WINDOW_DAYS": 30}])
 def test_the_window_setting(client, manager, answers, action):
     shown = text(client.get(f"/actions/{action.id}"))
-    assert "Mar 2, 2026 – Mar 31, 2026 6 20 30%" in shown
-    assert "About 42 more responses per period needed" in shown
+    assert "2 Mar 2026 – 31 Mar 2026 6 20 30%" in shown
+    assert "Too few answers yet to tell: about 42 more per period needed." in shown
 
 
 def test_the_action_page_in_dutch(client, manager, answers, action):
     shown = text(client.get(f"/actions/{action.id}?lang=nl"))
     assert (
-        "Aandeel Service daalde van 40% naar 15%; waarschijnlijk geen toeval, "
-        "p = 0,012" in shown
+        "Het aandeel dat “Service” noemt, daalde van 40% naar 15%: zo'n grote "
+        "daling is waarschijnlijk geen toeval (p = 0,012)." in shown
     )
     shown = text(client.get(f"/actions/{action.id}?window=30&lang=nl"))
-    assert "Ongeveer 42 reacties per periode meer nodig" in shown
+    assert (
+        "Nog te weinig antwoorden om dat te beoordelen: ongeveer 42 meer per "
+        "periode nodig." in shown
+    )
+    assert "effectgrootte" not in shown and "n te klein" not in shown
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
@@ -573,7 +578,7 @@ def test_an_action_yet_to_start_says_so(client, db, manager, answers):
     db.session.add(later)
     db.session.commit()
     shown = text(client.get(f"/actions/{later.id}"))
-    assert "Starts on Jul 1, 2026: there is nothing to measure yet." in shown
+    assert "Starts on 1 Jul 2026: there is nothing to measure yet." in shown
     assert "not started yet" in shown
 
 

@@ -3,6 +3,7 @@
 import datetime as dt
 import io
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from karn.analysis import charts, stats
+from karn.analysis import charts, periodcharts, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -112,8 +113,8 @@ def chart_calls(ranking: stats.Ranking, trend: stats.Trend, labels: dict) -> dic
     actions = [(dt.date(2024, 3, 15), labels["brand"])]
     return {
         "ranking": lambda fmt: charts.ranking_chart(ranking, labels, fmt=fmt),
-        "trend": lambda fmt: charts.trend_chart(trend, labels, actions, fmt=fmt),
-        "p_chart": lambda fmt: charts.p_chart_chart(
+        "trend": lambda fmt: periodcharts.trend_chart(trend, labels, actions, fmt=fmt),
+        "p_chart": lambda fmt: periodcharts.p_chart_chart(
             points, labels["title"], actions, legend, fmt=fmt
         ),
         "funnel": lambda fmt: charts.funnel_chart(stages, labels, fmt=fmt),
@@ -200,8 +201,8 @@ def test_funnel_uses_dutch_thousands_separator() -> None:
 
 def test_charts_accept_empty_input() -> None:
     assert_png(charts.ranking_chart(stats.rank_reasons({}, {}), ENGLISH))
-    assert_png(charts.trend_chart(stats.trend([]), ENGLISH))
-    assert_png(charts.p_chart_chart([], "empty"))
+    assert_png(periodcharts.trend_chart(stats.trend([]), ENGLISH))
+    assert_png(periodcharts.p_chart_chart([], "empty"))
     assert_png(charts.funnel_chart([], ENGLISH))
     assert_png(charts.sentiment_chart({}, ENGLISH))
 
@@ -219,7 +220,7 @@ def test_revenue_ranking_chart() -> None:
 
 def test_string_periods_place_actions_by_label() -> None:
     series = [(label, {"service": 3}, {"service": 10}) for label in ("Q1", "Q2", "Q3")]
-    data = charts.trend_chart(
+    data = periodcharts.trend_chart(
         stats.trend(series),
         ENGLISH,
         actions=[("Q2", "New helpdesk"), ("Q9", "Out of range")],
@@ -247,21 +248,124 @@ def test_import_starts_no_gui_backend() -> None:
 
 def test_an_action_within_a_period_sits_between_its_points() -> None:
     _figure, ax = charts._figure(4.0, 3.0)
-    xs, locate = charts._period_axis(ax, ["M1", "M2", "M3"], ENGLISH)
+    xs, locate = periodcharts._period_axis(ax, ["M1", "M2", "M3"], ENGLISH)
     assert xs == [0.0, 1.0, 2.0]
     assert locate("M2") == 1.0
     # On its first day: halfway from the period before; on its last, almost
     # at the next one.
-    assert locate(charts.Within("M2", 0.0)) == 0.5
-    assert locate(charts.Within("M2", 0.75)) == 1.25
-    assert locate(charts.Within("M2", 7.0)) == 1.5
-    assert locate(charts.Within("M9", 0.5)) is None
+    assert locate(periodcharts.Within("M2", 0.0)) == 0.5
+    assert locate(periodcharts.Within("M2", 0.75)) == 1.25
+    assert locate(periodcharts.Within("M2", 7.0)) == 1.5
+    assert locate(periodcharts.Within("M9", 0.5)) is None
 
     series = [(label, {"service": 3}, {"service": 10}) for label in ("M1", "M2")]
-    data = charts.trend_chart(
+    data = periodcharts.trend_chart(
         stats.trend(series),
         ENGLISH,
-        actions=[(charts.Within("M2", 0.5), "New helpdesk")],
+        actions=[(periodcharts.Within("M2", 0.5), "New helpdesk")],
         fmt="svg",
     )
     assert "New helpdesk" in " ".join(svg_texts(data))
+
+
+def svg_text_positions(data: bytes) -> dict[str, float]:
+    """Each text's y in the SVG (larger is lower on the page)."""
+    root = ET.fromstring(data)
+    found = {}
+    for node in root.iter(f"{SVG}text"):
+        transform = node.get("transform", "")
+        y = float(node.get("y") or transform.split("translate(")[-1].split()[1][:-1])
+        found["".join(node.itertext())] = y
+    return found
+
+
+@pytest.mark.parametrize("size", charts.SIZES)
+@pytest.mark.parametrize("name", NAMES + ["segments"])
+def test_text_reads_at_12_px_where_the_chart_is_shown(name, size, ranking, trend):
+    """Drawn at the width it is shown at (SVG: 96 px to the inch), no text is
+    smaller than 9 pt, 12 px; a narrow chart fits a 390 px phone's card."""
+    calls = {
+        "ranking": lambda: charts.ranking_chart(ranking, ENGLISH, "svg", size),
+        "trend": lambda: periodcharts.trend_chart(
+            trend, ENGLISH, [(dt.date(2024, 3, 15), "New helpdesk")], "svg", size
+        ),
+        "p_chart": lambda: periodcharts.p_chart_chart(
+            stats.p_chart([(dt.date(2024, m, 1), 30, 100) for m in (1, 2, 3)]),
+            "Service",
+            None,
+            {"proportion": "share", "centre": "average"},
+            "svg",
+            size,
+        ),
+        "funnel": lambda: charts.funnel_chart(
+            [("invited", 12000), ("responded", 2100)], ENGLISH, "svg", size
+        ),
+        "sentiment": lambda: charts.sentiment_chart(
+            {"service": {"negative": 3, "positive": 1}}, ENGLISH, "svg", size
+        ),
+        "segments": lambda: charts.segments_chart(
+            [("service", 0.5, 0.2), ("brand", 0.5, 0.8)],
+            ("MKB (n = 40)", "Particulier (n = 50)"),
+            ENGLISH,
+            "svg",
+            size,
+        ),
+    }
+    data = calls[name]().decode()
+    root = ET.fromstring(data)
+    width_px = float(root.get("width").removesuffix("pt")) * 96 / 72
+    sizes = [float(s) for s in re.findall(r"font-size: ([\d.]+)px", data)]
+    assert sizes and min(sizes) >= 9
+    if size == "narrow":
+        assert width_px <= 316
+    else:
+        assert 400 <= width_px <= 1110
+
+
+def test_the_ranking_axis_ends_near_the_largest_share(ranking) -> None:
+    texts = svg_texts(charts.ranking_chart(ranking, ENGLISH, fmt="svg"))
+    # The largest interval ends near 51%: the axis stops at 60%, not 100%.
+    assert "60%" in texts and "100%" not in texts
+
+
+SHOWN = ("service", "price", "need")
+
+
+def test_trends_are_small_multiples_with_actions_named_below() -> None:
+    # Quality was never shown: no panel for it.
+    months = ["2025-06", "2025-07", "2025-08", "2025-09"]
+    series = [
+        (m, {"service": 3 + i, "price": 2, "need": 1}, dict.fromkeys(SHOWN, 10))
+        for i, m in enumerate(months)
+    ]
+    names = {"2025-06": "jun 2025", "2025-07": "jul 2025"}
+    data = periodcharts.trend_chart(
+        stats.trend(series),
+        DUTCH,
+        [(periodcharts.Within("2025-08", 0.5), "Terugbelgarantie")],
+        fmt="svg",
+        period_name=lambda m: names.get(m, m),
+    )
+    texts = svg_texts(data)
+    # A panel per reason with answers, each titled with its name.
+    for code in ("service", "price", "need"):
+        assert texts.count(DUTCH[code]) == 1
+    assert DUTCH["quality"] not in texts
+    assert "jun 2025" in texts and "2025-06" not in texts
+    # The action's title stands below every panel, not over the lines.
+    where = svg_text_positions(data)
+    assert where["1 Terugbelgarantie"] > max(
+        y for text, y in where.items() if text in names.values()
+    )
+
+
+def test_segments_chart_names_both_groups() -> None:
+    data = charts.segments_chart(
+        [("service", 0.62, 0.2), ("price", 0.38, 0.8)],
+        ("MKB (n = 40)", "Particulier (n = 50)"),
+        DUTCH,
+        fmt="svg",
+    )
+    texts = svg_texts(data)
+    assert "MKB (n = 40)" in texts and "Particulier (n = 50)" in texts
+    assert "62%" in texts and "80%" in texts and "100%" not in texts

@@ -416,12 +416,13 @@ def test_verdict_significant_fall_in_both_languages() -> None:
     # 410/1000 -> 290/1000: z = -5.626, p ≈ 1.8e-8
     english = stats.verdict((410, 1000), (290, 1000), "en", "service")
     dutch = stats.verdict((410, 1000), (290, 1000), "nl", "service")
-    assert (
-        english
-        == "Share of service fell from 41% to 29%; unlikely to be chance, p < 0.001"
+    assert english == (
+        "The share naming “service” fell from 41% to 29%: a drop this large is "
+        "unlikely to be chance (p < 0.001)."
     )
     assert dutch == (
-        "Aandeel service daalde van 41% naar 29%; waarschijnlijk geen toeval, p < 0,001"
+        "Het aandeel dat “service” noemt, daalde van 41% naar 29%: zo'n grote "
+        "daling is waarschijnlijk geen toeval (p < 0,001)."
     )
 
 
@@ -429,34 +430,45 @@ def test_verdict_uses_decimal_comma_in_dutch() -> None:
     # 41/100 -> 20/100: pooled 0.305, se = 0.0651114, z = -3.225240, p = 0.001259
     result = stats.two_proportion_test(41, 100, 20, 100)
     assert result["p_value"] == pytest.approx(0.001259, abs=1e-6)
-    assert stats.verdict((41, 100), (20, 100), "nl", "Prijs").endswith("p = 0,001")
-    assert stats.verdict((41, 100), (20, 100), "en", "price").endswith("p = 0.001")
+    assert stats.verdict((41, 100), (20, 100), "nl", "Prijs").endswith("(p = 0,001).")
+    assert stats.verdict((41, 100), (20, 100), "en", "price").endswith("(p = 0.001).")
     rise = stats.verdict((20, 100), (41, 100), "nl", "Prijs")
-    assert rise.startswith("Aandeel Prijs steeg van 20% naar 41%")
+    assert rise.startswith("Het aandeel dat “Prijs” noemt, steeg van 20% naar 41%")
 
 
 def test_verdict_too_small() -> None:
     # p = 0.075 (see the hand calculation above) and 247 per period are needed.
     english = stats.verdict((41, 100), (29, 100), "en", "service")
+    # In plain words, without "n": 247 - 100 = 147 more answers per period.
     assert english == (
-        "Share of service went from 41% to 29%; no measurable change yet, "
-        "n too small (about 247 responses per period needed, p = 0.075)"
+        "The share naming “service” went from 41% to 29%. Too few answers yet "
+        "to tell: about 147 more per period needed."
     )
     dutch = stats.verdict((41, 100), (29, 100), "nl", "service")
-    assert "nog geen meetbare verandering, n te klein" in dutch
-    assert "ongeveer 247 reacties per periode nodig, p = 0,075" in dutch
-    assert stats.verdict((0, 0), (3, 10), "en", "service") == (
-        "Share of service: no measurable change yet, n too small"
+    assert dutch == (
+        "Het aandeel dat “service” noemt, ging van 41% naar 29%. Nog te weinig "
+        "antwoorden om dat te beoordelen: ongeveer 147 meer per periode nodig."
     )
+    # The smaller period counts: 247 - 60.
+    uneven = stats.verdict((41, 100), (17, 60), "en", "service")
+    assert "about " in uneven and "more per period needed" in uneven
+    assert stats.verdict((0, 0), (3, 10), "en", "service") == (
+        "The share naming “service”: too few answers yet to tell."
+    )
+    for text in (english, dutch):
+        assert "n too small" not in text and "n te klein" not in text
 
 
 def test_verdict_no_change_with_enough_responses() -> None:
     # 400/1000 -> 400/1000: identical shares, nothing to detect.
     same = stats.verdict((400, 1000), (400, 1000), "en", "price")
-    assert same == "Share of price went from 40% to 40%; no measurable change, p = 1.00"
-    # Thousands separators: 0.41 -> 0.405 needs 151,604 per period.
+    assert same == (
+        "The share naming “price” went from 40% to 40%: no real change (p = 1.00)."
+    )
+    # Thousands separators: 0.41 -> 0.405 needs 151,604 per period, 141,604
+    # more than the 10,000 each has.
     close = stats.verdict((4100, 10000), (4050, 10000), "nl", "service")
-    assert "ongeveer 151.604 reacties" in close
+    assert "ongeveer 141.604 meer per periode" in close
     assert "van 41% naar 40%" in close  # 40.5% is 40.4999… in binary
     near = stats.verdict((4100, 10000), (4080, 10000), "en", "service")
     assert "from 41.0% to 40.8%" in near

@@ -268,7 +268,7 @@ def test_an_erased_persons_departure_is_refused_and_the_others_stored(client, db
     (refused,) = body["rejected"]
     assert (refused["index"], refused["code"]) == (0, "erased")
     assert refused["erased_on"] == "2026-12-01"
-    assert "erased on Dec 1, 2026" in refused["message"]
+    assert "erased on 1 Dec 2026" in refused["message"]
     assert "gewist op 1 dec 2026" in refused["message_nl"]
     assert body["departures"][0] is None
     assert body["departures"][1]["external_id"] == "cus_002"

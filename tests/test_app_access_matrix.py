@@ -53,8 +53,21 @@ MATRIX = {
     "delivery.outbox_release": ("POST", LOGIN, 403, 403, 302),
     "delivery.outbox_retry": ("POST", LOGIN, 403, 403, 302),
     "delivery.schedule": ("GET", LOGIN, 403, 403, 200),
+    "delivery.branding_page": ("GET", LOGIN, 403, 403, 200),
+    # The company's logo (none set here) and colour, for the survey pages.
+    "brand.logo_file": ("GET", 404, 404, 404, 404),
+    "brand.colour_css": ("GET", 200, 200, 200, 200),
     "delivery.suppressions": ("GET", LOGIN, 403, 403, 200),
     "analysis.dashboard": ("GET", LOGIN, 403, 200, 200),
+    "feedback.index": ("GET", LOGIN, 200, 200, 200),
+    "feedback.new": ("GET", LOGIN, 200, 200, 200),
+    "feedback.correct": ("POST", LOGIN, 302, 302, 302),
+    "feedback.channels": ("GET", LOGIN, 403, 200, 200),
+    "feedback.manage_channels": ("GET", LOGIN, 403, 403, 200),
+    "feedback.import_upload": ("GET", LOGIN, 403, 200, 200),
+    "feedback.import_preview": ("GET", LOGIN, 403, 200, 200),
+    "feedback.import_result": ("GET", LOGIN, 403, 200, 200),
+    "api.post_feedback": ("POST", 401, 401, 401, 401),
     "analysis.trends": ("GET", LOGIN, 403, 200, 200),
     "analysis.segments": ("GET", LOGIN, 403, 200, 200),
     "analysis.text": ("GET", LOGIN, 403, 200, 200),
@@ -79,6 +92,7 @@ MATRIX = {
     "editor.index": ("GET", LOGIN, 403, 200, 200),
     "editor.edit": ("GET", LOGIN, 403, 200, 200),
     "editor.discard": ("POST", LOGIN, 403, 302, 302),
+    "editor.default_update": ("POST", LOGIN, 403, 302, 302),
     "editor.preview": ("GET", LOGIN, 403, 200, 200),
     "editor.version": ("GET", LOGIN, 403, 200, 200),
     "digest.index": ("GET", LOGIN, 200, 200, 200),
@@ -92,15 +106,27 @@ MATRIX = {
     "calls.edit_note": ("GET", LOGIN, 403, 200, 200),
     "calls.add": ("POST", LOGIN, 302, 302, 302),
     "calls.select": ("GET", LOGIN, 403, 200, 200),
+    "calls.calling_hours": ("GET", LOGIN, 403, 403, 200),
     "calls.win_back": ("POST", LOGIN, 302, 302, 302),
     "risk.index": ("GET", LOGIN, 403, 200, 200),
     "risk.export": ("GET", LOGIN, 403, 200, 200),
+    "risk.plan_keep_calls": ("POST", LOGIN, 403, 302, 302),
+    "experiments.index": ("GET", LOGIN, 403, 200, 200),
+    "experiments.show": ("GET", LOGIN, 403, 200, 200),
+    "experiments.draws": ("GET", LOGIN, 403, 200, 200),
+    "risk.export_xlsx": ("GET", LOGIN, 403, 200, 200),
+    # Without a trained model there is no chart to draw.
+    "risk.chart": ("GET", LOGIN, 403, 404, 404),
+    "api.at_risk": ("GET", 401, 401, 401, 401),
 }
 NOT_CHECKED = {"static"}
 # URL values that differ per endpoint.
 OVERRIDES = {
     "analysis.export": {"fmt": "csv"},
     "analysis.correct_tags": {"kind": "note"},
+    "risk.chart": {"name": "calibration"},
+    "brand.logo_file": {"sha": "0" * 64},
+    "brand.colour_css": {"stamp": "-"},
 }
 
 
@@ -154,8 +180,32 @@ def sample_args(create_user, create_customer, db):
         title="Sample", reason="service", started_on=date(2026, 1, 1)
     )
     db.session.add(action)
+    from karn.enums import ExperimentKind
+    from karn.experiments.models import Experiment
+
+    experiment = Experiment(
+        kind=ExperimentKind.KEEP_CALL, horizon_days=90, treatment_share=0.8
+    )
+    db.session.add(experiment)
+    db.session.commit()
+    from karn.feedback.models import FeedbackImport, FeedbackItem
+
+    item = FeedbackItem(
+        channel="review",
+        text="Te duur",
+        received_at=customer.departed_at,
+        language="nl",
+        dedupe_key="0123456789abcdef",
+        via="form",
+    )
+    feedback_import = FeedbackImport(
+        filename="f.csv", upload=compress(b"text,date\nx,1-1-2026\n")
+    )
+    db.session.add_all([item, feedback_import])
     db.session.commit()
     return {
+        "item_id": item.id,
+        "import_id": feedback_import.id,
         "token": links.invitation_token(invitation.id),
         "unsubscribe_token": links.unsubscribe_token(customer.id),
         "public_token": survey.public_token,
@@ -171,6 +221,7 @@ def sample_args(create_user, create_customer, db):
         "run_id": run.id,
         "external_id": "X1",
         "action_id": action.id,
+        "experiment_id": experiment.id,
         "task_id": task.id,
         "note_id": note.id,
         "target_id": note.id,

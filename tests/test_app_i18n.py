@@ -97,6 +97,11 @@ ADMIN_PAGES = [
     "/surveys/",
     "/privacy/admin",
     "/privacy/notice/edit",
+    "/feedback/",
+    "/feedback/new",
+    "/feedback/channels",
+    "/feedback/channels/manage",
+    "/feedback/import",
 ]
 
 

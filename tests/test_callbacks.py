@@ -2,8 +2,9 @@
 win-backs, and phone reasons kept apart from survey answers in the ranking."""
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from karn import clock
 from karn.accounts.models import AuditEntry
 from karn.analysis import report
 from karn.analysis.queries import Filters
-from karn.callbacks import operations
+from karn.callbacks import hours, operations
 from karn.callbacks.models import CallNote, CallTask, WinBack
 from karn.enums import CallOutcome, CallTaskSource, CallTaskStatus, InvitationStatus
 from karn.surveys.editing import ensure_default_survey
@@ -85,13 +86,15 @@ def test_requested_calls_come_first_and_my_own_before_everything(
     db.session.commit()
 
     page = client.get("/calls/").get_data(as_text=True)
+    # Mine first; then overdue tasks (due before today), those due now, those
+    # due later; without revenue to tell them apart, by source.
     assert _names_in_order(page) == [
         "Mine, added by hand",
         "Asked to be called",
-        "Someone else&#39;s",
-        "Asked later",
         "High value",
         "Selected early",
+        "Someone else&#39;s",
+        "Asked later",
     ]
     assert 'href="tel:0202"' in page
     mine = client.get("/calls/?scope=mine").get_data(as_text=True)
@@ -167,9 +170,9 @@ def test_no_answer_reschedules_and_the_third_failed_attempt_closes(
     task = db.session.get(CallTask, task.id)
     assert task.status == CallTaskStatus.OPEN
     assert task.attempts == 1
-    assert task.due_at == datetime.combine(retry, datetime.min.time(), UTC).replace(
-        hour=9
-    )
+    # At the start of calling hours on that day (or the next calling day).
+    assert task.due_at == hours.on_day(retry)
+    assert task.due_at.astimezone(ZoneInfo("Europe/Amsterdam")).hour == 9
     _log(client, task.id, outcome="voicemail")
     db.session.expire_all()
     assert db.session.get(CallTask, task.id).status == CallTaskStatus.OPEN

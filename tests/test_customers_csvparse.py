@@ -848,26 +848,19 @@ def test_rejected_rows_csv_round_trip(tmp_path):
     items = parse_file(write(tmp_path, data))
     bad = row_errors(items)
     assert [e.line for e in bad] == [3, 5, 6]
-    output = rejected_rows_csv(bad, lang="nl", delimiter=";")
-    assert output.startswith(b"\xef\xbb\xbf")
-    table = list(csv.reader(io.StringIO(output.decode("utf-8-sig")), delimiter=";"))
-    assert table[0] == [
-        "Karn regel",
-        "Karn rij",
-        "Karn kolom",
-        "Karn reden",
-        "Klantnummer",
-        "E-mail",
-        "Naam",
-    ]
-    assert table[1][:3] == ["3", "3", "E-mail"]
-    assert table[1][3].startswith("Geen geldig e-mailadres")
-    assert table[1][4:] == ["2", "kapot@", "Piet\r\nPietersen"]
-    assert table[2][2:4] == ["", "De rij heeft geen klantnummer en geen e-mailadres"]
-    assert table[3][4:] == ["4", "d@x.nl", "Kees", "extra"]
+    output = rejected_rows_csv(bad, lang="nl", delimiter=";", encoding="cp1252")
+    assert not output.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(output.decode("cp1252")), delimiter=";"))
+    assert table[0] == ["Karn regel", "Karn reden", "Klantnummer", "E-mail", "Naam"]
+    assert table[1][0] == "3"
+    assert table[1][1].startswith("E-mail: Geen geldig e-mailadres: 'kapot@'")
+    assert table[1][2:] == ["2", "kapot@", "Piet\r\nPietersen"]
+    assert table[2][1] == "De rij heeft geen klantnummer en geen e-mailadres"
+    assert table[3][1].startswith("De rij heeft 4 waarden")
+    assert table[3][2:] == ["4", "d@x.nl", "Kees", "extra"]
 
     # Fixed and uploaded again: the added columns are ignored, not kept as extra.
-    table[1][5] = "piet@x.nl"
+    table[1][3] = "piet@x.nl"
     fixed = io.StringIO()
     csv.writer(fixed, delimiter=";").writerows(table[:2])
     again = parse_file(write(tmp_path, fixed.getvalue().encode(), "fixed.csv"))
@@ -881,10 +874,7 @@ def test_rejected_rows_csv_round_trip(tmp_path):
 
 
 def test_rejected_rows_csv_english_and_empty():
-    assert (
-        rejected_rows_csv([], ["A"])
-        == b"\xef\xbb\xbfKarn line,Karn row,Karn column,Karn reason,A\r\n"
-    )
+    assert rejected_rows_csv([], ["A"]) == b"\xef\xbb\xbfKarn line,Karn reason,A\r\n"
     assert rejected_rows_csv([]) == b"\xef\xbb\xbf"
 
 

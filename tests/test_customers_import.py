@@ -81,15 +81,20 @@ def test_rejected_rows_download_names_line_column_and_reason(client, db, manager
     url, preview = upload(client, DUTCH_EXCEL)
     confirm(client, url, preview)
     run = db.session.scalars(sa.select(ImportRun)).one()
-    csv_text = client.get(f"/customers/import/{run.id}/rejected.csv").get_data(
-        as_text=True
-    )
-    lines = csv_text.lstrip("\ufeff").splitlines()
+    download = client.get(f"/customers/import/{run.id}/rejected.csv")
+    # Written as the upload was: Windows-1252 and semicolons, for Dutch Excel.
+    assert download.content_type == "text/csv; charset=windows-1252"
+    lines = download.get_data().decode("cp1252").splitlines()
     assert len(lines) == 2  # header and the one bad row
-    assert lines[1].startswith("3,")
-    for reason in ("E-mailadres", "Opzegdatum", "Maandbedrag", "negative"):
+    assert lines[0] == (
+        "Karn line;Karn reason;Klantnummer;Naam;E-mailadres;Opzegdatum;"
+        "Maandbedrag;Abonnement;Plaats"
+    )
+    assert lines[1].startswith("3;")
+    # The values as they were; "-5" guarded as text (formatting.spreadsheet_cell).
+    assert lines[1].endswith(";1002;Piet;piet@@example;31-02-2026;'-5;Basis;Gouda")
+    for reason in ("E-mailadres: ", "Opzegdatum: ", "Maandbedrag: ", "negative"):
         assert reason in lines[1]
-    assert "Piet" in lines[1]  # the original values are kept for correcting
 
 
 def test_mapping_can_be_changed_before_import(client, db, manager):
@@ -306,7 +311,7 @@ def test_a_windows_1252_byte_in_a_utf8_file_is_shown_on_preview_and_result(
         "1 byte is not UTF-8 and was read as Windows-1252 (on line 3001); check "
         "the characters on that line"
     )
-    assert warning in html and "utf-8" in html
+    assert warning in html and "Found: UTF-8, separated by semicolons" in html
     result = client.get(confirm(client, url, preview).location).get_data(as_text=True)
     assert warning in result
     assert figures(result)[:2] == ["3,000", "3,000"]
@@ -422,8 +427,8 @@ def test_rejected_rows_are_guarded_against_formulas_and_import_again(
     rejected = client.get(f"/customers/import/{run.id}/rejected.csv")
     text = rejected.get_data(as_text=True)
     # A spreadsheet shows these cells as the text they are.
-    assert f",'{formula}," in text.replace('"', "")
-    assert f",'{place}" in text
+    assert f";'{formula};" in text.replace('"', "")
+    assert text.rstrip().endswith(f";'{place}")
     # Corrected and uploaded as it is, the values come back without the guard.
     fixed = text.replace("31-02-2026", "28-02-2026").encode("utf-8")
     url, preview = upload(client, fixed, name="export-rejected.csv")

@@ -284,7 +284,8 @@ def test_content_against_a_hand_count(app, period_data):
     # 90 days before 1 October hold September; October is the after window.
     assert (action.before, action.after) == ((3, 20), (9, 20))
     assert action.verdict == (
-        "Share of Service rose from 15% to 45%; unlikely to be chance, p = 0.038"
+        "The share naming “Service” rose from 15% to 45%: a rise this large is "
+        "unlikely to be chance (p = 0.038)."
     )
 
 
@@ -322,7 +323,8 @@ def test_content_in_dutch(app, period_data):
     assert digest.calls[0].reasons_text == "Service 2, Prijs 2"
     assert "€\xa079,50 per maand" in digest.win_backs_text
     assert digest.actions[0].verdict == (
-        "Aandeel Service steeg van 15% naar 45%; waarschijnlijk geen toeval, p = 0,038"
+        "Het aandeel dat “Service” noemt, steeg van 15% naar 45%: zo'n grote "
+        "stijging is waarschijnlijk geen toeval (p = 0,038)."
     )
 
 
@@ -371,7 +373,7 @@ def test_the_page_in_english(app, client, login, people, period_data):
     assert "Everyone 3 1 1 0 0 1 6" in page
     assert "Customers won back: 2, of whom 1 after a call" in page
     assert "Callback within a day" in page and "Old price test" not in page
-    assert "Share of Service rose from 15% to 45%; unlikely to be chance" in page
+    assert "The share naming “Service” rose from 15% to 45%: a rise this large" in page
     assert 'src="data:image/svg+xml;base64,' in html
     assert 'href="/digest.pdf?period=2026-10"' in html
     assert '<a href="/digest"' in html  # the nav link
@@ -385,7 +387,7 @@ def test_the_page_in_dutch(app, client, login, people, period_data):
     assert "+30 procentpunt Significant: waarschijnlijk geen toeval (p = 0,038)" in page
     assert "Gesprekken per medewerker" in page
     assert "Anna 2 1 0 0 0 1 4 Service 2, Prijs 2" in page
-    assert "Aandeel Service steeg van 15% naar 45%; waarschijnlijk geen toeval" in page
+    assert "dat “Service” noemt, steeg van 15% naar 45%: zo'n grote stijging" in page
     assert "Teruggewonnen klanten: 2, van wie 1 na een gesprek" in page
 
 
@@ -521,7 +523,7 @@ def test_the_pdf(app, client, login, people, period_data):
     assert "Significant: unlikely to be chance (p = 0.038)." in text
     assert "Niemand belde ooit terug, één ramp." in text
     assert "revenue regained: €79.50 a month." in text
-    assert "Share of Service rose from 15% to 45%" in text
+    assert "The share naming “Service” rose from 15% to 45%" in text
     assert "Page 1 of" in text
     assert b"/Subtype /Image" in response.data  # the ranking chart
 
@@ -575,7 +577,7 @@ def test_the_mail_goes_out_once_in_each_language(
         "- Anna: Reached 2, No answer 1, Will return 1. "
         "Reasons heard: Service 2, Price 2." in text
     )
-    assert "Share of Service rose from 15% to 45%; unlikely to be chance" in text
+    assert "The share naming “Service” rose from 15% to 45%: a rise this large" in text
     assert "http://localhost/digest?period=2026-10" in text
     assert "http://localhost/digest.pdf?period=2026-10" in text
     html = anna.get_body(("html",)).get_content()
@@ -588,7 +590,7 @@ def test_the_mail_goes_out_once_in_each_language(
         "- Service: 9 (45%); september 2026: 15%; verandering +30 procentpunt." in dutch
     )
     assert "Significant: waarschijnlijk geen toeval (p = 0,038)." in dutch
-    assert "Aandeel Service steeg van 15% naar 45%" in dutch
+    assert "dat “Service” noemt, steeg van 15% naar 45%" in dutch
     assert "lid van het team van Karn" in bram.get_body(("html",)).get_content()
 
     run = db.session.get(DigestRun, date(2026, 10, 1))

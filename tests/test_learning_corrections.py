@@ -106,7 +106,7 @@ def test_staff_correct_an_answer_on_the_customer_page(world, client, login, db):
 
     page = client.get(page_url).get_data(as_text=True)
     assert "Tags corrected." in page
-    assert "corrected by Sam Staff on Nov 20, 2026" in page
+    assert "corrected by Sam Staff on 20 Nov 2026" in page
     assert re.search(r'<option value="neutral" selected>', page)
     assert re.search(r'<option value="service" selected>', page)
 

@@ -331,6 +331,8 @@ def test_erasure_leaves_nothing_of_the_person_and_keeps_the_ranking(
         "audit_entries": 2,
         "import_rows": 2,
         "import_files": 0,
+        "feedback_items": 0,
+        "experiment_assignments": 0,
     }
     assert data["closed"] == {
         "invitations_cancelled": 0,  # answered already
@@ -628,8 +630,9 @@ def test_the_import_page_rejects_the_erased_row_and_keeps_none_of_it(
     lines = rejected.get_data(as_text=True).lstrip("\ufeff").splitlines()
     assert len(lines) == 3
     erased_on = f"gewist op {format_date(today, 'medium', locale='nl')}"
-    assert lines[1].startswith("2,2,") and erased_on in lines[1]
-    assert lines[2].startswith("4,4,") and erased_on in lines[2]
+    # Written as the upload was: semicolons; the line, then the reason.
+    assert lines[1].startswith("2;") and erased_on in lines[1]
+    assert lines[2].startswith("4;") and erased_on in lines[2]
     assert "Opzegdatum" in lines[2]  # its own fault is still named
     assert [c.name for c in _customers_with(external_id="N1")] == ["Nieuwe Klant"]
     assert find_everywhere(*PERSONAL) == []
@@ -647,7 +650,7 @@ def test_a_departure_after_the_day_of_the_erasure_is_a_new_customer(privacy_app)
         report = _import(header + f"K7,k@x.nl,Kim,{day}\n")
         assert (report.created, report.rejected) == (0, 1)
         (problem,) = report.errors[0].errors
-        assert "erased on Nov 2, 2026" in problem.message("en")
+        assert "erased on 2 Nov 2026" in problem.message("en")
         assert "gewist op 2 nov 2026" in problem.message("nl")
     assert _customers_with(external_id="K7") == []
     report = _import(header + "K7,k@x.nl,Kim Again,03-11-2026\n")

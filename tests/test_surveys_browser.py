@@ -86,7 +86,7 @@ def test_dutch_on_a_phone_resumes_after_closing_and_submits_once(
     for item, score in (("service", "2"), ("quality", "4"), ("value", "3")):
         page.locator(f'input[name="q_ratings__{item}"][value="{score}"]').check()
     page.locator('input[name="q_come_back"][value="4"]').check()
-    page.get_by_label("Nee").check()
+    page.get_by_label("Nee", exact=True).check()
     # A double tap on the button: the second submission must not count.
     page.get_by_role("button", name="Mijn antwoorden versturen").dblclick()
     page.wait_for_selector("text=Dank u wel")

@@ -18,6 +18,7 @@ KEYS = [
     "come_back",
     "callback",
     "callback_phone",
+    "contact_consent",
 ]
 
 # A complete, valid submission of the default survey.
@@ -85,11 +86,12 @@ def test_default_survey_has_the_product_questions_in_order(questions) -> None:
         "scale_10",
         "yes_no",
         "phone_time",
+        "single_choice",
     ]
     assert not any(q.get("hidden") for q in questions)
-    # Seven questions; the phone number belongs to the seventh.
+    # Eight questions; the phone number belongs to the seventh.
     independent = [q for q in questions if "show_if" not in q]
-    assert len(independent) == 6
+    assert len(independent) == 7
     assert questions[4]["show_if"] == {"question": "main_reason", "in": ["brand"]}
     assert questions[7]["show_if"] == {"question": "callback", "in": [True]}
     assert [item["key"] for item in questions[2]["items"]] == [
@@ -185,7 +187,7 @@ def test_phone_is_shown_only_after_yes(questions) -> None:
     def keys(answers):
         return [q["key"] for q in d.visible_questions(questions, answers)]
 
-    assert keys({"callback": True})[-1] == "callback_phone"
+    assert keys({"callback": True})[-2:] == ["callback_phone", "contact_consent"]
     assert "callback_phone" not in keys({"callback": False})
     assert "callback_phone" not in keys({})
 
@@ -577,14 +579,15 @@ def test_form_values_fill_the_form_again(questions) -> None:
 
 def test_field_names(questions) -> None:
     assert [d.field_names(q) for q in questions] == [
-        ["q_main_reason"],
-        ["q_other_reasons"],
+        ["q_main_reason", "q_main_reason__other"],
+        ["q_other_reasons", "q_other_reasons__other"],
         ["q_ratings__service", "q_ratings__quality", "q_ratings__value"],
         ["q_keep_you"],
         ["q_switched_to"],
         ["q_come_back"],
         ["q_callback"],
         ["q_callback_phone__phone", "q_callback_phone__time"],
+        ["q_contact_consent"],
     ]
 
 
@@ -961,7 +964,7 @@ def test_with_changes_adds_and_reorders(questions) -> None:
     assert d.validate_definition(changed) == []
     new["options"][0]["value"] = "changed"
     assert changed[0]["options"][0]["value"] == "basic"
-    assert len(questions) == 8
+    assert len(questions) == 9
 
 
 def test_with_changes_hide_and_show_again(questions) -> None:

@@ -24,6 +24,7 @@ api
 digest | privacy
 models
 actions | learning | risk
+experiments
 analysis | feedback
 callbacks
 surveys

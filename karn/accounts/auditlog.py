@@ -36,14 +36,34 @@ def _day(text: str | None) -> date | None:
         return None
 
 
+# Who did it: a person signed in, a program with an API key, or Karn itself
+# (the worker, webhooks, mail processing). A failed sign-in is a person's.
+ACTORS = ("people", "api", "system")
+
+
+def actor_condition(actor: str):
+    """SQL: the entry was made by that kind of actor."""
+    person = sa.or_(
+        AuditEntry.user_id.is_not(None), AuditEntry.action == "login.failed"
+    )
+    api = sa.and_(AuditEntry.api_key_id.is_not(None), AuditEntry.user_id.is_(None))
+    if actor == "people":
+        return person
+    if actor == "api":
+        return api
+    return sa.and_(~person, ~api)
+
+
 @dataclass
 class AuditFilters:
-    """Action (a prefix), user, and a range of days in the company's time zone."""
+    """Action (a prefix), user, kind of actor, and a range of days in the
+    company's time zone."""
 
     action: str = ""
     user_id: int | None = None
     since: date | None = None
     until: date | None = None
+    actor: str = ""
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> "AuditFilters":
@@ -54,6 +74,7 @@ class AuditFilters:
             user_id=int(user) if user.isdigit() else None,
             since=_day(args.get("since")),
             until=_day(args.get("until")),
+            actor=args.get("actor", "") if args.get("actor") in ACTORS else "",
         )
 
     def to_args(self) -> dict[str, str]:
@@ -63,6 +84,7 @@ class AuditFilters:
             "user": str(self.user_id) if self.user_id else "",
             "since": self.since.isoformat() if self.since else "",
             "until": self.until.isoformat() if self.until else "",
+            "actor": self.actor,
         }
         return {k: v for k, v in args.items() if v}
 
@@ -73,6 +95,8 @@ class AuditFilters:
             conds.append(AuditEntry.action.startswith(self.action, autoescape=True))
         if self.user_id:
             conds.append(AuditEntry.user_id == self.user_id)
+        if self.actor:
+            conds.append(actor_condition(self.actor))
         zone = ZoneInfo(settings.get("TIMEZONE"))
         if self.since:
             conds.append(AuditEntry.at >= datetime.combine(self.since, time.min, zone))

@@ -3,7 +3,7 @@
 import hashlib
 import re
 import secrets
-from functools import wraps
+from functools import cache, wraps
 from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher, profiles
@@ -18,9 +18,14 @@ _HASHERS = {
     # Test suites create hundreds of users; production never uses this.
     "testing": PasswordHasher.from_parameters(profiles.CHEAPEST),
 }
-# Verified against when no such user exists, so a wrong email costs as long
-# as a wrong password and does not reveal who has an account.
-_DUMMY_HASHES = {name: h.hash(secrets.token_hex(16)) for name, h in _HASHERS.items()}
+
+
+@cache
+def _dummy_hash(profile: str) -> str:
+    """Verified against when no such user exists, so a wrong email costs as
+    long as a wrong password and does not reveal who has an account. Made at
+    first use, not at import: every command would otherwise wait for it."""
+    return _HASHERS[profile].hash(secrets.token_hex(16))
 
 
 def _profile() -> str:
@@ -70,7 +75,7 @@ def check_password(password_hash: str | None, password: str) -> bool:
     profile = _profile()
     try:
         return _HASHERS[profile].verify(
-            password_hash or _DUMMY_HASHES[profile], password
+            password_hash or _dummy_hash(profile), password
         ) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False

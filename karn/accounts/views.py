@@ -13,10 +13,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from karn import clock
-from karn.accounts import audit, operations
+from karn.accounts import audit, audit_text, operations
 from karn.accounts.auditlog import AuditFilters, users_in_log
 from karn.accounts.forms import (
     AccountForm,
@@ -35,6 +36,7 @@ from karn.accounts.security import (
     local_path,
     roles_required,
 )
+from karn.enums import Role
 from karn.extensions import db, limiter, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -52,10 +54,15 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-def _safe_next(target: str | None) -> str:
+def _home(user: User) -> str:
+    """Where a user starts: staff on their call list, everyone else the overview."""
+    return url_for("calls.index") if user.role == Role.STAFF else url_for("core.index")
+
+
+def _safe_next(target: str | None, user: User) -> str:
     # Only local paths: an open redirect would let a phishing link bounce
     # through Karn's login page.
-    return local_path(target) or url_for("core.index")
+    return local_path(target) or _home(user)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -63,7 +70,7 @@ def _safe_next(target: str | None) -> str:
 def login():
     """Sign in with email address and password."""
     if current_user.is_authenticated:
-        return redirect(url_for("core.index"))
+        return redirect(_home(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
@@ -75,7 +82,7 @@ def login():
             user.last_login_at = clock.now()
             audit.record("login", user, user=user)
             db.session.commit()
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), user))
         audit.record("login.failed", user=user, email=email)
         db.session.commit()
         flash(_("Wrong email address or password."), "error")
@@ -233,6 +240,13 @@ def api_key_revoke(key_id: int):
 AUDIT_PAGE_SIZE = 50
 
 
+ACTOR_LABELS = {
+    "people": _l("People"),
+    "system": _l("Karn itself"),
+    "api": _l("API keys"),
+}
+
+
 @bp.route("/admin/audit")
 @roles_required(*ADMINS)
 def audit_log():
@@ -251,15 +265,21 @@ def audit_log():
     entries = db.session.scalars(query).all()
     more = len(entries) > AUDIT_PAGE_SIZE
     entries = entries[:AUDIT_PAGE_SIZE]
-    actions = db.session.scalars(
-        sa.select(AuditEntry.action).distinct().order_by(AuditEntry.action)
+    actions = db.session.scalars(sa.select(AuditEntry.action).distinct()).all()
+    named = db.session.scalars(
+        sa.select(User).where(User.id.in_(audit_text.user_ids(entries)))
     ).all()
     return render_template(
         "accounts/audit.html",
         entries=entries,
+        actor_labels=ACTOR_LABELS,
+        action_label=audit_text.action_label,
+        describe=audit_text.details,
+        subject=audit_text.subject,
+        named={u.id: u for u in named},
         action=filters.action,
         filters=filters,
         users=users_in_log(),
-        actions=actions,
+        actions=sorted(actions, key=lambda a: audit_text.action_label(a).lower()),
         next_before=entries[-1].id if more else None,
     )

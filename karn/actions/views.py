@@ -221,7 +221,6 @@ class Shown:
     effect: Effect
     label: str
     verdict: str
-    more_needed: str | None
 
 
 def _is_running(action: ImprovementAction, today: date) -> bool:
@@ -239,20 +238,7 @@ def _shown(action: ImprovementAction, window: int, today: date) -> Shown:
             "Starts on %(date)s: there is nothing to measure yet.",
             date=localdate(action.started_on),
         )
-    more = None
-    if effect.started and effect.more_needed:
-        more = _(
-            "About %(n)s more responses per period needed for a verdict at the "
-            "observed effect size.",
-            n=format_decimal(effect.more_needed),
-        )
-    return Shown(
-        action=action,
-        effect=effect,
-        label=label,
-        verdict=verdict,
-        more_needed=more,
-    )
+    return Shown(action=action, effect=effect, label=label, verdict=verdict)
 
 
 def _load(action_id: int) -> ImprovementAction:

@@ -6,27 +6,30 @@ All visible words come from the caller's ``labels`` so a chart can be Dutch or
 English; reason codes missing from ``labels`` are shown as the code itself.
 Optional ``labels["lang"]`` ("nl" or "en") selects the number separators.
 
+Each chart comes in two sizes (``size``): "wide" for a desktop page and
+"narrow" for a phone. A chart is drawn at the width it is shown at, so its
+text reads at 12 px or more on screen instead of being scaled down to 7 px;
+SVG is 96 CSS pixels to the inch.
+
 SVG output is deterministic (fixed ``svg.hashsalt``, no date or creator in the
 metadata) and keeps text as ``<text>`` elements so screen readers and search can
 read it. Fonts are matplotlib's bundled DejaVu Sans; nothing is fetched.
 """
 
-import datetime as dt
 import io
 import math
+import textwrap
 import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from karn.analysis.stats import PChartPoint, Ranking, Trend
+from karn.analysis.stats import Ranking
 from karn.enums import Reason, Sentiment
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common
@@ -61,6 +64,11 @@ SENTIMENT_COLOURS = {
 }
 
 FORMATS = ("png", "svg")
+SIZES = ("wide", "narrow")
+# Figure widths in inches per size: "narrow" fits a 390 px phone's card.
+NARROW = 3.1
+# The smallest text on any chart, in points (9 pt is 12 CSS px at 96 dpi).
+SMALL = 9
 
 _STYLE = {
     "svg.hashsalt": "karn",
@@ -106,15 +114,40 @@ def _render(figure: Figure, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def _check_format(fmt: str) -> None:
+def _check_format(fmt: str, size: str = "wide") -> None:
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}: {fmt!r}")
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}: {size!r}")
+
+
+def _width(size: str, wide: float) -> float:
+    return NARROW if size == "narrow" else wide
+
+
+def _name(text: str, size: str, width: int = 16) -> str:
+    """A reason's name as an axis shows it: wrapped on a narrow chart."""
+    return textwrap.fill(text, width) if size == "narrow" else text
 
 
 def _integer(value: int, labels: Mapping[str, str]) -> str:
-    """A count with the reader's thousands separator."""
-    text = f"{value:,}"
-    return text.replace(",", ".") if labels.get("lang") == "nl" else text
+    """A count with the reader's thousands separator (1.234 in Dutch)."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, format="#,##0", locale=labels.get("lang") or "en")
+
+
+def _share_limit(values: Sequence[float | None], room: float = 1.12) -> float:
+    """An axis end a little past the largest share (``room`` times it, for a
+    note beside the bar), at a round 5%: the bars use the width instead of a
+    third of it."""
+    top = max((v for v in values if v is not None), default=0.0)
+    return min(1.0, max(0.1, math.ceil(top * room * 20 - 1e-9) / 20))
+
+
+def _room(size: str) -> float:
+    """Room past the longest bar for its note: more on a narrow chart."""
+    return 1.35 if size == "narrow" else 1.12
 
 
 def _percent(value: float) -> str:
@@ -137,31 +170,45 @@ def _set_titles(ax: Axes, labels: Mapping[str, str]) -> None:
         ax.set_ylabel(labels["y_axis"])
 
 
+def _titles(ax: Axes, labels: Mapping[str, str], size: str) -> None:
+    """Title and axis names; on a narrow chart the title stands over the whole
+    figure and a long axis name wraps, so neither runs past the edge."""
+    if size != "narrow":
+        _set_titles(ax, labels)
+        return
+    if labels.get("title"):
+        ax.figure.suptitle(textwrap.fill(labels["title"], 34), x=0.02, ha="left")
+    if labels.get("x_axis"):
+        ax.set_xlabel(textwrap.fill(labels["x_axis"], 22))
+
+
 def ranking_chart(
-    ranking: Ranking, labels: Mapping[str, str], fmt: str = "png"
+    ranking: Ranking, labels: Mapping[str, str], fmt: str = "png", size: str = "wide"
 ) -> bytes:
     """Horizontal bars of each reason's share with its confidence interval.
 
     Ranked by revenue, the bars show each reason's share of lost revenue and
-    carry no error bars. ``labels``: reason codes to names, and optionally
-    ``title``, ``x_axis``, ``y_axis``, ``not_shown`` (note beside reasons that
-    were never shown).
+    carry no error bars. The axis runs a little past the largest interval.
+    ``labels``: reason codes to names, and optionally ``title``, ``x_axis``,
+    ``y_axis``, ``not_shown`` (note beside reasons that were never shown).
     """
-    _check_format(fmt)
+    _check_format(fmt, size)
     rows = ranking.reasons
     by_revenue = ranking.weight == "revenue"
     with _style():
-        figure, ax = _figure(7.0, 1.2 + 0.45 * max(len(rows), 1))
+        figure, ax = _figure(_width(size, 8.0), 1.1 + 0.5 * max(len(rows), 1))
         positions = list(range(len(rows)))
         values = [
             (row.revenue_share if by_revenue else row.share) or 0.0 for row in rows
         ]
         colours = [reason_colour(row.reason) for row in rows]
         ax.barh(positions, values, color=colours, height=0.6)
+        ends = list(values)
         if not by_revenue:
             for y, row in enumerate(rows):
                 if row.share is None or row.ci_low is None or row.ci_high is None:
                     continue
+                ends[y] = row.ci_high
                 ax.errorbar(
                     row.share,
                     y,
@@ -171,230 +218,41 @@ def ranking_chart(
                     capsize=3,
                     linewidth=1,
                 )
-        for y, (row, value) in enumerate(zip(rows, values, strict=True)):
-            if row.not_shown:
-                note = labels.get("not_shown", "")
-            else:
-                note = _percent(value)
-            end = value if by_revenue or row.ci_high is None else row.ci_high
-            ax.text(end + 0.01, y, note, va="center", fontsize=9)
-        ax.set_yticks(positions, [labels.get(row.reason, row.reason) for row in rows])
+        for y, (row, end) in enumerate(zip(rows, ends, strict=True)):
+            note = labels.get("not_shown", "") if row.not_shown else _percent(values[y])
+            ax.annotate(
+                note,
+                (end, y),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=SMALL,
+            )
+        ax.set_yticks(
+            positions, [_name(labels.get(row.reason, row.reason), size) for row in rows]
+        )
         ax.invert_yaxis()
-        ax.set_xlim(0.0, 1.0)
+        ax.set_xlim(0.0, _share_limit(ends, _room(size)))
         ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-        _set_titles(ax, labels)
-        return _render(figure, fmt)
-
-
-@dataclass(frozen=True)
-class Within:
-    """When an action started inside a labelled period (a month 'YYYY-MM'):
-    ``fraction`` of the way through it, 0.0 on its first day.
-
-    A period's point stands for the whole period, so it is drawn in the
-    middle of its stretch of axis: an action on the first day of a month
-    sits halfway between that month's point and the one before, one on the
-    last day almost at the next month's point.
-    """
-
-    period: Hashable
-    fraction: float
-
-
-def _period_axis(
-    ax: Axes, periods: Sequence[Hashable], labels: Mapping[str, str]
-) -> tuple[list[float], Callable[[Hashable], float | None]]:
-    """X positions for periods, with readable ticks, and a locator for actions.
-
-    Dates are placed on a time axis, so an action dated between two periods sits
-    between them; any other period labels are evenly spaced and an action is
-    placed on the period it names, or inside it when given as ``Within``.
-    Actions outside the charted range are left out: the range is the caller's
-    choice.
-    """
-    if periods and all(isinstance(period, dt.date) for period in periods):
-        xs = [float(date2num(period)) for period in periods]
-        date_format = labels.get("date_format", "%Y-%m-%d")
-        texts = [period.strftime(date_format) for period in periods]  # type: ignore[attr-defined]
-
-        def locate(when: Hashable) -> float | None:
-            if not isinstance(when, dt.date):
-                return None
-            x = float(date2num(when))
-            return x if xs[0] <= x <= xs[-1] else None
-
-    else:
-        xs = [float(index) for index in range(len(periods))]
-        texts = [str(period) for period in periods]
-
-        def locate(when: Hashable) -> float | None:
-            offset = 0.0
-            if isinstance(when, Within):
-                when, offset = when.period, min(max(when.fraction, 0.0), 1.0) - 0.5
-            for x, period in zip(xs, periods, strict=True):
-                if period == when:
-                    return x + offset
-            return None
-
-    step = max(1, math.ceil(len(xs) / 12))
-    ax.set_xticks(xs[::step], texts[::step], rotation=45, ha="right")
-    return xs, locate
-
-
-def _draw_actions(
-    ax: Axes,
-    actions: Sequence[tuple[Hashable, str]] | None,
-    locate: Callable[[Hashable], float | None],
-) -> None:
-    """Dashed vertical markers, titled, where improvement actions started."""
-    for when, title in actions or ():
-        x = locate(when)
-        if x is None:
-            continue
-        ax.axvline(x, color=OKABE_ITO["black"], linestyle="--", linewidth=1)
-        ax.text(
-            x,
-            1.0,
-            f" {title}",
-            transform=ax.get_xaxis_transform(),
-            rotation=90,
-            va="top",
-            ha="right",
-            fontsize=8,
-        )
-
-
-def trend_chart(
-    trend: Trend,
-    labels: Mapping[str, str],
-    actions: Sequence[tuple[Hashable, str]] | None = None,
-    fmt: str = "png",
-) -> bytes:
-    """Lines of each reason's share per period, with shaded confidence bands.
-
-    ``actions`` are ``(date, title)`` of improvement actions, drawn as vertical
-    markers. ``labels``: reason codes to names, and optionally ``title``,
-    ``x_axis``, ``y_axis`` and ``date_format`` (strftime, default ``%Y-%m-%d``).
-    """
-    _check_format(fmt)
-    with _style():
-        figure, ax = _figure(8.0, 4.5)
-        xs, locate = _period_axis(ax, trend.periods, labels)
-        for code, points in trend.reasons.items():
-            if all(point.share is None for point in points):
-                continue
-            colour = reason_colour(code)
-            # NaN breaks the line: a period where the reason was not shown is a
-            # gap, not a zero.
-            ax.plot(
-                xs,
-                [_or_nan(point.share) for point in points],
-                color=colour,
-                marker="o",
-                markersize=4,
-                label=labels.get(code, code),
-            )
-            ax.fill_between(
-                xs,
-                [_or_nan(point.ci_low) for point in points],
-                [_or_nan(point.ci_high) for point in points],
-                color=colour,
-                alpha=0.15,
-                linewidth=0,
-            )
-        _draw_actions(ax, actions, locate)
-        ax.set_ylim(0.0, 1.0)
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-        _set_titles(ax, labels)
-        return _render(figure, fmt)
-
-
-def p_chart_chart(
-    points: Sequence[PChartPoint],
-    title: str,
-    actions: Sequence[tuple[Hashable, str]] | None = None,
-    labels: Mapping[str, str] | None = None,
-    fmt: str = "png",
-) -> bytes:
-    """A p-chart: proportion per period, centre line and 3-sigma control limits.
-
-    Out-of-control points are marked. ``actions`` are ``(date, title)`` markers as
-    in ``trend_chart``. Optional ``labels``: ``proportion``, ``centre``, ``limits``
-    and ``out_of_control`` name the legend entries (no legend without them),
-    plus ``x_axis``, ``y_axis`` and ``date_format``.
-    """
-    _check_format(fmt)
-    labels = labels or {}
-    with _style():
-        figure, ax = _figure(8.0, 4.5)
-        xs, locate = _period_axis(ax, [point.label for point in points], labels)
-        usable = [
-            (x, point)
-            for x, point in zip(xs, points, strict=True)
-            if point.proportion is not None
-        ]
-        x_values = [x for x, _point in usable]
-        limit_style = {
-            "color": OKABE_ITO["vermillion"],
-            "linestyle": ":",
-            "where": "mid",
-            "linewidth": 1.2,
-        }
-        ax.step(
-            x_values,
-            [point.ucl for _x, point in usable],
-            label=labels.get("limits"),
-            **limit_style,
-        )
-        ax.step(x_values, [point.lcl for _x, point in usable], **limit_style)
-        if usable:
-            ax.axhline(
-                usable[0][1].centre,
-                color=OKABE_ITO["grey"],
-                linewidth=1.2,
-                label=labels.get("centre"),
-            )
-        ax.plot(
-            x_values,
-            [point.proportion for _x, point in usable],
-            color=OKABE_ITO["blue"],
-            marker="o",
-            markersize=4,
-            label=labels.get("proportion"),
-        )
-        flagged = [(x, point) for x, point in usable if point.out_of_control]
-        if flagged:
-            ax.scatter(
-                [x for x, _point in flagged],
-                [point.proportion for _x, point in flagged],
-                s=70,
-                marker="D",
-                color=OKABE_ITO["vermillion"],
-                zorder=3,
-                label=labels.get("out_of_control"),
-            )
-        _draw_actions(ax, actions, locate)
-        ax.set_ylim(bottom=0.0)
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-        _set_titles(ax, {**labels, "title": title})
+        _titles(ax, labels, size)
         return _render(figure, fmt)
 
 
 def funnel_chart(
-    stages: Sequence[tuple[str, int]], labels: Mapping[str, str], fmt: str = "png"
+    stages: Sequence[tuple[str, int]],
+    labels: Mapping[str, str],
+    fmt: str = "png",
+    size: str = "wide",
 ) -> bytes:
     """Horizontal funnel of counts per stage, each with its % of the first stage.
 
     ``stages`` are ``(code, count)`` in funnel order (e.g. invited, opened,
-    responded); ``labels`` maps stage codes to names, and optionally ``title``.
+    responded); ``labels`` maps stage codes to names, and optionally ``title``
+    and ``x_axis`` (say there which base the percentages have).
     """
-    _check_format(fmt)
+    _check_format(fmt, size)
     with _style():
-        figure, ax = _figure(7.0, 1.2 + 0.5 * max(len(stages), 1))
+        figure, ax = _figure(_width(size, 4.9), 1.3 + 0.5 * max(len(stages), 1))
         positions = list(range(len(stages)))
         counts = [count for _code, count in stages]
         top = counts[0] if counts else 0
@@ -411,7 +269,7 @@ def funnel_chart(
             note = _integer(count, labels)
             if top:
                 note += f" ({_percent(count / top)})"
-            if count >= 0.3 * widest:
+            if count >= 0.45 * widest:
                 ax.text(widest / 2, y, note, ha="center", va="center", color="white")
             else:
                 # Too narrow to hold its label: write it beside the bar.
@@ -422,7 +280,7 @@ def funnel_chart(
         ax.set_xlim(0, widest)
         ax.set_xticks([])
         ax.spines["bottom"].set_visible(False)
-        _set_titles(ax, labels)
+        _titles(ax, labels, size)
         return _render(figure, fmt)
 
 
@@ -430,15 +288,17 @@ def sentiment_chart(
     dist: Mapping[str, Mapping[str, int]],
     labels: Mapping[str, str],
     fmt: str = "png",
+    size: str = "wide",
 ) -> bytes:
     """Stacked bars per reason of negative, neutral and positive answer shares.
 
     ``dist[reason][sentiment]`` is a count of answers. Bars are normalised to 100%
-    so reasons of different sizes compare; the answer count stands beside each.
+    so reasons of different sizes compare; the answer count stands under each
+    reason's name.
     ``labels`` maps reason codes and sentiment codes to names, and optionally
     ``title`` and ``x_axis``.
     """
-    _check_format(fmt)
+    _check_format(fmt, size)
     sentiments = [sentiment.value for sentiment in Sentiment]
     extra = sorted(
         {code for counts in dist.values() for code in counts} - set(sentiments)
@@ -446,7 +306,7 @@ def sentiment_chart(
     sentiments += extra
     reasons = list(dist)
     with _style():
-        figure, ax = _figure(7.5, 1.4 + 0.45 * max(len(reasons), 1))
+        figure, ax = _figure(_width(size, 8.0), 1.5 + 0.5 * max(len(reasons), 1))
         positions = list(range(len(reasons)))
         totals = [sum(dist[reason].values()) for reason in reasons]
         left = [0.0] * len(reasons)
@@ -464,17 +324,69 @@ def sentiment_chart(
                 label=labels.get(sentiment, sentiment),
             )
             left = [a + b for a, b in zip(left, widths, strict=True)]
-        for y, total in enumerate(totals):
-            ax.text(1.01, y, f"n = {_integer(total, labels)}", va="center", fontsize=9)
-        ax.set_yticks(positions, [labels.get(reason, reason) for reason in reasons])
+        ax.set_yticks(
+            positions,
+            [
+                _name(labels.get(r, r), size) + f"\n(n = {_integer(total, labels)})"
+                for r, total in zip(reasons, totals, strict=True)
+            ],
+        )
         ax.invert_yaxis()
         ax.set_xlim(0.0, 1.0)
         ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
         figure.legend(
             *ax.get_legend_handles_labels(),
             loc="outside lower center",
-            ncols=len(sentiments),
+            ncols=2 if size == "narrow" else len(sentiments),
             frameon=False,
         )
-        _set_titles(ax, labels)
+        _titles(ax, labels, size)
+        return _render(figure, fmt)
+
+
+def segments_chart(
+    shares: Sequence[tuple[str, float | None, float | None]],
+    groups: tuple[str, str],
+    labels: Mapping[str, str],
+    fmt: str = "png",
+    size: str = "wide",
+) -> bytes:
+    """Two groups' reason mix side by side: a pair of bars per reason.
+
+    ``shares`` are ``(reason code, share in the first group, share in the
+    second)``; ``groups`` name the two groups as the legend shows them.
+    ``labels`` maps reason codes to names, and optionally ``title``, ``x_axis``.
+    """
+    _check_format(fmt, size)
+    colours = (OKABE_ITO["blue"], OKABE_ITO["orange"])
+    with _style():
+        figure, ax = _figure(_width(size, 8.0), 1.5 + 0.7 * max(len(shares), 1))
+        height = 0.38
+        for side, (name, colour) in enumerate(zip(groups, colours, strict=True)):
+            ys = [y - height / 2 + side * height for y in range(len(shares))]
+            values = [row[1 + side] or 0.0 for row in shares]
+            ax.barh(ys, values, height=height, color=colour, label=name)
+            for y, row in zip(ys, shares, strict=True):
+                value = row[1 + side]
+                ax.annotate(
+                    "—" if value is None else _percent(value),
+                    (value or 0.0, y),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=SMALL,
+                )
+        ax.set_yticks(
+            list(range(len(shares))),
+            [_name(labels.get(code, code), size) for code, *_shares in shares],
+        )
+        ax.invert_yaxis()
+        ax.set_xlim(
+            0.0, _share_limit([v for row in shares for v in row[1:]], _room(size))
+        )
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+        figure.legend(
+            loc="outside lower left", ncols=1 if size == "narrow" else 2, frameon=False
+        )
+        _titles(ax, labels, size)
         return _render(figure, fmt)

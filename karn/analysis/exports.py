@@ -5,7 +5,6 @@ import io
 from collections.abc import Iterator
 
 import sqlalchemy as sa
-from openpyxl import Workbook
 
 from karn.analysis import report
 from karn.analysis.queries import Filters, _responses, reason_labels_for
@@ -181,6 +180,8 @@ def csv_chunks(rows: Iterator[list]) -> Iterator[str]:
 
 def xlsx(rows: Iterator[list]) -> bytes:
     """Rows as an Excel workbook, written row by row."""
+    from openpyxl import Workbook  # here: a slow import only exports need
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet("Karn")
     for row in rows:

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
 
+from karn.analysis import sources
 from karn.analysis.totals import REVENUE_BANDS, TENURE_BANDS
 from karn.customers import currency as currencies
 from karn.customers.models import Customer
@@ -81,6 +82,14 @@ def free_text(args: Mapping[str, str], name: str, default: str = "") -> str:
     return raw or default
 
 
+def _channel(args: Mapping[str, str]) -> str:
+    """A channel of the analysis, or of a source registered beside it."""
+    raw = (args.get("channel") or "").strip()
+    if raw and sources.accepts(raw):
+        return raw
+    return choice(args, "channel", CHANNELS, "survey")
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a manager narrowed the analysis to; every field optional."""
@@ -137,7 +146,7 @@ class Filters:
             "since": day("since"),
             "until": day("until"),
             "period_by": choice(args, "by", ("response", "departure"), "response"),
-            "channel": choice(args, "channel", CHANNELS, "survey"),
+            "channel": _channel(args),
         }
         for name in ("plan", "segment", "region"):
             values[name] = free_text(args, name) or None

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from karn.analysis import funnel as funnel_totals
-from karn.analysis import phone, stated, totals
+from karn.analysis import phone, sources, stated, totals
 from karn.analysis.filters import (
     REASONS,
     Filters,
@@ -196,6 +196,12 @@ def reason_counts(f: Filters, secondary: bool = True) -> ReasonCounts:
         return phone.reason_counts(f)
     if f.channel == "stated":
         return stated.reason_counts(f)
+    if source := sources.find(f.channel):
+        result = ReasonCounts()
+        rows = [(r, n, None, None) for r, n in source.reason_rows(f, f.channel)]
+        result.n = sum(n for _r, n, _m, _v in rows)
+        result.add_reasons(rows)
+        return result
     result = ReasonCounts()
     main, mentions = _reason_rows(f, secondary)
     per_version: dict[int, int] = defaultdict(int)
@@ -227,6 +233,12 @@ def monthly_counts(f: Filters) -> list[tuple[str, dict[str, int], dict[str, int]
         return phone.monthly_counts(f)
     if f.channel == "stated":
         return stated.monthly_counts(f)
+    if source := sources.find(f.channel):
+        counts = source.monthly_rows(f, f.channel)
+        return [
+            (m, counts[m], dict.fromkeys(REASONS, sum(counts[m].values())))
+            for m in sorted(counts)
+        ]
     scope = _totals_scope(f)
     if scope is not None:
         month = _month_of_day(ReasonTotal.day)

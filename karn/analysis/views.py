@@ -10,24 +10,25 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    redirect,
     render_template,
     request,
     stream_with_context,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 
 from karn import clock
 from karn.accounts import audit
 from karn.accounts.security import MANAGERS, roles_required
 from karn.analysis import (
-    charts,
     currencies,
     exports,
     phone,
     queries,
     report,
+    sources,
     stated,
     stats,
 )
@@ -46,11 +47,12 @@ from karn.customers.currency import reporting as reporting_currency
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
 from karn.extensions import db
+from karn.formatting import number
 from karn.surveys.models import SurveyVersion
 
 bp = Blueprint("analysis", __name__, url_prefix="/analysis")
 
-CHARTS = ("ranking", "trend", "pchart", "funnel", "sentiment")
+CHARTS = ("ranking", "trend", "pchart", "funnel", "sentiment", "segments")
 
 
 def _lang() -> str:
@@ -91,7 +93,18 @@ def _options() -> dict:
         "versions": versions,
         "tenure_bands": list(TENURE_BANDS),
         "revenue_bands": list(REVENUE_BANDS),
+        "sources": sources.options(),
     }
+
+
+def month_name(month) -> str:
+    """A month ('2025-06') as the reader writes it: 'jun 2025', 'Jun 2025'."""
+    text = str(month)
+    try:
+        day = date(int(text[:4]), int(text[5:7]), 1)
+    except ValueError:
+        return text
+    return format_date(day, "LLL yyyy")
 
 
 def _chart_url(name: str, fmt: str = "svg", **extra) -> str:
@@ -115,7 +128,7 @@ def _helpers():
         args = _filters().to_args()
     except FilterError:
         args = {}  # the error page about them
-    return {"chart_url": _chart_url, "filter_args": args}
+    return {"chart_url": _chart_url, "filter_args": args, "month_name": month_name}
 
 
 @bp.errorhandler(FilterError)
@@ -168,8 +181,12 @@ def dashboard():
     f = _filters()
     weight = _weight()
     ranked, counts = report.ranking(f, weight)
+    source = sources.find(f.channel)
     return render_template(
         "analysis/dashboard.html",
+        source=source,
+        source_name=dict(sources.options()).get(f.channel, ""),
+        source_waiting=source.waiting() if source else 0,
         filters=f,
         weight=weight,
         ranking=ranked,
@@ -205,11 +222,12 @@ def trends():
     )
 
 
-@bp.route("/segments")
-@roles_required(*MANAGERS)
-def segments():
-    """Two segments side by side, with a chi-square test of their reason mix."""
-    f = _filters()
+def _comparison(f: Filters) -> dict:
+    """The segments page's choice and its outcome.
+
+    Without a choice (or with groups that are not values of the attribute,
+    as after switching "compare by"), the two largest groups are compared.
+    """
     attribute = free_text(request.args, "attribute", "segment")
     values = queries.segment_values(attribute)
     if attribute == "source":
@@ -217,29 +235,55 @@ def segments():
         b = choice(request.args, "b", SOURCES, "")
     else:
         a, b = free_text(request.args, "a"), free_text(request.args, "b")
+
+    def narrowed(value):
+        if attribute in ("segment", "plan", "region", "source"):
+            return Filters(**{**f.__dict__, attribute: value})
+        return Filters(**{**f.__dict__, "extra": f.extra + ((attribute, value),)})
+
+    def counts(value):
+        return queries.reason_counts(narrowed(value), secondary=False).counts
+
+    if a not in values or b not in values or a == b:
+        # The two largest groups; each counted once for the default only.
+        sizes = {value: sum(counts(value).values()) for value in values[:12]}
+        largest = sorted(sizes, key=lambda v: (-sizes[v], v))
+        a, b = (largest + ["", ""])[:2]
     comparison = None
     if a and b and a != b:
+        comparison = stats.compare_segments(counts(a), counts(b))
+    return {
+        "attribute": attribute,
+        "values": values,
+        "a": a,
+        "b": b,
+        "comparison": comparison,
+    }
 
-        def narrowed(value):
-            if attribute in ("segment", "plan", "region", "source"):
-                return Filters(**{**f.__dict__, attribute: value})
-            return Filters(**{**f.__dict__, "extra": f.extra + ((attribute, value),)})
 
-        counts_a = queries.reason_counts(narrowed(a), secondary=False).counts
-        counts_b = queries.reason_counts(narrowed(b), secondary=False).counts
-        comparison = stats.compare_segments(counts_a, counts_b)
+def p_text(p_value: float) -> str:
+    """A p-value as a reader sees it: 'p = 0,003', 'p < 0,001' in Dutch."""
+    return stats._p_text(p_value, 0.05, _lang())
+
+
+@bp.route("/segments")
+@roles_required(*MANAGERS)
+def segments():
+    """Two segments side by side, with a chi-square test of their reason mix."""
+    f = _filters()
+    chosen = _comparison(f)
+    comparison = chosen["comparison"]
     attributes = ["segment", "plan", "region", "source", *_extra_attributes()]
     return render_template(
         "analysis/segments.html",
         filters=f,
-        attribute=attribute,
         attributes=attributes,
-        values=values,
-        a=a,
-        b=b,
-        comparison=comparison,
+        p=p_text(comparison["p_value"])
+        if comparison and comparison["p_value"] is not None
+        else None,
         labels=_labels(),
         options=_options(),
+        **chosen,
     )
 
 
@@ -257,6 +301,9 @@ def _extra_attributes(limit: int = 500) -> list[str]:
 def text():
     """Sentiment per reason and the most telling comments."""
     f = _filters()
+    if source := sources.find(f.channel):
+        # A source's own texts are listed on its own page, never among answers.
+        return redirect(source.link(f.channel))
     dist = queries.sentiment_by_reason(f)
     telling = queries.quotes(f, list(dist))
     return render_template(
@@ -273,21 +320,29 @@ def text():
 @roles_required(*MANAGERS)
 def chart(name: str, fmt: str):
     """A chart as PNG or SVG, cached until the data or the filters change."""
+    # here: matplotlib is slow to load
+    from karn.analysis import charts, periodcharts
+
     if name not in CHARTS or fmt not in ("png", "svg"):
         abort(404)
     f = _filters()
     lang = _lang()
     reason = _reason()
     weight = _weight()
+    size = choice(request.args, "size", charts.SIZES, "wide")
     all_actions = _actions()
+    segment_args = tuple(request.args.get(k, "") for k in ("attribute", "a", "b"))
     key = (
         name,
         fmt,
+        size,
+        segment_args if name == "segments" else (),
         f.key(),
         lang,
         reason,
         weight,
         queries.data_version(),
+        sources.version(f.channel),
         # An action added, renamed or moved redraws the charts that mark it.
         clock.now().date(),
         tuple((a.id, a.title, a.started_on, a.reason.value) for a in all_actions),
@@ -297,7 +352,9 @@ def chart(name: str, fmt: str):
     def render() -> bytes:
         if name == "ranking":
             ranked, _counts = report.ranking(f, weight)
-            return charts.ranking_chart(ranked, {**labels, "x_axis": _("share")}, fmt)
+            return charts.ranking_chart(
+                ranked, {**labels, "x_axis": _("share")}, fmt, size
+            )
         # Months run without gaps up to the latest marked action, so every
         # action has its month on the axis, answered or not.
         if name in ("trend", "pchart"):
@@ -307,13 +364,15 @@ def chart(name: str, fmt: str):
             months = [a.started_on.strftime("%Y-%m") for a in shown]
             rows = report.timeline(f, max(months, default=None))
             actions = [
-                (charts.Within(month, _through_month(a.started_on)), a.title)
+                (periodcharts.Within(month, _through_month(a.started_on)), a.title)
                 for month, a in zip(months, shown, strict=True)
             ]
         if name == "trend":
-            return charts.trend_chart(report.trend(f, rows), labels, actions, fmt)
+            return periodcharts.trend_chart(
+                report.trend(f, rows), labels, actions, fmt, size, month_name
+            )
         if name == "pchart":
-            return charts.p_chart_chart(
+            return periodcharts.p_chart_chart(
                 report.p_chart(f, reason, rows),
                 labels.get(reason, reason),
                 actions,
@@ -324,6 +383,8 @@ def chart(name: str, fmt: str):
                     "out_of_control": _("unusual month"),
                 },
                 fmt,
+                size,
+                month_name,
             )
         if name == "funnel":
             data = queries.funnel(f)
@@ -335,9 +396,32 @@ def chart(name: str, fmt: str):
                 "invited": _("invited"),
                 "delivered": _("delivered"),
                 "responded": _("responded"),
+                "x_axis": _("percentages: share of the customers who departed"),
+                "lang": lang,
             }
-            return charts.funnel_chart(stages, names, fmt)
-        return charts.sentiment_chart(queries.sentiment_by_reason(f), labels, fmt)
+            return charts.funnel_chart(stages, names, fmt, size)
+        if name == "segments":
+            chosen = _comparison(f)
+            shares = []
+            if chosen["comparison"]:
+                c = chosen["comparison"]
+                shares = [
+                    (code, c["shares_a"].get(code), c["shares_b"].get(code))
+                    for code in REASONS
+                    if code in c["shares_a"] or code in c["shares_b"]
+                ]
+                groups = (
+                    f"{chosen['a']} (n = {number(c['n_a'])})",
+                    f"{chosen['b']} (n = {number(c['n_b'])})",
+                )
+            else:
+                groups = ("", "")
+            return charts.segments_chart(
+                shares, groups, {**labels, "x_axis": _("share")}, fmt, size
+            )
+        return charts.sentiment_chart(
+            queries.sentiment_by_reason(f), {**labels, "lang": lang}, fmt, size
+        )
 
     body = report.charts_cache.get(key, render)
     mimetype = "image/svg+xml" if fmt == "svg" else "image/png"

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of the REST API, kept beside the code it describes."""
 
+from karn.api.openapi_feedback import feedback_path
 from karn.api.privacy import openapi_delete
 from karn.customers import csvparse
 from karn.enums import InvitationStatus, Reason
@@ -63,9 +64,20 @@ def _departure_in() -> dict:
                 "additionalProperties": {"type": ["string", "number", "boolean"]},
                 "description": "Any other attributes, usable as segment filters.",
             },
+            "objects_to_profiling": {
+                "type": "boolean",
+                "description": "true records the customer's objection to "
+                "profiling: no churn-risk score, not learned from, an existing "
+                "score deleted at once; false withdraws it; left out, unchanged.",
+            },
         }
     )
-    assert set(properties) == {*csvparse.FIELDS, "status", "extra"}
+    assert set(properties) == {
+        *csvparse.FIELDS,
+        "status",
+        "extra",
+        "objects_to_profiling",
+    }
     return {
         "type": "object",
         "additionalProperties": False,
@@ -126,6 +138,87 @@ def _departure_out() -> dict:
         }
     )
     return {"type": "object", "properties": properties, "required": sorted(properties)}
+
+
+def _at_risk() -> dict:
+    number = {"type": "number"}
+    reason = {
+        "type": "object",
+        "required": ["attribute", "value", "typical", "text"],
+        "properties": {
+            "attribute": {
+                "type": "string",
+                "description": "A customer field (tenure_months, plan, …) or "
+                "extra:<imported column>.",
+            },
+            "value": {"type": "string"},
+            "typical": {"type": "string"},
+            "text": {"type": "string", "description": "In words, in lang."},
+        },
+    }
+    customer = {
+        "type": "object",
+        "properties": {
+            "rank": {"type": "integer"},
+            "external_id": {"type": ["string", "null"]},
+            "email": {"type": ["string", "null"]},
+            "name": {"type": ["string", "null"]},
+            "plan": {"type": ["string", "null"]},
+            "segment": {"type": ["string", "null"]},
+            "region": {"type": ["string", "null"]},
+            "probability": {**number, "description": "Calibrated, 0 to 1."},
+            "band": {"type": "string", "enum": ["high", "medium", "low"]},
+            "revenue_at_risk": {
+                "type": ["number", "null"],
+                "description": "Probability × monthly revenue, in currency.",
+            },
+            "currency": {"type": "string"},
+            "counted": {
+                "type": "boolean",
+                "description": "In the reporting currency: summed and ranked.",
+            },
+            "explained": {
+                "type": "boolean",
+                "description": "false outside the 1,000 with most revenue at risk.",
+            },
+            "reasons": {
+                "type": "array",
+                "items": reason,
+                "description": "Up to three attributes that raise the risk most.",
+            },
+            "likely_reason": {
+                "type": ["string", "null"],
+                "enum": [*REASONS, None],
+            },
+            "likely_reason_text": {"type": "string"},
+            "model_version": {"type": "integer"},
+            "scored_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    }
+    customer["required"] = sorted(customer["properties"])
+    return {
+        "type": "object",
+        "required": ["n", "page", "per_page", "pages", "customers"],
+        "properties": {
+            "n": {"type": "integer", "description": "Customers the filters pick."},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "pages": {"type": "integer"},
+            "language": {"type": "string", "enum": ["nl", "en"]},
+            "currency": {"type": "string", "description": "The reporting currency."},
+            "revenue_at_risk": {
+                **number,
+                "description": "Their total, in the reporting currency.",
+            },
+            "other_currency": {
+                "type": "integer",
+                "description": "Of them, with amounts in another currency.",
+            },
+            "filters": {"type": "object"},
+            "model": {"type": ["object", "null"]},
+            "customers": {"type": "array", "items": customer},
+        },
+    }
 
 
 def _query(name: str, description: str) -> dict:
@@ -317,6 +410,7 @@ def document() -> dict:
                     },
                 }
             },
+            "/feedback": feedback_path(),
             "/rankings": {
                 "get": {
                     "operationId": "getRankings",
@@ -330,7 +424,7 @@ def document() -> dict:
                         _query("weight", "'count' (default) or 'revenue'."),
                         _query(
                             "channel",
-                            "'survey' (default) or 'phone': reasons heard on calls.",
+                            "survey (default), phone, stated, feedback, feedback.<x>",
                         ),
                         _query("segment", "Only this customer segment."),
                         _query("plan", "Only this plan."),
@@ -366,6 +460,53 @@ def document() -> dict:
                     },
                 }
             },
+            "/at-risk": {
+                "get": {
+                    "operationId": "getAtRisk",
+                    "summary": "Current customers ranked by monthly revenue at "
+                    "risk (churn probability × monthly revenue), with why.",
+                    "description": "Filtered like the at-risk page. Revenue at "
+                    "risk is summed and ranked in the reporting currency only: a "
+                    "customer whose amounts are in another currency has "
+                    "counted false, their own amount and currency, and is ranked "
+                    "with none. Texts are in lang, else the language of the "
+                    "API key's creator. Customers who objected to profiling are "
+                    "never scored, so never listed.",
+                    "parameters": [
+                        _query("segment", "Only this customer segment."),
+                        _query("plan", "Only this plan."),
+                        _query("region", "Only this region."),
+                        _query(
+                            "reason",
+                            "Only this likely reason (a reason code), or 'none'.",
+                        ),
+                        _query(
+                            "band",
+                            "Risk band: 'high' (50% or more), 'medium' (20–50%) "
+                            "or 'low' (under 20%).",
+                        ),
+                        _query("lang", "'nl' or 'en': the language of the texts."),
+                        _query("page", "Page, from 1 (default 1)."),
+                        _query("per_page", "Customers per page, 1 to 1000 (100)."),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The ranking, one page of it.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/AtRisk"}
+                                }
+                            },
+                        },
+                        "400": _error_response(
+                            "A filter or lang has a value it does not take "
+                            "(error 'invalid_filter', naming the parameter)."
+                        ),
+                        "401": _error_response("No valid API key."),
+                        "422": _error_response("page or per_page is not valid."),
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -395,6 +536,7 @@ def document() -> dict:
                         "erased_on": {"type": "string", "format": "date"},
                     },
                 },
+                "AtRisk": _at_risk(),
                 "Ranking": {
                     "type": "object",
                     "required": ["n", "weight", "reasons"],

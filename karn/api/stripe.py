@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-import stripe
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
@@ -159,6 +158,8 @@ def stripe_events():
             error="not_configured",
             message="Set KARN_STRIPE_WEBHOOK_SECRET to receive Stripe events.",
         )
+    import stripe  # only here: the package takes a while to load
+
     payload = request.get_data(as_text=True)
     try:
         header = request.headers.get("Stripe-Signature")

@@ -26,7 +26,9 @@ MAX_ITEMS = 1000
 # A customer's fields, and whether they left: "active" or "departed" (the
 # default); see karn.customers.models for what a change of status does.
 FIELDS = (*csvparse.FIELDS, "status")
-ACCEPTED = {*FIELDS, "extra"}
+# objects_to_profiling: true records the customer's objection to profiling
+# (no churn-risk score; see karn.risk), false withdraws it, absent keeps it.
+ACCEPTED = {*FIELDS, "extra", "objects_to_profiling"}
 
 
 def _error(status: int, code: str, message: str, **more):
@@ -87,6 +89,16 @@ def _validate_item(index: int, item: Any) -> tuple[dict, dict, list[dict]]:
             )
         )
         extra = {}
+    if not isinstance(item.get("objects_to_profiling", False), bool):
+        problems.append(
+            _problem(
+                index,
+                "objects_to_profiling",
+                "invalid_boolean",
+                "'objects_to_profiling' must be true or false.",
+                "'objects_to_profiling' moet true of false zijn.",
+            )
+        )
     values = {k: v for k, v in item.items() if k in FIELDS}
     clean, errors = csvparse.validate_record(values)
     for error in errors:
@@ -137,6 +149,7 @@ def serialise(customer: Customer, invitation: Invitation | None) -> dict:
         "extra": customer.extra or {},
         "source": customer.source.value,
         "unsubscribed": customer.unsubscribed_at is not None,
+        "objects_to_profiling": customer.profiling_objected_at is not None,
         "bounced": customer.bounced_at is not None,
         "survey": survey,
     }
@@ -182,6 +195,15 @@ def post_departures():
             errors=problems,
         )
     result = upsert_departures(records, Source.API)
+    objections = {
+        i: item["objects_to_profiling"]
+        for i, item in enumerate(items)
+        if "objects_to_profiling" in item and result.ids[i] is not None
+    }
+    for index, objects in objections.items():
+        customer = db.session.get(Customer, result.ids[index])
+        if objects != (customer.profiling_objected_at is not None):
+            customer.profiling_objected_at = clock.now() if objects else None
     auth.record(
         "api.departures",
         created=len(result.created),
@@ -319,6 +341,47 @@ def rankings():
             message = exc.description
         return _error(400, "invalid_filter", message, parameter=exc.parameter)
     return jsonify(report.ranking_json(filters, weight))
+
+
+@bp.route("/at-risk", methods=["GET"])
+@auth.api_key_required
+def at_risk():
+    """Current customers ranked by revenue at risk, filtered like the page.
+
+    Texts in ``lang`` (nl or en), else the language of the key's creator.
+    """
+    from flask import current_app, g
+    from flask_babel import force_locale
+
+    from karn.analysis.queries import reason_labels_for
+    from karn.risk import ranking, views
+
+    args = request.args
+    names = ("segment", "plan", "region")
+    filters = {k: (args.get(k) or "").strip()[:100] for k in names}
+    filters["reason"] = (args.get("reason") or "").strip()
+    filters["band"] = (args.get("band") or "").strip()
+    if filters["reason"] not in {"", *reason_labels_for("en"), ranking.NO_REASON}:
+        message = "reason must be a reason code or 'none'."
+        return _error(400, "invalid_filter", message, parameter="reason")
+    if filters["band"] not in {"", *(band[0] for band in views.BANDS)}:
+        message = "band must be high, medium or low."
+        return _error(400, "invalid_filter", message, parameter="band")
+    page = args.get("page", 1, type=int)
+    per_page = args.get("per_page", 100, type=int)
+    if page is None or page < 1 or per_page is None or not 1 <= per_page <= 1000:
+        message = "page must be 1 or more, per_page from 1 to 1000."
+        return _error(422, "invalid_paging", message)
+    creator = g.api_key.created_by
+    lang = args.get("lang") or (
+        creator.language.value
+        if creator is not None
+        else current_app.config["DEFAULT_LANGUAGE"]
+    )
+    if lang not in ("nl", "en"):
+        return _error(400, "invalid_filter", "lang must be nl or en.", parameter="lang")
+    with force_locale(lang):
+        return jsonify(ranking.api_json(filters, lang, page, per_page))
 
 
 @bp.route("/openapi.json", methods=["GET"])

@@ -25,6 +25,7 @@ from karn.extensions import db
 SOURCE_PRIORITY = {
     CallTaskSource.REQUESTED: 10,
     CallTaskSource.HIGH_VALUE: 20,
+    CallTaskSource.KEEP_CALL: 25,
     CallTaskSource.MANUAL: 30,
     CallTaskSource.SELECTION: 40,
 }

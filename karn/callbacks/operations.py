@@ -3,16 +3,17 @@
 Every change here is written to the audit log in the caller's transaction.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from karn import clock, settings
 from karn.accounts import audit
 from karn.accounts.models import User
+from karn.callbacks import hours
 from karn.callbacks.models import (
     SOURCE_PRIORITY,
     CallNote,
@@ -45,6 +46,22 @@ FINAL = (
 )
 
 
+# Who no call list may hold for now, such as a control group held back from
+# keep calls: functions returning a SELECT of customer ids, registered by the
+# packages above this one (karn.app wires them).
+_held_back: list[Callable[[], sa.Select]] = []
+
+
+def on_held_back(query: Callable[[], sa.Select]) -> None:
+    """Register a query of customer ids that stay off every call list."""
+    if query not in _held_back:
+        _held_back.append(query)
+
+
+def _not_held_back():
+    return sa.and_(sa.true(), *(Customer.id.not_in(q()) for q in _held_back))
+
+
 class CallError(ValueError):
     """A call-list change that cannot be made, with a message for the user."""
 
@@ -53,23 +70,51 @@ class CallError(ValueError):
         self.code = code
 
 
-def queue(user: User, scope: str = "all") -> sa.Select:
-    """Open tasks in calling order: the user's own first, then priority, due time.
+def scoped(query: sa.Select, user: User, scope: str) -> sa.Select:
+    """Only the open tasks of ``scope``: "all", "mine" or "unassigned"."""
+    query = query.where(CallTask.status == CallTaskStatus.OPEN)
+    if scope == "mine":
+        return query.where(CallTask.assigned_to_id == user.id)
+    if scope == "unassigned":
+        return query.where(CallTask.assigned_to_id.is_(None))
+    return query
 
-    ``scope`` is "all", "mine" or "unassigned".
+
+def queue(user: User, scope: str = "all", now: datetime | None = None) -> sa.Select:
+    """Open tasks in calling order, whatever their source: the user's own first;
+    then overdue tasks (due before today), tasks due now, tasks due later; within
+    each, the highest monthly revenue first, then source priority and due time.
+
+    Revenue in another currency than the reporting one is not compared: those
+    customers come after the ones whose revenue counts.
     """
+    now = now or clock.now()
     mine_first = sa.case((CallTask.assigned_to_id == user.id, 0), else_=1)
+    when = sa.case(
+        (CallTask.due_at < hours.today_start(now), 0),
+        (CallTask.due_at <= now, 1),
+        else_=2,
+    )
+    revenue = sa.case((currencies.counted(), Customer.monthly_revenue), else_=None)
     # The list shows each task's customer and caller: load them with the tasks.
     query = (
         sa.select(CallTask)
-        .options(joinedload(CallTask.customer), joinedload(CallTask.assigned_to))
-        .where(CallTask.status == CallTaskStatus.OPEN)
+        .join(CallTask.customer)
+        .options(contains_eager(CallTask.customer), joinedload(CallTask.assigned_to))
     )
-    if scope == "mine":
-        query = query.where(CallTask.assigned_to_id == user.id)
-    elif scope == "unassigned":
-        query = query.where(CallTask.assigned_to_id.is_(None))
-    return query.order_by(mine_first, CallTask.priority, CallTask.due_at, CallTask.id)
+    return scoped(query, user, scope).order_by(
+        mine_first,
+        when,
+        revenue.desc().nulls_last(),
+        CallTask.priority,
+        CallTask.due_at,
+        CallTask.id,
+    )
+
+
+def overdue(now: datetime | None = None):
+    """SQL: the task was due before today (in the company's time zone)."""
+    return CallTask.due_at < hours.today_start(now or clock.now())
 
 
 def open_task_for(customer_id: int) -> CallTask | None:
@@ -99,14 +144,19 @@ def add_task(
     """
     if customer.erased_at is not None:
         raise CallError("erased")
+    if _held_back and db.session.scalar(
+        sa.select(sa.exists().where(Customer.id == customer.id, ~_not_held_back()))
+    ):
+        raise CallError("held_back")
     existing = open_task_for(customer.id)
     if existing is not None:
         return existing, False
     task = CallTask(
         customer=customer,
         source=source,
-        priority=SOURCE_PRIORITY[source],
-        due_at=due_at or clock.now(),
+        priority=SOURCE_PRIORITY.get(source, 50),
+        # Added at night or at the weekend: due when staff call again.
+        due_at=due_at or hours.next_slot(clock.now()),
         phone=customer.phone,
         note=note or None,
         created_by_id=by.id if by else None,
@@ -154,6 +204,7 @@ def selection_candidates(
             CallTask.status == CallTaskStatus.OPEN,
         ),
         ~sa.exists().where(WinBack.customer_id == Customer.id),
+        _not_held_back(),
     )
     for column, value in (
         (Customer.segment, segment),
@@ -238,6 +289,7 @@ def queue_silent_high_value(now: datetime | None = None) -> int:
             Customer.erased_at.is_(None),
             ~sa.exists().where(CallTask.customer_id == Customer.id),
             ~sa.exists().where(WinBack.customer_id == Customer.id),
+            _not_held_back(),
         )
         .distinct()
         .limit(500)
@@ -307,9 +359,9 @@ def log_call(
         if failed >= MAX_FAILED_ATTEMPTS:
             task.status, task.closed_at = CallTaskStatus.CLOSED, now
         else:
-            task.due_at = retry_at or now + timedelta(days=1)
+            task.due_at = retry_at or hours.next_slot(now + timedelta(days=1))
     elif follow_up_on is not None and outcome == CallOutcome.REACHED:
-        task.due_at = datetime.combine(follow_up_on, time(9), tzinfo=UTC)
+        task.due_at = hours.on_day(follow_up_on)
     elif outcome == CallOutcome.WRONG_NUMBER:
         task.status, task.closed_at = CallTaskStatus.CLOSED, now
     else:

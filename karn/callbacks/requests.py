@@ -6,6 +6,7 @@ submission's transaction, with Core statements like the rest of that hot path.
 
 import sqlalchemy as sa
 
+from karn.callbacks import hours
 from karn.callbacks.models import SOURCE_PRIORITY, CallTask
 from karn.customers.models import Customer
 from karn.enums import CallTaskSource, Source
@@ -80,5 +81,7 @@ def add_requested_call(submitted: Submitted) -> None:
             "priority": SOURCE_PRIORITY[CallTaskSource.REQUESTED],
             "phone": phone,
             "preferred_time": details.get("time") or None,
+            # Asked at night: due when staff call again.
+            "due_at": hours.next_slot(now),
         },
     )

@@ -1,9 +1,10 @@
 """The call list: tasks in calling order, one screen per call, notes, win-backs."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -25,31 +26,21 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 from karn import clock
 from karn.accounts.forms import ConfirmForm
 from karn.accounts.models import User
-from karn.accounts.security import ALL_ROLES, MANAGERS, roles_required
-from karn.callbacks import operations
+from karn.accounts.security import ADMINS, ALL_ROLES, MANAGERS, roles_required
+from karn.callbacks import hours, hours_page, operations
+from karn.callbacks.answers import answered_questions
 from karn.callbacks.models import CallNote, CallTask, WinBack
 from karn.callbacks.operations import CallError
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
 from karn.enums import CallOutcome, CallTaskSource, CallTaskStatus, Reason, Role
 from karn.extensions import db
-from karn.formatting import OUTCOME_LABELS, REASON_LABELS
+from karn.formatting import OUTCOME_LABELS, REASON_LABELS, localdate
 from karn.surveys.models import Invitation, OutboxMessage
 from karn.surveys.models import Response as SurveyResponse
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
 
-SOURCE_LABELS = {
-    CallTaskSource.REQUESTED: _l("Asked to be called"),
-    CallTaskSource.HIGH_VALUE: _l("High value, no answer"),
-    CallTaskSource.SELECTION: _l("Selection"),
-    CallTaskSource.MANUAL: _l("Added by hand"),
-}
-STATUS_LABELS = {
-    CallTaskStatus.OPEN: _l("open"),
-    CallTaskStatus.DONE: _l("done"),
-    CallTaskStatus.CLOSED: _l("closed"),
-}
 SCOPES = {
     "all": _l("Everything, mine first"),
     "mine": _l("Mine"),
@@ -62,8 +53,11 @@ ERRORS = {
     "count": _l("Choose between 1 and 500 customers."),
     "before_departure": _l("The return date lies before the departure."),
     "revenue": _l("The revenue cannot be negative."),
+    "held_back": _l(
+        "This customer is held back from calls as a control group for now."
+    ),
 }
-PAGE_SIZE = 100
+PAGE_SIZE = 50
 
 
 class _Checkboxes(SelectMultipleField):
@@ -186,38 +180,67 @@ def _error(exc: CallError) -> None:
     flash(str(ERRORS.get(exc.code, exc.code)), "error")
 
 
+def _late(days: int) -> str:
+    return ngettext("%(num)d day overdue", "%(num)d days overdue", days)
+
+
 @bp.route("/")
 @roles_required(*ALL_ROLES)
 def index():
-    """Open tasks in calling order; a staff member sees their own first."""
+    """Open tasks in calling order, a page at a time: a staff member's own
+    first, overdue ones before the rest, the highest revenue first."""
     scope = request.args.get("scope", "all")
     if scope not in SCOPES:
         scope = "all"
-    rows = db.session.scalars(operations.queue(current_user, scope).limit(PAGE_SIZE))
-    tasks = rows.all()
-    counts = dict(
-        db.session.execute(
-            sa.select(
-                sa.case(
-                    (CallTask.assigned_to_id == current_user.id, "mine"),
-                    (CallTask.assigned_to_id.is_(None), "unassigned"),
-                    else_="other",
-                ),
-                sa.func.count(),
-            )
-            .where(CallTask.status == CallTaskStatus.OPEN)
-            .group_by(sa.text("1"))
-        ).all()
+    now = clock.now()
+    calling = hours.current()
+    kind = sa.case(
+        (CallTask.assigned_to_id == current_user.id, "mine"),
+        (CallTask.assigned_to_id.is_(None), "unassigned"),
+        else_="other",
     )
+    late = operations.overdue(now)
+    counts: dict[str, int] = {}
+    overdue_counts: dict[str, int] = {}
+    for who, is_late, n in db.session.execute(
+        sa.select(kind, late, sa.func.count())
+        .where(CallTask.status == CallTaskStatus.OPEN)
+        .group_by(kind, late)
+    ):
+        counts[who] = counts.get(who, 0) + n
+        if is_late:
+            overdue_counts[who] = overdue_counts.get(who, 0) + n
+
+    def in_scope(numbers):
+        return sum(numbers.values()) if scope == "all" else numbers.get(scope, 0)
+
+    total = in_scope(counts)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    tasks = db.session.scalars(
+        operations.queue(current_user, scope, now)
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    days_late = {t.id: hours.days_late(t.due_at, now, calling) for t in tasks}
+    lateness = {task: _late(days) for task, days in days_late.items() if days > 0}
     return render_template(
         "callbacks/index.html",
         tasks=tasks,
         scope=scope,
         scopes=SCOPES,
         counts=counts,
-        now=clock.now(),
-        source_labels=SOURCE_LABELS,
+        total=total,
+        overdue=in_scope(overdue_counts),
+        page=page,
+        pages=pages,
+        first=(page - 1) * PAGE_SIZE + 1,
+        lateness=lateness,
+        now=now,
+        calling=calling,
+        calling_days=hours_page.days_text(calling.days),
         can_select=current_user.role in MANAGERS,
+        can_set_hours=current_user.role in ADMINS,
     )
 
 
@@ -240,6 +263,9 @@ def _task_page(task: CallTask, form: CallForm | None = None, status: int = 200):
     win_form.returned_on.data = win.returned_on if win else clock.now().date()
     if win and win.revenue is not None:
         win_form.revenue.data = f"{win.revenue:.2f}"
+    late = 0
+    if task.status == CallTaskStatus.OPEN:
+        late = hours.days_late(task.due_at, clock.now())
     return (
         render_template(
             "callbacks/task.html",
@@ -247,17 +273,23 @@ def _task_page(task: CallTask, form: CallForm | None = None, status: int = 200):
             customer=customer,
             form=form,
             assign_form=assign,
-            reschedule_form=RescheduleForm(formdata=None, due_on=task.due_at.date()),
+            reschedule_form=RescheduleForm(
+                formdata=None,
+                due_on=task.due_at.astimezone(hours.current().zone).date(),
+            ),
             win_form=win_form,
             win=win,
             confirm=ConfirmForm(),
-            responses=newest_first(SurveyResponse, SurveyResponse.started_at),
+            responses=[
+                (r, answered_questions(r, str(get_locale())))
+                for r in newest_first(SurveyResponse, SurveyResponse.started_at)
+                if r.submitted_at
+            ],
             invitations=newest_first(Invitation, Invitation.created_at),
             mails=newest_first(OutboxMessage, OutboxMessage.created_at),
             notes=newest_first(CallNote, CallNote.created_at),
             outcome_labels=OUTCOME_LABELS,
-            source_labels=SOURCE_LABELS,
-            status_labels=STATUS_LABELS,
+            late=_late(late) if late > 0 else None,
         ),
         status,
     )
@@ -279,7 +311,7 @@ def task(task_id: int):
     outcome = CallOutcome(form.outcome.data)
     retry_at = None
     if form.retry_on.data:
-        retry_at = datetime.combine(form.retry_on.data, time(9), tzinfo=UTC)
+        retry_at = hours.on_day(form.retry_on.data)
     try:
         operations.log_call(
             task,
@@ -299,7 +331,7 @@ def task(task_id: int):
         flash(
             _(
                 "Call logged. The task comes back on %(date)s.",
-                date=task.due_at.date().isoformat(),
+                date=localdate(task.due_at),
             ),
             "success",
         )
@@ -331,10 +363,10 @@ def reschedule(task_id: int):
     task = _task(task_id)
     form = RescheduleForm()
     if form.validate():
-        due = datetime.combine(form.due_on.data, time(9), tzinfo=UTC)
+        due = hours.on_day(form.due_on.data)
         operations.reschedule(task, due, current_user)
         db.session.commit()
-        flash(_("The task comes back on %(date)s.", date=form.due_on.data), "success")
+        flash(_("The task comes back on %(date)s.", date=localdate(due)), "success")
     else:
         flash(_("Give a date."), "error")
     return redirect(url_for("calls.task", task_id=task.id))
@@ -502,3 +534,6 @@ def win_back(customer_id: int):
     db.session.commit()
     flash(_("Marked as won back."), "success")
     return redirect(target)
+
+
+bp.add_url_rule("/hours", view_func=hours_page.calling_hours, methods=["GET", "POST"])

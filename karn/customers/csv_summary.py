@@ -21,7 +21,7 @@ from karn.customers.csv_status import (
     tenure_unit,
     value_key,
 )
-from karn.customers.csvparse import _open, _read_header
+from karn.customers.csvparse import CsvFormatError, RowError, _open, _read_header, parse
 from karn.enums import CustomerStatus
 from karn.formatting import spreadsheet_value
 
@@ -147,3 +147,58 @@ def _read_reasons(summary: Summary, seen: dict[str, Value], choices: Choices):
         value.chosen = chosen.value if hasattr(chosen, "value") else chosen
     summary.reason_values = values[:MAX_LISTED]
     summary.more_reasons = max(0, len(values) - MAX_LISTED)
+
+
+PREVIEW_ROWS = 20_000  # rows the preview checks row by row
+PREVIEW_SHOWN = 10  # rejected rows it lists
+
+
+@dataclass
+class Rejections:
+    """Of the first rows of a file, those an import would reject, and why."""
+
+    checked: int = 0  # rows checked (the first PREVIEW_ROWS, or all)
+    whole_file: bool = True  # checked every row of the file
+    rejected: int = 0
+    rows: list = field(default_factory=list)  # the first RowErrors
+
+
+def check_first_rows(
+    stream: IO[bytes],
+    mapping: Mapping[str, str | None],
+    choices: Choices | None = None,
+    *,
+    date_order: str = "dmy",
+    limit: int = PREVIEW_ROWS,
+    shown: int = PREVIEW_SHOWN,
+) -> Rejections:
+    """Read the first limit rows by the import's rules (csvparse.parse), before
+    anything is imported: how many would be rejected, and the first shown of
+    them. Only the refusal of an erased person is left to the import.
+
+    A file that cannot be read halfway stops the count there; the import says
+    which line.
+    """
+    result = Rejections()
+    try:
+        rows = parse(
+            stream,
+            mapping,
+            date_order=date_order,
+            reject_duplicates=True,
+            choices=choices,
+        )
+        for item in rows:
+            if result.checked >= limit:
+                result.whole_file = False
+                break
+            if isinstance(item, RowError):
+                result.checked += item.count
+                result.rejected += item.count
+                if len(result.rows) < shown:
+                    result.rows.append(item)
+            else:
+                result.checked += 1
+    except CsvFormatError:
+        pass
+    return result

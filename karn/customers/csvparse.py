@@ -329,6 +329,16 @@ class Rows:
         return next(self._rows)
 
     @property
+    def encoding(self) -> str:
+        """The file's encoding, as read."""
+        return self._source.encoding
+
+    @property
+    def delimiter(self) -> str:
+        """The file's delimiter, as read."""
+        return self._source.delimiter
+
+    @property
     def warnings(self) -> list[Problem]:
         """Bytes read as Windows-1252 in a UTF-8 file: how many, the first line."""
         return self._source.fallbacks.warnings()

@@ -41,13 +41,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask_babel import force_locale, format_date
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from karn import settings
 from karn.customers.csvparse import FieldError, RowError
 from karn.customers.models import ErasedPerson
 from karn.extensions import db
+from karn.formatting import localdate
 
 CODE = "erased"
 
@@ -217,7 +218,7 @@ def error(day: date) -> FieldError:
             messages[lang] = _(
                 "This person's personal data was erased on %(date)s: a departure "
                 "on or before that day is not recorded again",
-                date=format_date(day, "medium"),
+                date=localdate(day),
             )
     return FieldError(None, CODE, messages["en"], messages["nl"])
 

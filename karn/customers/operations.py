@@ -359,6 +359,9 @@ class ImportReport:
     # the first MAX_ROW_WARNINGS of them.
     warned: int = 0
     row_warnings: list[csvparse.Record] = field(default_factory=list)
+    # As the file was written: the rejected rows are written back the same way.
+    encoding: str = "utf-8"
+    delimiter: str = ","
 
     MAX_ROW_WARNINGS = 1000
 
@@ -385,10 +388,17 @@ class ImportReport:
         return "\n".join(lines) or None
 
     def rejected_csv(self, lang: str = "en") -> bytes:
-        """The rejected rows with their line numbers and reasons, as CSV bytes."""
+        """The rejected rows with their line numbers and reasons, as CSV bytes
+        in the uploaded file's encoding and delimiter."""
         # A refused erased person's row has no values to name the columns.
         headers = next((list(e.raw) for e in self.errors if e.raw), None)
-        return csvparse.rejected_rows_csv(self.errors, headers, lang=lang)
+        return csvparse.rejected_rows_csv(
+            self.errors,
+            headers,
+            lang=lang,
+            delimiter=self.delimiter,
+            encoding=self.encoding,
+        )
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:
@@ -430,6 +440,7 @@ def import_csv(
         reject_duplicates=True,
         choices=choices,
     )
+    report.encoding, report.delimiter = rows.encoding, rows.delimiter
     with bulk.heap_frozen():
         for batch in _batches(rows, batch_size):
             bulk.sqlite_statement_journal_in_memory()

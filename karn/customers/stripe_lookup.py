@@ -25,13 +25,15 @@ key ends the pass. After MAX_ATTEMPTS the lookup stops, its error shown to
 administrators (`notice`).
 """
 
+from __future__ import annotations
+
 import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-import stripe
 from flask import Flask, current_app
 
 from karn import clock
@@ -45,6 +47,9 @@ from karn.customers.stripe_subscriptions import (
 )
 from karn.enums import CustomerStatus, Source
 from karn.extensions import db
+
+if TYPE_CHECKING:
+    import stripe
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,8 @@ def configured() -> bool:
 def client() -> stripe.StripeClient:
     """A client for the configured key and address, without retries of its own
     (the worker retries later) and with a short time-out."""
+    import stripe  # here, not above: loading it slows every command's start
+
     config = current_app.config
     return stripe.StripeClient(
         config["STRIPE_API_KEY"],
@@ -91,11 +98,15 @@ def client() -> stripe.StripeClient:
 
 
 def _missing(exc: stripe.StripeError) -> bool:
+    import stripe
+
     return isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404
 
 
 def _call(fetch):
     """A request's object as a dict; None when Stripe has no such object."""
+    import stripe
+
     try:
         found = fetch().to_dict()
     except stripe.InvalidRequestError as exc:
@@ -241,6 +252,8 @@ def look_up_due(limit: int | None = None) -> int:
     subscriptions were completed."""
     if not configured():
         return 0
+    import stripe
+
     api = client()
     started = time.monotonic()
     done = 0

@@ -1,5 +1,6 @@
 """Customer pages: adding and editing a customer, and CSV import."""
 
+import codecs
 import io
 from datetime import date
 
@@ -24,13 +25,15 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import Optional
 
+from karn import clock
 from karn.accounts import audit
 from karn.accounts.forms import ConfirmForm
 from karn.accounts.security import ADMINS, MANAGERS, roles_required
 from karn.customers import csvparse, erased, operations
 from karn.customers.csv_decoding import count_fallbacks
+from karn.customers.csv_rejected import read_rejected, reason_text
 from karn.customers.csv_status import TENURE_UNITS, Choices
-from karn.customers.csv_summary import summarise
+from karn.customers.csv_summary import check_first_rows, summarise
 from karn.customers.models import Customer, ImportRun
 from karn.enums import CustomerStatus, Reason
 from karn.extensions import db
@@ -81,6 +84,13 @@ class CustomerForm(FlaskForm):
     tenure_months = StringField(_l("Customer for (months)"), validators=[Optional()])
     monthly_revenue = StringField(_l("Monthly revenue"), validators=[Optional()])
     lifetime_value = StringField(_l("Lifetime value"), validators=[Optional()])
+    objects_to_profiling = BooleanField(
+        _l("Objects to profiling"),
+        description=_l(
+            "Karn then gives this customer no churn-risk score, does not learn "
+            "from them, and deletes their score now."
+        ),
+    )
     # Shown only when the number or address belongs to an erased person.
     add_again = BooleanField(
         _l("Add again anyway"),
@@ -120,6 +130,14 @@ def _fill(form: CustomerForm, customer: Customer) -> None:
             value = str(value)
         getattr(form, name).data = value or ""
     form.status.data = customer.status.value
+    form.objects_to_profiling.data = customer.profiling_objected_at is not None
+
+
+def _objection(form: CustomerForm, customer: Customer) -> None:
+    """Record or withdraw the objection to profiling as the form says."""
+    objects = bool(form.objects_to_profiling.data)
+    if objects != (customer.profiling_objected_at is not None):
+        customer.profiling_objected_at = clock.now() if objects else None
 
 
 def _confirmed(form: CustomerForm) -> bool:
@@ -154,6 +172,7 @@ def new():
                 # take the person again.
                 erased.forget(clean.get("external_id"), clean.get("email"))
             customer = operations.save_customer(None, clean)
+            _objection(form, customer)
             audit.record("customer.create", customer)
             if erased_on is not None:
                 _audit_added_again(customer, erased_on)
@@ -192,6 +211,7 @@ def edit(customer_id: int):
             if erased_on is not None:
                 erased.forget(*identifiers)
             operations.save_customer(customer, clean)
+            _objection(form, customer)
             audit.record("customer.update", customer)
             if erased_on is not None:
                 _audit_added_again(customer, erased_on)
@@ -353,8 +373,15 @@ def import_preview(run_id: int):
             db.session.commit()
             return redirect(url_for("customers.import_result", run_id=run.id))
     lang = _lang()
+    rejections = None
+    if not problems:
+        rejections = check_first_rows(
+            io.BytesIO(data), mapping, choices, date_order=run.date_order
+        )
     return render_template(
         "customers/import_preview.html",
+        rejections=rejections,
+        reason_text=lambda error: reason_text(error, lang),
         run=run,
         detected=detected,
         mapping=mapping,
@@ -374,9 +401,13 @@ def import_preview(run_id: int):
 @bp.route("/import/<int:run_id>/result")
 @roles_required(*MANAGERS)
 def import_result(run_id: int):
-    """What an import did, with the rejected rows to download."""
+    """What an import did: the first rejected rows with their reasons on the
+    page, all of them to download."""
     run = db.session.get(ImportRun, run_id) or abort(404)
-    return render_template("customers/import_result.html", run=run)
+    rejected = None
+    if run.rejected_csv:
+        rejected = read_rejected(operations.decompress(run.rejected_csv))
+    return render_template("customers/import_result.html", run=run, rejected=rejected)
 
 
 @bp.route("/import/<int:run_id>/rejected.csv")
@@ -387,8 +418,15 @@ def import_rejected(run_id: int):
     if not run.rejected_csv:
         abort(404)
     name = run.filename.rsplit(".", 1)[0] + "-rejected.csv"
+    data = operations.decompress(run.rejected_csv)
+    # Written in the uploaded file's encoding (csv_rejected): a BOM says UTF.
+    charset = "windows-1252"
+    if data.startswith(codecs.BOM_UTF8):
+        charset = "utf-8"
+    elif data.startswith(codecs.BOM_UTF16_LE):
+        charset = "utf-16"
     return Response(
-        operations.decompress(run.rejected_csv),
-        mimetype="text/csv",
+        data,
+        content_type=f"text/csv; charset={charset}",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

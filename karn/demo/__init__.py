@@ -18,6 +18,7 @@ from flask.cli import AppGroup
 
 from karn import clock
 from karn.actions.models import ImprovementAction
+from karn.demo.active import active_rows, insert_active, train_and_score
 from karn.demo.answers import _submit_responses
 from karn.demo.calls import _calls, _survey_win_backs
 from karn.demo.common import (
@@ -46,8 +47,14 @@ def _months_ago(now: datetime, months: float) -> datetime:
     return now - timedelta(days=round(months * 30.44))
 
 
-def seed_demo(customers: int = 4000, months: int = 18, seed: int = 7) -> dict:
-    """Fill an empty, migrated database with the demo; returns what it made."""
+def seed_demo(
+    customers: int = 4000, months: int = 18, seed: int = 7, active: int = 0
+) -> dict:
+    """Fill an empty, migrated database with the demo; returns what it made.
+
+    With ``active`` current customers (karn.demo.active) the churn-risk model
+    is trained and they are scored, so the at-risk page has something to show.
+    """
     if customers < 1 or months < 1:
         raise DemoError("The demo needs at least one customer and one month.")
     _refuse_unless_empty()
@@ -93,6 +100,10 @@ def seed_demo(customers: int = 4000, months: int = 18, seed: int = 7) -> dict:
             rng, rows_by_id, invitations, users[Role.STAFF], now, start
         )
         won_back = _survey_win_backs(rng, rows_by_id, invitations, now)
+        risk = {}
+        if active:
+            insert_active(active_rows(rng, active, now))
+            risk = train_and_score()
     except BaseException:
         db.session.rollback()
         raise
@@ -114,6 +125,8 @@ def seed_demo(customers: int = 4000, months: int = 18, seed: int = 7) -> dict:
         "improvement_actions": 1,
         "action_started_on": action_start.astimezone(TZ).date().isoformat(),
         "survey": survey.name,
+        "active": active,
+        "risk": risk,
     }
 
 
@@ -126,11 +139,18 @@ demo_cli = AppGroup("demo", help="A labelled demo data set, for trying Karn out.
 @click.option("--customers", default=4000, show_default=True, type=int)
 @click.option("--months", default=18, show_default=True, type=int)
 @click.option("--seed", default=7, show_default=True, type=int)
-def seed_command(customers: int, months: int, seed: int) -> None:
+@click.option(
+    "--active",
+    default=6000,
+    show_default=True,
+    type=int,
+    help="Current customers, with a planted churn-risk pattern (0: none).",
+)
+def seed_command(customers: int, months: int, seed: int, active: int) -> None:
     """Fill an EMPTY database with invented departures, answers and calls."""
     began = time.monotonic()
     try:
-        made = seed_demo(customers=customers, months=months, seed=seed)
+        made = seed_demo(customers=customers, months=months, seed=seed, active=active)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from exc
     seconds = time.monotonic() - began
@@ -147,6 +167,14 @@ def seed_command(customers: int, months: int, seed: int) -> None:
     click.echo(
         f"  improvement action {ACTION_TITLE!r} since {made['action_started_on']}"
     )
+    if made["risk"]:
+        click.echo(
+            f"  {active} current customers; churn-risk model trained (AUC "
+            f"{made['risk']['auc']:.2f}), {made['risk']['scored']} scored: "
+            "see At risk"
+        )
+    elif active:
+        click.echo(f"  {active} current customers; then run: flask risk train")
     click.echo("")
     click.echo("  Demo logins (this database only):")
     for email, _name, role, _language, password in DEMO_LOGINS:

@@ -12,7 +12,7 @@ shows, measured up to the end of the period.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -30,11 +30,12 @@ from karn import clock, settings
 from karn.accounts.models import User
 from karn.actions import effect as actions
 from karn.actions.models import ImprovementAction
-from karn.analysis import charts, queries, report, stats
+from karn.analysis import queries, report, stats
 from karn.analysis.filters import Filters
 from karn.callbacks.models import CallNote, CallNoteReason, WinBack
 from karn.customers import currency as currencies
 from karn.customers.models import Customer
+from karn.experiments import keepcalls
 from karn.extensions import db
 from karn.formatting import OUTCOME_LABELS
 from karn.periods import MONTHLY, OFF, WEEKLY, Period, parse_frequency
@@ -56,6 +57,7 @@ HEADINGS = {
     "calls": _l("Calls per staff member"),
     "win_backs": _l("Won back"),
     "actions": _l("Improvement actions and their effect"),
+    "keep_calls": _l("Keep calls against their control groups"),
 }
 
 
@@ -186,6 +188,7 @@ class Digest:
     calls_text: str
     win_backs_text: str
     reason_labels: dict[str, str]
+    keep_calls: list[keepcalls.Summary] = field(default_factory=list)
 
 
 def timezone() -> str:
@@ -351,6 +354,7 @@ class _Builder:
                 else ""
             ),
             reason_labels=self.labels,
+            keep_calls=keepcalls.summaries(self.start, self.end, self.lang, self.day),
         )
 
     def ranking(self):
@@ -589,6 +593,8 @@ def ranking_chart(digest: Digest, fmt: str = "png") -> bytes:
         digest.lang,
         tuple((r.reason, r.count, r.shown) for r in digest.ranking.reasons),
     )
+    from karn.analysis import charts  # here: matplotlib is slow to load
+
     return report.charts_cache.get(
         key, lambda: charts.ranking_chart(digest.ranking, labels, fmt)
     )

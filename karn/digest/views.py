@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from karn.accounts.security import ALL_ROLES, roles_required
-from karn.digest import content, pdf
+from karn.digest import content
 from karn.periods import MONTHLY, WEEKLY, Period
 
 bp = Blueprint("digest", __name__)
@@ -74,6 +74,8 @@ def index():
 @roles_required(*ALL_ROLES)
 def pdf_file():
     """The same digest as a PDF, in the reader's language."""
+    from karn.digest import pdf  # here: fpdf and matplotlib are slow to load
+
     period, error = _requested_period()
     if error:
         abort(400, description=error)

@@ -10,13 +10,16 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import abort, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from karn import clock
 from karn.accounts.security import ALL_ROLES, MANAGERS, roles_required
 from karn.callbacks import operations as call_operations
+from karn.callbacks.answers import answered_questions
 from karn.callbacks.models import CallNote, WinBack
+from karn.customers import currency as currencies
 from karn.customers.comments import CommentTags
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
@@ -68,6 +71,47 @@ def _prefix_filter(column, text: str):
     upper = text[:-1] + chr(ord(text[-1]) + 1)
     pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return sa.and_(column >= text, column < upper, column.like(pattern, escape="\\"))
+
+
+def _search(q: str):
+    """Customers whose name, email address or number starts with the text;
+    when no number starts with it, also those whose number contains it (3016
+    finds CUST-003016).
+
+    The prefixes are read along their indexes. A part from the middle of a
+    number cannot be: that scan, of the narrow index on the number rather than
+    of the table and once per search, runs only for text that looks like part
+    of a number (a digit, no @, no space) when no number starts with it.
+    """
+    lowered = q.lower()
+    number_starts = _prefix_filter(Customer.external_id, q)
+    parts = [
+        number_starts,
+        _prefix_filter(Customer.email, lowered),
+        _prefix_filter(sa.func.lower(Customer.name), lowered),
+    ]
+    if any(c.isdigit() for c in q) and "@" not in q and " " not in q:
+        starts = db.session.scalar(sa.select(Customer.id).where(number_starts).limit(1))
+        if starts is None:
+            inside = Customer.external_id.contains(q, autoescape=True)
+            parts.append(Customer.id.in_(sa.select(Customer.id).where(inside)))
+    return sa.or_(*parts)
+
+
+def _totals(query) -> dict:
+    """How many customers the filters find and their monthly revenue (in the
+    reporting currency; amounts in other currencies are counted apart)."""
+    counted = currencies.counted()
+    count, revenue, others = db.session.execute(
+        query.with_only_columns(
+            sa.func.count(),
+            sa.func.sum(sa.case((counted, Customer.monthly_revenue))),
+            sa.func.count(
+                sa.case((sa.and_(~counted, Customer.monthly_revenue.is_not(None)), 1))
+            ),
+        ).order_by(None)
+    ).one()
+    return {"count": count, "revenue": revenue or 0, "other_currencies": others}
 
 
 def _parse_day(value: str | None, end: bool = False) -> datetime | None:
@@ -147,14 +191,7 @@ def index():
     }
     query = sa.select(Customer).where(Customer.erased_at.is_(None))
     if q:
-        lowered = q.lower()
-        query = query.where(
-            sa.or_(
-                Customer.external_id == q,
-                _prefix_filter(Customer.email, lowered),
-                _prefix_filter(sa.func.lower(Customer.name), lowered),
-            )
-        )
+        query = query.where(_search(q))
     if start := _parse_day(filters["from"]):
         query = query.where(Customer.departed_at >= start)
     if end := _parse_day(filters["to"], end=True):
@@ -171,6 +208,8 @@ def index():
         query = query.where(state)
     after = args.get("after", "")
     rows, more = _page(query, after)
+    # The totals of the whole list, above its first page.
+    totals = None if after else _totals(query)
     params = {k: v for k, v in filters.items() if v}
     first_url = url_for("customers.index") + "?" + urlencode(params) if after else None
     next_url = None
@@ -193,6 +232,7 @@ def index():
         status_labels=STATUS_LABELS,
         next_url=next_url,
         first_url=first_url,
+        totals=totals,
     )
 
 
@@ -220,6 +260,7 @@ def show(customer_id: int):
         responses=responses,
         notes=notes,
         open_task=call_operations.open_task_for(customer.id),
+        answered_questions=lambda r: answered_questions(r, str(get_locale())),
         outcome_labels=OUTCOME_LABELS,
         win=db.session.scalars(
             sa.select(WinBack).where(WinBack.customer_id == customer.id)

@@ -46,11 +46,13 @@ from karn.enums import (
     InvitationStatus,
     OutboxStatus,
 )
+from karn.experiments import operations as experiments
 from karn.extensions import db
+from karn.feedback import privacy as feedback
 from karn.privacy import scrub
 from karn.privacy.guard import scrubbing
 from karn.risk import operations as risk_operations
-from karn.surveys.definition import PHONE_TIME, TEXT_TYPES
+from karn.surveys.definition import CHOICE_TYPES, PHONE_TIME, TEXT_TYPES
 from karn.surveys.delivery import email_hash
 from karn.surveys.models import (
     Answer,
@@ -90,6 +92,8 @@ REMOVED_LABELS = {
     "audit_entries": _l("Audit-log entries mentioning the person"),
     "import_rows": _l("Rows in stored import files"),
     "import_files": _l("Stored import files removed entirely"),
+    "feedback_items": _l("Feedback texts"),
+    "experiment_assignments": _l("Draws into keep calls and their control groups"),
 }
 CLOSED_LABELS = {
     "invitations_cancelled": _l("Open invitations cancelled"),
@@ -112,6 +116,7 @@ KEPT_LABELS = {
     "call_notes": _l("Call outcomes and reasons heard"),
     "invitations": _l("Invitations (status and dates)"),
     "mails": _l("Mails (status and dates)"),
+    "feedback_items": _l("Feedback items (channel, date, rating and tags)"),
 }
 
 
@@ -208,7 +213,8 @@ def _erase_one(
                 needles.add(answer.value.get("phone"), phone=True)
             if not dry:
                 answer.text = None
-                answer.value = None
+                if types.get(answer.question_key) not in CHOICE_TYPES:
+                    answer.value = None  # a choice keeps its code, not its words
 
     for task in db.session.scalars(
         sa.select(CallTask).where(CallTask.customer_id == customer.id)
@@ -395,6 +401,12 @@ def erase_many(
         report.customers += 1
         report.customer_ids.append(customer.id)
         _erase_one(customer, report, needles, now, types_cache)
+    removed, kept = feedback.erase_texts(report.customer_ids, dry_run)
+    report.removed["feedback_items"] += removed
+    report.kept["feedback_items"] += kept
+    report.removed["experiment_assignments"] += experiments.forget(
+        report.customer_ids, dry_run
+    )
     if not dry_run:
         # The comment is gone, and with it what was read in it.
         comments.forget(report.customer_ids)

@@ -11,9 +11,12 @@ from flask import current_app
 from karn import clock
 from karn.callbacks.models import CallNote, CallTask
 from karn.customers.models import Customer, ImportRun, Suppression
+from karn.experiments import operations as experiments
 from karn.extensions import db
+from karn.feedback import privacy as feedback
 from karn.privacy import scrub
 from karn.privacy.erasure import _audit_candidates, _customer_mail
+from karn.risk.models import RiskScore
 from karn.surveys.delivery import email_hash
 from karn.surveys.models import Invitation, OutboxMessage, Response
 
@@ -137,4 +140,13 @@ def export_person(customer: Customer) -> dict[str, Any]:
         "audit_log": audit_entries,
         "suppression": suppressed,
         "import_rows": import_rows,
+        "feedback_items": feedback.export(customer.id),
+        "experiment_assignments": experiments.for_person(customer.id),
+        # The churn-risk score with its explanation; none after an objection.
+        "churn_risk": [
+            _row(score, "customer_id")
+            for score in db.session.scalars(
+                sa.select(RiskScore).where(RiskScore.customer_id == customer.id)
+            )
+        ],
     }

@@ -19,6 +19,7 @@ from karn.accounts import audit
 from karn.customers.models import Customer
 from karn.enums import OutboxStatus
 from karn.extensions import db
+from karn.feedback import privacy as feedback
 from karn.privacy.erasure import (
     CLOSED_LABELS,
     KEPT_LABELS,
@@ -84,6 +85,8 @@ class RetentionReport:
     customers: int = 0
     customer_ids: list[int] = field(default_factory=list)
     mails: int = 0
+    # Feedback texts older than the personal-data limit, removed.
+    feedback_texts: int = 0
     batches: int = 0
     erasure: ErasureReport = field(default_factory=ErasureReport)
 
@@ -177,11 +180,17 @@ def enforce_retention(
             )
             db.session.commit()
 
-    if not dry_run and (report.customers or report.mails):
+    # Feedback, also anonymous, keeps its text no longer than personal data.
+    report.feedback_texts = feedback.strip_older_than(
+        report.personal_before, dry_run=dry_run, batch=batch
+    )
+
+    if not dry_run and (report.customers or report.mails or report.feedback_texts):
         audit.record(
             "privacy.retention",
             customers=report.customers,
             mails=report.mails,
+            feedback_texts=report.feedback_texts or None,
             months=months,
             days=days,
         )

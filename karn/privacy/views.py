@@ -22,8 +22,9 @@ from karn.accounts import audit, auditlog
 from karn.accounts.forms import ConfirmForm
 from karn.accounts.security import ADMINS, roles_required
 from karn.customers.models import Customer
+from karn.enums import Language
 from karn.extensions import db
-from karn.privacy import notices, operations
+from karn.privacy import document, notices, operations
 from karn.privacy.forms import NoticeForm
 
 bp = Blueprint("privacy", __name__, url_prefix="/privacy")
@@ -77,13 +78,20 @@ def export_json(customer_id: int):
 @bp.route("/customers/<int:customer_id>/export")
 @roles_required(*ADMINS)
 def export_page(customer_id: int):
-    """Everything Karn holds on one person, as a printable page."""
+    """Everything Karn holds on one person, as a document in their language
+    to print or save as PDF (karn.privacy.document)."""
     customer = _customer(customer_id)
     data = operations.export_person(customer)
     audit.record("privacy.export", customer, format="html")
     db.session.commit()
+    lang, html = document.render(customer, data)
     response = current_app.make_response(
-        render_template("privacy/export.html", customer=customer, data=data)
+        render_template(
+            "privacy/export.html",
+            customer=customer,
+            document=html,
+            language_name=document.LANGUAGE_NAMES[Language(lang)],
+        )
     )
     response.headers["Cache-Control"] = "no-store"
     return response

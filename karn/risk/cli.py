@@ -54,6 +54,15 @@ def train_command(no_activate, by):
             )
         )
         raise SystemExit(1) from None
+    except operations.Busy as exc:
+        click.echo(
+            f"Another training runs (by {exc.holder or 'unknown'}, since "
+            f"{exc.since:%Y-%m-%d %H:%M} UTC); try again when it is done."
+            if exc.since
+            else "Another training runs; try again when it is done."
+        )
+        click.echo(json.dumps({"error": "busy", "by": exc.holder}))
+        raise SystemExit(1) from None
     click.echo(f"Stored as version {row.version}.")
     if activated:
         click.echo(f"Version {row.version} is in use; `flask risk score` scores now.")

@@ -34,6 +34,7 @@ _COLUMNS = (
     Customer.region,
     Customer.language,
     Customer.extra,
+    Customer.currency,
 )
 
 
@@ -54,12 +55,16 @@ def _record(row) -> dict:
         "region": row.region,
         "language": row.language.value if row.language else None,
         "extra": row.extra or {},
+        "currency": row.currency,
     }
 
 
 def population(active_only: bool = False):
-    """The customers a model learns from (or scores): never the erased."""
-    query = sa.select(*_COLUMNS).where(Customer.erased_at.is_(None))
+    """The customers a model learns from (or scores): never the erased, nor
+    those who objected to profiling."""
+    query = sa.select(*_COLUMNS).where(
+        Customer.erased_at.is_(None), Customer.profiling_objected_at.is_(None)
+    )
     if active_only:
         query = query.where(Customer.status == CustomerStatus.ACTIVE)
     return query.order_by(Customer.id)
@@ -76,11 +81,22 @@ def chunks(query, size: int = CHUNK) -> Iterator[list[dict]]:
         last = rows[-1].id
 
 
+def records(query, ids: list[int], size: int = 1000) -> list[dict]:
+    """The query's customers with these ids (a few, by primary key)."""
+    out: list[dict] = []
+    for start in range(0, len(ids), size):
+        part = ids[start : start + size]
+        out.extend(
+            _record(r) for r in db.session.execute(query.where(Customer.id.in_(part)))
+        )
+    return out
+
+
 def counts() -> tuple[int, int]:
-    """(departed, active) customers that are not erased."""
+    """(departed, active) customers a model may learn from."""
     rows = db.session.execute(
         sa.select(Customer.status, sa.func.count())
-        .where(Customer.erased_at.is_(None))
+        .where(Customer.erased_at.is_(None), Customer.profiling_objected_at.is_(None))
         .group_by(Customer.status)
     ).all()
     by = {status: n for status, n in rows}
@@ -88,20 +104,12 @@ def counts() -> tuple[int, int]:
 
 
 def sample(query, size: int = FIT_SAMPLE, seed: int = 0) -> list[dict]:
-    """A uniform sample of the query's customers (reservoir sampling)."""
-    rng = random.Random(seed)
-    kept: list[dict] = []
-    seen = 0
-    for chunk in chunks(query):
-        for record in chunk:
-            seen += 1
-            if len(kept) < size:
-                kept.append(record)
-            else:
-                j = rng.randrange(seen)
-                if j < size:
-                    kept[j] = record
-    return kept
+    """A uniform sample of the query's customers: their ids only are read in
+    full, the sampled customers by primary key."""
+    ids = list(db.session.scalars(query.with_only_columns(Customer.id)))
+    if len(ids) > size:
+        ids = sorted(random.Random(seed).sample(ids, size))
+    return records(query, ids)
 
 
 def training_arrays(feature_set: feats.FeatureSet | None = None):

@@ -200,7 +200,11 @@ class FeatureSet:
     def matrix(self, records: list[dict]) -> np.ndarray:
         out = np.empty((len(records), len(self.features)), dtype=np.float64)
         for j, feature in enumerate(self.features):
-            out[:, j] = [feature.code(feature.raw(r)) for r in records]
+            if feature.kind == "num" and not feature.is_extra:
+                # Read from the database as numbers or None: NaN for None.
+                out[:, j] = np.array([r.get(feature.name) for r in records], float)
+            else:
+                out[:, j] = [feature.code(feature.raw(r)) for r in records]
         return out
 
 

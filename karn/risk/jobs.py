@@ -63,6 +63,10 @@ def run(app: Flask, retrain: bool, rescore: bool) -> None:
                 except training.TooLittleData as exc:
                     state["wait_until"] = clock.now() + timedelta(days=1)
                     log.info("risk model not trained: %s", exc)
+                except operations.Busy as exc:
+                    # `flask risk train` runs: it trains (and scores) for us.
+                    state["wait_until"] = clock.now() + timedelta(hours=1)
+                    log.info("risk model not trained: %s", exc)
             if rescore and store.active() is not None:
                 report = operations.score_all()
                 log.info("%d customers scored for churn risk", report.scored)

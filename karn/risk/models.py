@@ -3,9 +3,11 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, attributes, mapped_column
 
 from karn import clock
+from karn.customers.models import Customer
 from karn.dbtypes import UTCDateTime
 from karn.extensions import db
 
@@ -45,7 +47,8 @@ class RiskScore(db.Model):
     )
     model_version: Mapped[int]
     probability: Mapped[float] = mapped_column(sa.Float)
-    # Probability × monthly revenue, in the customer's own currency.
+    # Probability × monthly revenue, in the reporting currency: 0 when the
+    # customer's amounts are in another one (not summed, shown apart).
     revenue_at_risk: Mapped[float] = mapped_column(sa.Float, default=0.0)
     # The attributes that raise the risk most, as data (rendered per language):
     # [{"feature", "value", "typical", "drop"}]; None when not explained.
@@ -58,3 +61,19 @@ class RiskScore(db.Model):
         # The at-risk page ranks by revenue at risk.
         sa.Index("ix_risk_scores_rank", "revenue_at_risk", "customer_id"),
     )
+
+
+@event.listens_for(Session, "before_flush")
+def _objection_deletes_the_score(session, _context, _instances) -> None:
+    """A customer who objects to profiling loses their score at once, on
+    whichever path the objection came in (customer form, API, command)."""
+    objected = [
+        obj.id
+        for obj in session.dirty
+        if isinstance(obj, Customer)
+        and obj.id is not None
+        and obj.profiling_objected_at is not None
+        and attributes.get_history(obj, "profiling_objected_at").added
+    ]
+    if objected:
+        session.execute(sa.delete(RiskScore).where(RiskScore.customer_id.in_(objected)))

@@ -8,35 +8,94 @@ by its typical value (the median, or the most common category), and the three
 replacements that lower the probability most, by at least half a percentage
 point, are the attributes that raise the risk; with them the reason they would
 most likely leave for, from the likely-reason model when it is any good.
+
+Revenue at risk is counted in the reporting currency only: a customer whose
+amounts are in another currency gets 0 there (the page shows their own amount
+beside it, marked as not counted), as every other sum in Karn leaves them out.
+
+One training at a time: the worker and `flask risk train` take the lock (a
+row of the settings table, so it holds across processes and machines) and a
+second one is refused with ``Busy``; a lock older than ``LOCK_HOURS`` is left
+by a training that died and is taken over.
 """
 
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import sqlalchemy as sa
 
 from karn import clock
+from karn.customers import currency
+from karn.customers.models import Customer
 from karn.extensions import db
 from karn.risk import data, store, training
 from karn.risk.models import RiskModel, RiskScore
+from karn.settings import Setting
 
 log = logging.getLogger(__name__)
 
 EXPLAIN_TOP = 1000
 MIN_DROP = 0.005
 INSERT_BATCH = 5000
+LOCK_KEY = "risk.training"
+LOCK_HOURS = 6
+
+
+class Busy(Exception):
+    """Another training runs; ``holder`` and ``since`` say which."""
+
+    def __init__(self, holder: str | None, since):
+        super().__init__(f"another churn-risk training runs (by {holder}, {since})")
+        self.holder, self.since = holder, since
+
+
+def _lock(by: str | None) -> None:
+    """Take the training lock (committed at once); Busy when it is held."""
+    for _attempt in range(2):
+        try:
+            db.session.execute(
+                sa.insert(Setting).values(key=LOCK_KEY, value={"by": by})
+            )
+            db.session.commit()
+            return
+        except sa.exc.IntegrityError:
+            db.session.rollback()
+        held = db.session.get(Setting, LOCK_KEY)
+        if held is None:
+            continue
+        if clock.now() - held.updated_at < timedelta(hours=LOCK_HOURS):
+            raise Busy((held.value or {}).get("by"), held.updated_at)
+        db.session.delete(held)
+        db.session.commit()
+    raise Busy(None, None)
+
+
+def _unlock() -> None:
+    db.session.rollback()
+    db.session.execute(sa.delete(Setting).where(Setting.key == LOCK_KEY))
+    db.session.commit()
 
 
 def train_from_platform(by: str | None = None, auto_activate: bool = True):
     """Train on every customer, store the version, and activate it by the rule.
 
-    Returns (row, activated); raises training.TooLittleData.
+    Returns (row, activated); raises training.TooLittleData, or Busy while
+    another training runs.
     """
     departed, active = data.counts()
     if departed < training.MIN_DEPARTED or active < training.MIN_ACTIVE:
         raise training.TooLittleData(departed, active)
+    _lock(by)
+    try:
+        return _train(by, auto_activate)
+    finally:
+        _unlock()
+
+
+def _train(by: str | None, auto_activate: bool):
     feature_set, X, y, dates, ids = data.training_arrays()
     main = data.main_reasons()
     reasons = [main.get(int(i)) for i in ids]
@@ -104,11 +163,16 @@ def score_all(explain_top: int = EXPLAIN_TOP) -> ScoreReport:
     now = clock.now()
     ids, probs, revenue = [], [], []
     query = data.population(active_only=True)
+    reporting = currency.reporting()
     for chunk in data.chunks(query):
         X = bundle.features.matrix(chunk).astype(np.float32)
         ids.extend(r["id"] for r in chunk)
         probs.append(bundle.probability(X))
-        revenue.extend(r["monthly_revenue"] or 0.0 for r in chunk)
+        # Only amounts in the reporting currency are revenue at risk.
+        revenue.extend(
+            (r["monthly_revenue"] or 0.0) if r["currency"] in (None, reporting) else 0.0
+            for r in chunk
+        )
     ids_a = np.array(ids, dtype=np.int64)
     p = np.concatenate(probs) if probs else np.empty(0)
     at_risk = np.round(p * np.array(revenue, dtype=np.float64), 2)
@@ -116,9 +180,7 @@ def score_all(explain_top: int = EXPLAIN_TOP) -> ScoreReport:
     rank = np.lexsort((ids_a, -at_risk))[:explain_top]
     explained: dict[int, tuple[list, str | None]] = {}
     top_ids = set(int(i) for i in ids_a[rank])
-    records = []
-    for chunk in data.chunks(query):
-        records.extend(r for r in chunk if r["id"] in top_ids)
+    records = data.records(query, sorted(top_ids))
     if records:
         X = bundle.features.matrix(records).astype(np.float32)
         why = _explain(bundle, X)
@@ -142,7 +204,8 @@ def score_all(explain_top: int = EXPLAIN_TOP) -> ScoreReport:
                     "scored_at": now,
                 }
             )
-        db.session.execute(sa.insert(RiskScore), rows)
+        # Core, not the ORM: a million rows without a million objects.
+        db.session.execute(sa.insert(RiskScore.__table__), rows)
     db.session.commit()
     report.scored, report.explained = len(ids_a), len(explained)
     report.seconds = time.monotonic() - started
@@ -155,6 +218,16 @@ def last_scored():
 
 def last_trained():
     return db.session.scalar(sa.select(sa.func.max(RiskModel.created_at)))
+
+
+def object_to_profiling(customer: Customer, objects: bool) -> bool:
+    """Record (or withdraw) a customer's objection to profiling; an objection
+    deletes their score at the next flush (karn.risk.models). True when it
+    changed; the caller commits."""
+    if objects == (customer.profiling_objected_at is not None):
+        return False
+    customer.profiling_objected_at = clock.now() if objects else None
+    return True
 
 
 def forget(customer_ids: list[int]) -> int:

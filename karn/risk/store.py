@@ -12,7 +12,6 @@ upload a model.
 import hashlib
 import io
 
-import joblib
 import sqlalchemy as sa
 
 from karn import clock
@@ -26,6 +25,8 @@ AUC_TOLERANCE = 0.01
 
 
 def dumps(bundle: Bundle) -> bytes:
+    import joblib  # here: it loads slowly and only training and scoring need it
+
     buffer = io.BytesIO()
     joblib.dump(bundle, buffer, compress=3)
     return buffer.getvalue()
@@ -59,6 +60,8 @@ def load(row: RiskModel) -> Bundle:
     """The model of a stored version; ValueError if the blob was altered."""
     if hashlib.sha256(row.blob).hexdigest() != row.digest:
         raise ValueError(f"risk model version {row.version} does not match its hash")
+    import joblib
+
     bundle = joblib.load(io.BytesIO(row.blob))
     if not isinstance(bundle, Bundle):
         raise ValueError(f"risk model version {row.version} is not a risk model")

@@ -33,20 +33,17 @@ than chance (a one-sided 2.5% margin), else "no likely reason".
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from karn.risk.features import FeatureSet
+
+# scikit-learn is imported in the functions that train: loading it takes a
+# second, which every page and command would otherwise wait for.
+if TYPE_CHECKING:
+    from sklearn.isotonic import IsotonicRegression
 
 FOLDS = 5
 CV_MAX = 200_000
@@ -73,6 +70,13 @@ class TooLittleData(Exception):
 
 def make_estimator(kind: str, categorical: np.ndarray, seed: int = 0):
     """A fresh candidate model; ``categorical`` marks the coded columns."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     if kind == "gradient_boosting":
         return HistGradientBoostingClassifier(
             categorical_features=categorical if categorical.any() else None,
@@ -135,6 +139,8 @@ def calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
 
 def out_of_fold(kind, X, y, categorical, folds=FOLDS, seed=0) -> np.ndarray:
     """Each customer's score from the model of the folds without them."""
+    from sklearn.model_selection import StratifiedKFold
+
     scores = np.empty(len(y), dtype=np.float64)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(X, y):
@@ -143,12 +149,16 @@ def out_of_fold(kind, X, y, categorical, folds=FOLDS, seed=0) -> np.ndarray:
     return scores
 
 
-def _isotonic(scores, y) -> IsotonicRegression:
+def _isotonic(scores, y) -> "IsotonicRegression":
+    from sklearn.isotonic import IsotonicRegression
+
     return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
 
 
 def cross_fitted(scores, y, folds=FOLDS, seed=0) -> np.ndarray:
     """Calibrated probabilities, each fold's mapped by the others' isotonic fit."""
+    from sklearn.model_selection import StratifiedKFold
+
     out = np.empty(len(y), dtype=np.float64)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed + 1)
     for train, test in splitter.split(scores.reshape(-1, 1), y):
@@ -187,11 +197,39 @@ def forward_split(y, dates, seed=0):
     return train, test, dates[after[0]].fromtimestamp(cutoff, dates[after[0]].tzinfo)
 
 
+def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list:
+    """[mean probability, share that left, customers] per equal-frequency bin."""
+    order = np.argsort(p, kind="stable")
+    return [
+        [round(float(p[part].mean()), 4), round(float(y[part].mean()), 4), len(part)]
+        for part in np.array_split(order, bins)
+        if len(part)
+    ]
+
+
+def gains(y: np.ndarray, score: np.ndarray, steps: int = 10) -> list:
+    """[share of customers, share of the leavers among them] for the top 10%,
+    20%, … 100% scored highest: the cumulative gains curve."""
+    order = np.argsort(-score, kind="stable")
+    found = np.cumsum(y[order])
+    total = max(1, int(y.sum()))
+    out = []
+    for k in range(1, steps + 1):
+        upto = max(1, int(math.ceil(k / steps * len(y))))
+        out.append([round(k / steps, 2), round(float(found[upto - 1]) / total, 4)])
+    return out
+
+
 def _figures(y, raw, calibrated) -> dict:
+    from sklearn.metrics import roc_auc_score
+
     return {
         "auc": round(float(roc_auc_score(y, raw)), 4),
         "top_decile_lift": round(top_decile_lift(y, raw), 3),
         "calibration_error": round(calibration_error(y, calibrated), 4),
+        # The pictures on the at-risk page, from the same validation.
+        "calibration_bins": calibration_bins(y, calibrated),
+        "gains": gains(y, raw),
     }
 
 
@@ -202,7 +240,7 @@ class Bundle:
     features: FeatureSet
     kind: str
     estimator: object
-    calibrator: IsotonicRegression
+    calibrator: "IsotonicRegression"
     reason_model: object | None = None
     reason_classes: list[str] = field(default_factory=list)
 
@@ -224,6 +262,8 @@ class Bundle:
 
 def train_reason_model(X, reasons: list[str | None], categorical, seed=0):
     """(model or None, evaluation) of the likely-reason model."""
+    from sklearn.model_selection import StratifiedKFold
+
     keep = np.array([r is not None for r in reasons], dtype=bool)
     labels = np.array([r for r in reasons if r is not None], dtype=object)
     Xr = X[keep]
@@ -274,6 +314,8 @@ def train(
     candidates: tuple[str, ...] = CANDIDATES,
 ) -> tuple[Bundle, dict]:
     """Choose, validate and fit the risk model; (bundle, metrics)."""
+    from sklearn.metrics import roc_auc_score
+
     started = time.monotonic()
     departed, active = int(y.sum()), int((~y).sum())
     if departed < MIN_DEPARTED or active < MIN_ACTIVE:

@@ -1,20 +1,24 @@
 """The at-risk page: current customers ranked by revenue at risk, and why."""
 
-import csv
-import io
-
 import sqlalchemy as sa
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from karn.accounts.security import MANAGERS, roles_required
+from karn.analysis import currencies
 from karn.analysis.queries import reason_labels_for
+from karn.customers import currency
+from karn.customers.currency import reporting as reporting_currency
 from karn.customers.models import Customer
+from karn.customers.queries import distinct_values
+from karn.enums import ExperimentKind
+from karn.experiments.operations import open_groups
 from karn.extensions import db
-from karn.formatting import spreadsheet_cell
+from karn.formatting import number
 from karn.risk import data, store, training
+from karn.risk.features import OTHER
 from karn.risk.models import RiskScore
 
 bp = Blueprint("risk", __name__, url_prefix="/at-risk")
@@ -53,13 +57,15 @@ def _filters() -> dict:
     return out
 
 
-def _query(filters: dict, *columns):
-    query = (
-        sa.select(*(columns or (RiskScore, Customer)))
-        .select_from(RiskScore)
-        .join(Customer, Customer.id == RiskScore.customer_id)
-        .where(Customer.erased_at.is_(None))
-    )
+def _query(filters: dict, *columns, customers: bool = True):
+    """The scores the filters pick; ``customers=False`` for a count or sum that
+    needs no customer column (erasure and objection delete the score, so an
+    unfiltered count need not look at a million customers)."""
+    query = sa.select(*(columns or (RiskScore, Customer))).select_from(RiskScore)
+    if customers or any(filters[n] for n in ("segment", "plan", "region")):
+        query = query.join(Customer, Customer.id == RiskScore.customer_id).where(
+            Customer.erased_at.is_(None)
+        )
     for name in ("segment", "plan", "region"):
         if filters[name]:
             query = query.where(getattr(Customer, name) == filters[name])
@@ -96,6 +102,21 @@ def explain(reasons: list | None) -> list[str]:
     ]
 
 
+def _validation_in_words(how: str) -> str:
+    """How the model was validated, in the reader's language."""
+    if how.startswith("forward in time"):
+        return _(
+            "forward in time: trained on the earlier departures, tested on the "
+            "later ones"
+        )
+    if "cross-validation" in how:
+        return _(
+            "five-fold cross-validation, each customer tested by a model "
+            "that had not seen them"
+        )
+    return how
+
+
 def quality_in_words(metrics: dict) -> list[str]:
     """The model's evaluation as a manager reads it."""
     auc = metrics.get("auc", 0.0)
@@ -104,21 +125,21 @@ def quality_in_words(metrics: dict) -> list[str]:
             "Of a customer who left and one who stayed, the model puts the one who "
             "left higher %(times)s times out of 100 (AUC %(auc)s; 50 is guessing).",
             times=round(auc * 100),
-            auc=f"{auc:.2f}",
+            auc=number(auc, 2),
         ),
         _(
             "The 10%% it ranks highest hold %(lift)s times as many leavers as "
             "customers on average.",
-            lift=f"{metrics.get('top_decile_lift', 0):.1f}",
+            lift=number(metrics.get("top_decile_lift", 0), 1),
         ),
         _(
             "Its probabilities are off by %(points)s percentage points on average.",
-            points=f"{100 * metrics.get('calibration_error', 0):.1f}",
+            points=number(100 * metrics.get("calibration_error", 0), 1),
         ),
         _(
             "Measured on %(n)s customers it had not learned from (%(how)s).",
-            n=f"{metrics.get('n', 0):,}",
-            how=metrics.get("validation", ""),
+            n=number(metrics.get("n", 0)),
+            how=_validation_in_words(str(metrics.get("validation", ""))),
         ),
     ]
     reason = metrics.get("reason_model") or {}
@@ -141,15 +162,29 @@ def quality_in_words(metrics: dict) -> list[str]:
     return lines
 
 
-def _distinct(column) -> list[str]:
-    return db.session.scalars(
-        sa.select(column)
-        .join(RiskScore, RiskScore.customer_id == Customer.id)
-        .where(column.is_not(None))
-        .distinct()
-        .order_by(column)
-        .limit(200)
-    ).all()
+def charts_in_words(metrics: dict) -> dict:
+    """The numbers beside the two pictures, in plain words."""
+    out = {"calibration": [], "gains": []}
+    for predicted, observed, n in metrics.get("calibration_bins") or []:
+        out["calibration"].append(
+            _(
+                "%(n)s customers given %(predicted)s%% on average: %(observed)s%% "
+                "of them left.",
+                n=number(n),
+                predicted=number(100 * predicted, 1),
+                observed=number(100 * observed, 1),
+            )
+        )
+    for share, found in (metrics.get("gains") or [])[:3]:
+        out["gains"].append(
+            _(
+                "Calling the %(share)s%% with the highest risk reaches %(found)s%% "
+                "of the leavers; calling at random, %(share)s%%.",
+                share=number(100 * share, 0),
+                found=number(100 * found, 0),
+            )
+        )
+    return out
 
 
 @bp.get("/")
@@ -157,7 +192,8 @@ def _distinct(column) -> list[str]:
 def index():
     filters = _filters()
     row = store.active()
-    departed, active = data.counts()
+    # With a model in use there was enough to train on: no need to count.
+    departed, active = data.counts() if row is None else (None, None)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     query = _query(filters)
     total, at_risk = db.session.execute(
@@ -165,6 +201,7 @@ def index():
             filters,
             sa.func.count(),
             sa.func.coalesce(sa.func.sum(RiskScore.revenue_at_risk), 0.0),
+            customers=False,
         )
     ).one()
     rows = db.session.execute(
@@ -176,7 +213,11 @@ def index():
         "risk/index.html",
         model=row,
         quality=quality_in_words(row.metrics) if row else [],
-        too_little=departed < training.MIN_DEPARTED or active < training.MIN_ACTIVE,
+        pictures=charts_in_words(row.metrics or {}) if row else {},
+        other_currency=other_currency(filters),
+        reporting_currency=reporting_currency(),
+        too_little=row is None
+        and (departed < training.MIN_DEPARTED or active < training.MIN_ACTIVE),
         departed=departed,
         active=active,
         minimum=training.MIN_DEPARTED,
@@ -189,12 +230,66 @@ def index():
         bands=BANDS,
         reasons=reason_labels_for(_lang()),
         no_reason=NO_REASON,
-        options={
-            "segment": _distinct(Customer.segment),
-            "plan": _distinct(Customer.plan),
-            "region": _distinct(Customer.region),
-        },
+        options={name: distinct_values(name) for name in ("segment", "plan", "region")},
         explain=explain,
+        keep_calls=open_groups((c.id for _s, c in rows), ExperimentKind.KEEP_CALL),
+    )
+
+
+def own_amount(score: RiskScore, customer) -> tuple[float | None, str, bool]:
+    """(revenue at risk in the customer's own currency, its code, counted)."""
+    code = customer.currency or currency.reporting()
+    counted = code == currency.reporting()
+    if counted:
+        return round(score.revenue_at_risk, 2), code, True
+    if customer.monthly_revenue is None:
+        return None, code, False
+    return round(score.probability * float(customer.monthly_revenue), 2), code, False
+
+
+def in_words(value: str) -> str:
+    return _("other") if value == OTHER else value
+
+
+def ordered(filters: dict):
+    return _query(filters).order_by(
+        RiskScore.revenue_at_risk.desc(), RiskScore.customer_id
+    )
+
+
+def export_rows(filters: dict, lang: str, limit: int):
+    """The header and the rows of the CSV and XLSX exports (page language)."""
+    labels = reason_labels_for(lang)
+    yield [
+        _("Customer number"),
+        _("Name"),
+        _("Probability"),
+        _("Revenue at risk"),
+        _("Currency"),
+        _("Counted in the total"),
+        _("Likely reason"),
+        _("Why"),
+    ]
+    for score, customer in db.session.execute(ordered(filters).limit(limit)):
+        amount, code, counted = own_amount(score, customer)
+        yield [
+            customer.external_id or "",
+            customer.name or "",
+            round(score.probability, 3),
+            amount,
+            code,
+            _("yes") if counted else _("no"),
+            labels.get(score.likely_reason, "") if score.likely_reason else "",
+            "; ".join(explain(score.reasons)),
+        ]
+
+
+def other_currency(filters: dict) -> int:
+    """Scored customers the filters pick whose amounts are in another currency."""
+    if not currencies.any_other():
+        return 0
+    return (
+        db.session.scalar(_query(filters, sa.func.count()).where(currency.other())) or 0
     )
 
 
@@ -202,42 +297,58 @@ def index():
 @roles_required(*MANAGERS)
 def export():
     """The ranking as on the page (filters included) as CSV."""
-    filters = _filters()
-    labels = reason_labels_for(_lang())
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            _("Customer number"),
-            _("Name"),
-            _("Probability"),
-            _("Revenue at risk"),
-            _("Likely reason"),
-            _("Why"),
-        ]
-    )
-    for score, customer in db.session.execute(
-        _filters_query(filters).limit(EXPORT_MAX)
-    ):
-        writer.writerow(
-            spreadsheet_cell(cell)
-            for cell in [
-                customer.external_id or "",
-                customer.name or "",
-                f"{score.probability:.3f}",
-                f"{score.revenue_at_risk:.2f}",
-                labels.get(score.likely_reason, "") if score.likely_reason else "",
-                "; ".join(explain(score.reasons)),
-            ]
-        )
+    from karn.analysis.exports import csv_chunks
+
+    rows = export_rows(_filters(), _lang(), EXPORT_MAX)
     return Response(
-        out.getvalue(),
+        "".join(csv_chunks(rows)),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=at-risk.csv"},
     )
 
 
-def _filters_query(filters: dict):
-    return _query(filters).order_by(
-        RiskScore.revenue_at_risk.desc(), RiskScore.customer_id
+@bp.get("/export.xlsx")
+@roles_required(*MANAGERS)
+def export_xlsx():
+    """The same as an Excel workbook."""
+    from karn.analysis.exports import xlsx
+
+    return Response(
+        xlsx(export_rows(_filters(), _lang(), EXPORT_MAX)),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": "attachment; filename=at-risk.xlsx"},
     )
+
+
+@bp.get("/<any(calibration, gains):name>.svg")
+@roles_required(*MANAGERS)
+def chart(name: str):
+    """The active model's calibration or cumulative gains chart."""
+    from karn.risk import charts
+
+    row = store.active()
+    figures = (row.metrics or {}) if row else {}
+    points = figures.get("calibration_bins" if name == "calibration" else "gains")
+    if not points:
+        abort(404)
+    if name == "calibration":
+        body = charts.calibration_chart(
+            points,
+            {
+                "perfect": _("perfectly calibrated"),
+                "model": _("the model"),
+                "x_axis": _("predicted probability of leaving"),
+                "y_axis": _("share that left"),
+            },
+        )
+    else:
+        body = charts.gains_chart(
+            points,
+            {
+                "random": _("calling at random"),
+                "model": _("highest risk first"),
+                "x_axis": _("share of customers called"),
+                "y_axis": _("share of the leavers reached"),
+            },
+        )
+    return Response(body, mimetype="image/svg+xml")

@@ -17,8 +17,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from markupsafe import Markup, escape
-from wtforms import EmailField, IntegerField, StringField
+from wtforms import BooleanField, EmailField, IntegerField, StringField
 from wtforms.validators import (
     Email,
     InputRequired,
@@ -35,7 +36,7 @@ from karn.customers import stripe_lookup
 from karn.customers.models import Suppression
 from karn.enums import OutboxStatus
 from karn.extensions import db
-from karn.surveys import deliverability, delivery, mail_reasons, outbox
+from karn.surveys import branding, deliverability, delivery, mail_reasons, outbox
 from karn.surveys.models import OutboxMessage
 
 bp = Blueprint("delivery", __name__, url_prefix="/admin")
@@ -220,7 +221,7 @@ class ScheduleForm(FlaskForm):
 def schedule():
     """The invitation schedule: delay, reminders, cut-off, quiet hours, rate."""
     form = ScheduleForm()
-    names = list(settings.EDITABLE)
+    names = [name for name in settings.EDITABLE if name in form]
     if request.method == "GET":
         for name in names:
             value = settings.get(name)
@@ -309,3 +310,68 @@ def deliverability_release():
     else:
         flash(_("That domain is not paused."), "error")
     return redirect(url_for("delivery.deliverability_page"))
+
+
+# --- branding ----------------------------------------------------------------------
+
+
+class BrandingForm(FlaskForm):
+    colour = StringField(
+        _l("Colour"),
+        description=_l(
+            "A hex code such as #1d4e5f, for the survey's header and buttons, "
+            "with white text on it. Empty: Karn's own colour."
+        ),
+    )
+    logo = FileField(
+        _l("Logo"),
+        description=_l("A PNG or JPEG image of at most 200 KB."),
+        render_kw={"accept": "image/png,image/jpeg"},
+    )
+    remove_logo = BooleanField(_l("Remove the logo"))
+
+
+@bp.route("/branding", methods=["GET", "POST"])
+@roles_required(*ADMINS)
+def branding_page():
+    """The company's logo and colour, on the survey pages and in survey mail."""
+    form = BrandingForm()
+    brand = branding.current()
+    if request.method == "GET":
+        form.colour.data = brand.colour or ""
+    if form.validate_on_submit():
+        colour = None
+        if (form.colour.data or "").strip():
+            colour, problem = branding.read_colour(form.colour.data)
+            if problem:
+                form.colour.errors.append(problem)
+        data = content_type = None
+        upload = form.logo.data
+        if upload and getattr(upload, "filename", ""):
+            data = upload.read(branding.LOGO_MAX_BYTES + 1)
+            content_type, problem = branding.read_logo(data)
+            if problem:
+                form.logo.errors.append(problem)
+        if not form.colour.errors and not form.logo.errors:
+            branding.save(
+                colour=colour,
+                logo_data=data,
+                logo_type=content_type,
+                remove_logo=form.remove_logo.data,
+                user_id=current_user.id,
+            )
+            audit.record(
+                "settings.branding",
+                colour=colour or "",
+                logo="new" if data else ("removed" if form.remove_logo.data else ""),
+            )
+            db.session.commit()
+            flash(_("The branding is saved. Survey pages and mail show it."), "success")
+            return redirect(url_for("delivery.branding_page"))
+    return render_template(
+        "surveys/admin/branding.html",
+        form=form,
+        brand=brand,
+        logo_url=branding.logo_url(brand),
+        min_contrast=branding.MIN_CONTRAST,
+    )

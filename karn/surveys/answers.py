@@ -12,6 +12,7 @@ from karn.surveys.question_types import (
     LONG_TEXT,
     MULTIPLE_CHOICE,
     NUMBER_RANGES,
+    OTHER,
     PHONE_TIME,
     RATING_5,
     SHORT_TEXT,
@@ -24,9 +25,12 @@ from karn.surveys.question_types import (
     _option_values,
     _reason_questions,
     field_name,
+    has_other_text,
+    other_key,
 )
 
 DEFAULT_MAX_LENGTH = {SHORT_TEXT: 200, LONG_TEXT: 2000}
+OTHER_TEXT_MAX_LENGTH = 500
 TIME_MAX_LENGTH = 100
 PHONE_DIGITS = (6, 15)
 
@@ -267,6 +271,22 @@ def _read_answers(
             value = [v for v in value if v != clean[primary["key"]]] or _MISSING
             if value is _MISSING and strict and _is_flag(question, "required"):
                 question_errors = [(field_name(question["key"]), "required", {})]
+        if value is not _MISSING and has_other_text(question):
+            chosen = value if isinstance(value, list) else [value]
+            if OTHER in chosen:
+                # Typed in the box under "other"; dropped when other is not chosen.
+                name = field_name(question["key"], OTHER)
+                raw = _single(form, name)
+                if raw is None:
+                    if strict:
+                        question_errors = [*question_errors, (name, "invalid", {})]
+                elif raw:
+                    text, text_errors = _read_text(
+                        raw, name, OTHER_TEXT_MAX_LENGTH, strict
+                    )
+                    question_errors = [*question_errors, *text_errors]
+                    if text and not text_errors:
+                        clean[other_key(question["key"])] = text
         errors += question_errors
         if value is not _MISSING:
             clean[question["key"]] = value
@@ -320,4 +340,6 @@ def form_values(
             values[field_name(key)] = "yes" if value else "no"
         else:
             values[field_name(key)] = str(value)
+        if has_other_text(question) and other_key(key) in clean:
+            values[field_name(key, OTHER)] = clean[other_key(key)]
     return values

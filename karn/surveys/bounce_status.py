@@ -7,6 +7,7 @@ read a notice's diagnostic lines, remote host and most specific status code.
 """
 
 import re
+from functools import cache
 
 # Where in the SMTP conversation a reply came, as far as it is known.
 CONNECT = "connect"  # greeting, EHLO/HELO, STARTTLS
@@ -425,8 +426,6 @@ _WORDS: list[tuple[str, str]] = [
 ]
 
 
-_WORD_PATTERNS = [(reason, _compile(words)) for reason, words in _WORDS]
-
 # The words that name the stage a server refused at.
 _STAGES = [
     (
@@ -459,7 +458,12 @@ _STAGES = [
         """,
     ),
 ]
-_STAGE_PATTERNS = [(stage, _compile(words)) for stage, words in _STAGES]
+
+
+@cache
+def _patterns(table: str) -> list[tuple[str, re.Pattern]]:
+    """_WORDS or _STAGES compiled at first use, not at every command's start."""
+    return [(name, _compile(words)) for name, words in globals()[table]]
 
 
 def _normal(text: str | None) -> str:
@@ -479,7 +483,7 @@ def stage_of(text: str | None) -> str | None:
     text = _normal(text)
     found = [
         (match.start(), stage)
-        for stage, pattern in _STAGE_PATTERNS
+        for stage, pattern in _patterns("_STAGES")
         for match in pattern.finditer(text)
     ]
     return min(found)[1] if found else None
@@ -493,7 +497,7 @@ _COMMANDS["rcpt"] = RCPT
 def words_reason(text: str | None) -> str | None:
     """The reason a failure text's words name, if any."""
     text = _normal(text)
-    for reason, pattern in _WORD_PATTERNS:
+    for reason, pattern in _patterns("_WORDS"):
         if pattern.search(text):
             return reason
     return None

@@ -2,6 +2,11 @@
 
 Plain data in the question format described in ``karn.surveys.definition``,
 which also makes ``default_questions`` reachable.
+
+New installs get the newest edition. Earlier editions are kept exactly as they
+were published: a survey whose newest version still equals one of them was
+never edited, so it may be offered the newest edition as an update
+(``karn.surveys.editing.default_update``).
 """
 
 from typing import Any
@@ -9,6 +14,7 @@ from typing import Any
 from karn.surveys.question_types import (
     LONG_TEXT,
     MULTIPLE_CHOICE,
+    OTHER,
     PHONE_TIME,
     RATING_5,
     REASON_CODES,
@@ -32,8 +38,54 @@ def _reason_options() -> list[dict[str, Any]]:
     ]
 
 
+# The question whose answer says whether the respondent may be contacted again
+# about their answers; follow-up mail reads it (karn.surveys.consent).
+CONSENT_KEY = "contact_consent"
+CONSENT_YES, CONSENT_NO = "yes", "no"
+
+
+def consent_question() -> dict[str, Any]:
+    """May we contact you again about your answers? (options yes and no)"""
+    return {
+        "key": CONSENT_KEY,
+        "type": SINGLE_CHOICE,
+        "text": _both(
+            "Mogen we later nog contact met u opnemen over uw antwoorden?",
+            "May we contact you again later about your answers?",
+        ),
+        "help": _both(
+            "Bijvoorbeeld om te vertellen wat we met uw antwoorden hebben gedaan.",
+            "For example, to tell you what we did with your answers.",
+        ),
+        "required": False,
+        "options": [
+            {"value": CONSENT_YES, "label": _both("Ja, dat mag", "Yes, you may")},
+            {"value": CONSENT_NO, "label": _both("Nee, liever niet", "No, thank you")},
+        ],
+    }
+
+
 def default_questions() -> list[dict[str, Any]]:
-    """The default exit survey of PRODUCT.md, in Dutch and English (a new copy)."""
+    """The default exit survey of PRODUCT.md, in Dutch and English (a new copy).
+
+    The second edition: "other" opens a text box in both reason questions, and
+    the survey ends with the consent question.
+    """
+    questions = first_edition()
+    for question in questions:
+        if OTHER in [o["value"] for o in question.get("options") or ()]:
+            question["other_text"] = True
+    questions.append(consent_question())
+    return questions
+
+
+def earlier_editions() -> list[list[dict[str, Any]]]:
+    """Every earlier edition of the default survey, exactly as it was published."""
+    return [first_edition()]
+
+
+def first_edition() -> list[dict[str, Any]]:
+    """The default survey as it was first published; never change it."""
     return [
         {
             "key": "main_reason",

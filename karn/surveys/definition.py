@@ -34,7 +34,10 @@ Per type:
   with at least two options and unique codes (same pattern as keys);
   ``reason_question`` (the values are canonical reason codes: service, quality,
   brand, price, need, other); ``randomise`` (option order shuffled per
-  respondent by ``option_order``, with ``other`` kept last).
+  respondent by ``option_order``, with ``other`` kept last); ``other_text``
+  (choosing the option ``other`` opens a box for "other, namely": its text is
+  stored as the text of the question's answer and read as a comment; without
+  an ``other`` option it does nothing).
   A version has at most one shown single-choice reason question (the main
   reason) and at most one shown multiple-choice reason question (the other
   reasons), which must come after the main one.
@@ -53,6 +56,7 @@ Form field names (what the survey page posts):
 * ``q_<key>`` repeated once per selected option for multiple choice;
 * ``q_<key>__<item>`` for each item of a rating matrix;
 * ``q_<key>__phone`` and ``q_<key>__time`` for ``phone_time``.
+* ``q_<key>__other`` for the "other, namely" text of a choice question.
 
 Keys cannot contain a double underscore, so these names never collide.
 ``form`` arguments take a ``str`` or a ``list[str]`` per name (Werkzeug's
@@ -64,6 +68,8 @@ code ``str``; multiple choice a ``list[str]`` in option order; ``rating_5`` and
 ``bool``; text a ``str`` (verbatim apart from trimmed ends, ``\\n`` line
 breaks and control characters removed; escaping is the template's job);
 ``phone_time`` ``{"phone": str, "time": str}``. Unanswered questions are absent.
+The "other, namely" text of a choice question travels as ``<key>__other``
+(``other_key``), present only while ``other`` is chosen.
 
 Other reasons that repeat the main reason are dropped silently: the respondent
 said the same thing twice, which is not worth an error message. The main reason
@@ -83,6 +89,7 @@ from typing import Any
 
 from karn.surveys.answers import (
     DEFAULT_MAX_LENGTH,
+    OTHER_TEXT_MAX_LENGTH,
     PHONE_DIGITS,
     TIME_MAX_LENGTH,
     answer_message,
@@ -124,7 +131,9 @@ from karn.surveys.question_types import (
     _reason_questions,
     field_name,
     field_names,
+    has_other_text,
     localise,
+    other_key,
 )
 
 __all__ = [
@@ -152,6 +161,8 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "field_name",
     "field_names",
+    "other_key",
+    "has_other_text",
     "localise",
     "Problem",
     "definition_problems",
@@ -168,6 +179,7 @@ __all__ = [
     "primary_reason",
     "reasons_of",
     "free_texts",
+    "OTHER_TEXT_MAX_LENGTH",
     "copy_for_edit",
     "with_changes",
 ]
@@ -287,14 +299,20 @@ def reasons_of(
 def free_texts(
     questions: Sequence[Mapping[str, Any]], clean: Mapping[str, Any]
 ) -> dict[str, str]:
-    """The free-text answers (short and long text), to tag for sentiment and reason."""
-    return {
-        question["key"]: clean[question["key"]]
-        for question in questions
-        if question["type"] in TEXT_TYPES
-        and isinstance(clean.get(question["key"]), str)
-        and clean[question["key"]].strip()
-    }
+    """The free-text answers, to tag for sentiment and reason: short and long
+    text, and the "other, namely" text of a choice question (under its key)."""
+    texts = {}
+    for question in questions:
+        key = question["key"]
+        if question["type"] in TEXT_TYPES:
+            text = clean.get(key)
+        elif has_other_text(question):
+            text = clean.get(other_key(key))
+        else:
+            continue
+        if isinstance(text, str) and text.strip():
+            texts[key] = text
+    return texts
 
 
 # ------------------------------------------------------------------ editing

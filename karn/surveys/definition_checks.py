@@ -35,8 +35,12 @@ _KEY = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*\Z")
 
 _COMMON_FIELDS = frozenset({"key", "type", "text", "help", "required", "hidden"})
 _TYPE_FIELDS = {
-    SINGLE_CHOICE: frozenset({"options", "reason_question", "randomise", "show_if"}),
-    MULTIPLE_CHOICE: frozenset({"options", "reason_question", "randomise", "show_if"}),
+    SINGLE_CHOICE: frozenset(
+        {"options", "reason_question", "randomise", "show_if", "other_text"}
+    ),
+    MULTIPLE_CHOICE: frozenset(
+        {"options", "reason_question", "randomise", "show_if", "other_text"}
+    ),
     RATING_5: frozenset({"items", "show_if"}),
     SCALE_10: frozenset({"show_if"}),
     SHORT_TEXT: frozenset({"max_length", "show_if"}),
@@ -44,7 +48,7 @@ _TYPE_FIELDS = {
     YES_NO: frozenset({"show_if"}),
     PHONE_TIME: frozenset({"show_if"}),
 }
-_FLAGS = ("required", "hidden", "reason_question", "randomise")
+_FLAGS = ("required", "hidden", "reason_question", "randomise", "other_text")
 
 
 # ------------------------------------------------------- definition checks

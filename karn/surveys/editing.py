@@ -54,3 +54,31 @@ def publish(survey: Survey, questions: list[dict], user=None) -> SurveyVersion:
     db.session.flush()
     audit.record("survey.publish", version, user=user, number=number)
     return version
+
+
+def default_update(survey: Survey) -> SurveyVersion | None:
+    """The survey's newest version when the default survey's newest edition may
+    replace it: it is an earlier edition, unedited, and no draft is waiting.
+
+    A survey someone edited is never offered the update, so nothing they
+    changed is lost.
+    """
+    if survey.draft is not None:
+        return None
+    latest = db.session.scalar(
+        sa.select(SurveyVersion)
+        .where(SurveyVersion.survey_id == survey.id)
+        .order_by(SurveyVersion.number.desc())
+        .limit(1)
+    )
+    if latest is None or latest.questions not in default_survey.earlier_editions():
+        return None
+    return latest
+
+
+def apply_default_update(survey: Survey, user=None) -> SurveyVersion | None:
+    """Publish the default survey's newest edition as the survey's next version,
+    when it is offered (``default_update``); None when it is not."""
+    if default_update(survey) is None:
+        return None
+    return publish(survey, default_survey.default_questions(), user=user)

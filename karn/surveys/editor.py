@@ -11,6 +11,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from karn import settings
 from karn.accounts import audit
 from karn.accounts.forms import ConfirmForm
 from karn.accounts.security import MANAGERS, roles_required
@@ -78,7 +79,31 @@ def index():
         counts=counts,
         answered=answered,
         waiting=waiting,
+        updates={s.id for s in surveys if editing.default_update(s) is not None},
+        confirm=ConfirmForm(),
     )
+
+
+@bp.route("/<int:survey_id>/default-update", methods=["POST"])
+@roles_required(*MANAGERS)
+def default_update(survey_id: int):
+    """Publish the default survey's new edition over an unedited earlier one."""
+    survey = _survey(survey_id)
+    if ConfirmForm().validate_on_submit():
+        version = editing.apply_default_update(survey, current_user)
+        if version is None:
+            flash(_("This survey was changed, so it keeps its own questions."), "error")
+        else:
+            audit.record("survey.default_update", version, number=version.number)
+            db.session.commit()
+            flash(
+                _(
+                    "Version %(n)d is published. New invitations get it.",
+                    n=version.number,
+                ),
+                "success",
+            )
+    return redirect(url_for("editor.index"))
 
 
 def _apply_form(questions: list[dict], form) -> list[dict]:
@@ -212,6 +237,7 @@ def discard(survey_id: int):
 def preview(survey_id: int):
     """The draft exactly as a respondent sees it, in either language."""
     survey = _survey(survey_id)
+    settings.note_once(settings.SURVEY_CHECKED, current_user.id)
     questions = _working_copy(survey)
     lang = request.args.get("lang", str(get_locale()))
     if lang not in definition.LANGUAGES:
@@ -223,17 +249,13 @@ def preview(survey_id: int):
     }
     from flask_babel import force_locale
 
+    from karn.surveys.respond import page_context
+
+    shown = [q for q in questions if not q.get("hidden")]
     with force_locale(lang):
         html = render_template(
             "surveys/respond/form.html",
-            questions=[q for q in questions if not q.get("hidden")],
-            values={},
-            errors={},
-            orders=orders,
-            lang=lang,
-            labels=definition.UI_LABELS,
-            localise=definition.localise,
-            field_name=definition.field_name,
+            **page_context(shown, {}, {}, orders, lang),
             action=url_for("editor.preview", survey_id=survey.id),
             save_url=None,
             honeypot="website",

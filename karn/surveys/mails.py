@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from markupsafe import escape
 
 from karn.customers.models import Customer
-from karn.surveys import links
+from karn.surveys import branding, links
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,17 @@ def _subject(kind: str, company: str) -> str:
     return _("A reminder: what made you leave %(company)s?", company=company)
 
 
+def _brand() -> dict:
+    """The company's colour and logo for the mail's header (karn.surveys.branding)."""
+    brand = branding.current()
+    logo_url = None
+    if brand.logo_sha:
+        logo_url = links.external("brand.logo_file", sha=brand.logo_sha)
+    return {"brand_colour": brand.colour, "logo_url": logo_url}
+
+
 def _render(kind: str, lang: str, context: dict) -> tuple[str, str, str]:
+    context = {**context, **_brand()}
     with force_locale(lang):
         subject = _subject(kind, context["company"])
         text = render_template(f"email/{kind}.txt", **context)

@@ -10,7 +10,7 @@ the answers and the default survey build on this module; it imports none of them
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from karn.enums import Language, Reason
+from karn.enums import REASON_NAMES, Language, Reason
 
 SINGLE_CHOICE = "single_choice"
 MULTIPLE_CHOICE = "multiple_choice"
@@ -40,12 +40,7 @@ OTHER = Reason.OTHER.value
 
 # The canonical labels of PRODUCT.md; charts and the editor use the same words.
 REASON_LABELS: dict[str, dict[str, str]] = {
-    "service": {"nl": "Service", "en": "Service"},
-    "quality": {"nl": "Kwaliteit", "en": "Quality"},
-    "brand": {"nl": "Voorkeur voor een ander merk", "en": "Preferred another brand"},
-    "price": {"nl": "Prijs", "en": "Price"},
-    "need": {"nl": "Veranderde behoefte", "en": "My needs changed"},
-    "other": {"nl": "Anders", "en": "Other"},
+    reason.value: dict(names) for reason, names in REASON_NAMES.items()
 }
 
 
@@ -57,6 +52,20 @@ def field_name(key: str, part: str | None = None) -> str:
     return f"q_{key}" if part is None else f"q_{key}__{part}"
 
 
+def other_key(key: str) -> str:
+    """Where a choice question's "other, namely" text travels in clean answers.
+
+    Question keys never contain a double underscore, so this never names a
+    question; it is stored as the text of the question's own answer row.
+    """
+    return f"{key}__{OTHER}"
+
+
+def has_other_text(question: Mapping[str, Any]) -> bool:
+    """Whether choosing "other" in this question opens a text box."""
+    return question.get("other_text") is True and OTHER in _option_values(question)
+
+
 def field_names(question: Mapping[str, Any]) -> list[str]:
     """All form field names a question posts, in page order."""
     key = question["key"]
@@ -64,6 +73,8 @@ def field_names(question: Mapping[str, Any]) -> list[str]:
         return [field_name(key, "phone"), field_name(key, "time")]
     if question["type"] == RATING_5 and question.get("items"):
         return [field_name(key, item["key"]) for item in question["items"]]
+    if has_other_text(question):
+        return [field_name(key), field_name(key, OTHER)]
     return [field_name(key)]
 
 

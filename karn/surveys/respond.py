@@ -23,6 +23,7 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
@@ -32,7 +33,7 @@ from karn.customers.models import Customer
 from karn.customers.operations import upsert_departures
 from karn.enums import InvitationStatus, Source
 from karn.extensions import csrf, db, limiter, prepared
-from karn.surveys import definition, delivery, links, responses
+from karn.surveys import branding, definition, delivery, links, responses
 from karn.surveys.models import Invitation, Response, Survey, SurveyVersion
 
 bp = Blueprint("respond", __name__)
@@ -57,6 +58,11 @@ _SLOTS = {
 
 def _lang() -> str:
     return str(get_locale())
+
+
+@bp.context_processor
+def _brand():
+    return {"brand": branding.current()}
 
 
 # --- Published versions ----------------------------------------------------------
@@ -108,6 +114,7 @@ def _fresh_page(version: _Version, orders: dict, context: dict, **values) -> str
     """
     key = (
         context["lang"],
+        context["brand"].stamp,
         tuple((k, tuple(v)) for k, v in orders.items()),
         values["save_url"] is not None,
         values["unsubscribe"] is not None,
@@ -133,6 +140,55 @@ def _fresh_page(version: _Version, orders: dict, context: dict, **values) -> str
     return page
 
 
+def _answered(question: dict, values) -> bool:
+    for name in definition.field_names(question):
+        value = values.get(name)
+        if isinstance(value, list):
+            value = next((v for v in value if str(v).strip()), None)
+        if value is not None and str(value).strip():
+            return True
+    return False
+
+
+def page_context(questions, values, errors, orders, lang: str) -> dict:
+    """What the survey form's template needs besides the addresses."""
+    # Errors arrive per form field (an item of a rating, the phone number);
+    # the page shows them at their question.
+    by_question: dict[str, list[str]] = {}
+    for q in questions:
+        name = definition.field_name(q["key"])
+        for posted, message in errors.items():
+            if posted in (name, q["key"]) or posted.startswith(name + "__"):
+                by_question.setdefault(q["key"], []).append(message)
+    # The other reasons offer everything but the main reason chosen: the page's
+    # script hides it as the main reason changes, the page itself when shown
+    # again with a main reason, and the server drops it should it come anyway.
+    primary, secondary = definition._reason_questions(questions)
+    excluded = {}
+    if primary is not None and secondary is not None:
+        main = values.get(definition.field_name(primary["key"]))
+        main = main[0] if isinstance(main, list) and main else main
+        excluded[secondary["key"]] = {
+            "field": definition.field_name(primary["key"]),
+            "value": main or None,
+        }
+    return {
+        "questions": questions,
+        "values": values,
+        "errors": by_question,
+        "orders": orders,
+        "lang": lang,
+        "labels": definition.UI_LABELS,
+        "localise": definition.localise,
+        "field_name": definition.field_name,
+        "has_other_text": definition.has_other_text,
+        "other": definition.OTHER,
+        "excluded": excluded,
+        "answered": sum(_answered(q, values) for q in questions),
+        "brand": branding.current(),
+    }
+
+
 def _render_form(
     version: _Version,
     values,
@@ -147,25 +203,7 @@ def _render_form(
     unsubscribe = None
     if customer_id is not None:
         unsubscribe = links.unsubscribe_token(customer_id)
-    questions = version.shown
-    # Errors arrive per form field (an item of a rating, the phone number);
-    # the page shows them at their question.
-    by_question: dict[str, list[str]] = {}
-    for q in questions:
-        name = definition.field_name(q["key"])
-        for posted, message in errors.items():
-            if posted in (name, q["key"]) or posted.startswith(name + "__"):
-                by_question.setdefault(q["key"], []).append(message)
-    context = {
-        "questions": questions,
-        "values": values,
-        "errors": by_question,
-        "orders": orders,
-        "lang": _lang(),
-        "labels": definition.UI_LABELS,
-        "localise": definition.localise,
-        "field_name": definition.field_name,
-    }
+    context = page_context(version.shown, values, errors, orders, _lang())
     # A signed-in member of staff sees their menu, and a message waiting to be
     # shown is shown once: those pages are rendered as they are.
     fresh = not values and not errors and not session.get("_flashes")
@@ -235,8 +273,28 @@ def _closed_page(link: sa.Row | None, reason: str):
     """The friendly page for a link that cannot be answered."""
     if reason == "thanks":
         token = links.unsubscribe_token(link.customer_id)
-        return _page("thanks", 200, again=True, unsubscribe_token=token)
+        # Right after submitting: the thanks; on a later visit, that it is done.
+        just = session.pop(_THANKED, None)
+        first = isinstance(just, dict) and just.get("link") == link.id
+        return _page(
+            "thanks",
+            200,
+            again=not first,
+            call=first and just.get("call"),
+            unsubscribe_token=token,
+        )
     return _page(reason, 404 if reason == "unknown" else 410)
+
+
+# The session remembers a submission until its thanks page is shown.
+_THANKED = "thanked"
+
+
+def _asked_for_call(questions: list[dict], clean: dict) -> bool:
+    """Whether the answers ask for a call (a phone number was given)."""
+    return any(
+        q["type"] == definition.PHONE_TIME and q["key"] in clean for q in questions
+    )
 
 
 def _start(token: str) -> tuple[str, sa.Row | None, str | None]:
@@ -286,7 +344,7 @@ def survey(token: str):
         return _render_form(
             version, form, errors, orders, action, save_url, 422, link.customer_id
         )
-    responses.submit_invitation(
+    submitted = responses.submit_invitation(
         invitation_id=link.id,
         customer_id=link.customer_id,
         version_id=link.survey_version_id,
@@ -297,6 +355,12 @@ def survey(token: str):
         has_progress=link.response_id is not None,
     )
     db.session.commit()
+    if submitted:
+        # Thanked for these answers once; another tab that lost is told it is done.
+        session[_THANKED] = {
+            "link": link.id,
+            "call": _asked_for_call(version.questions, clean),
+        }
     # Submitted, or submitted a moment ago by another tab: either way the
     # link now shows the thanks page.
     return redirect(action)
@@ -307,8 +371,15 @@ def survey(token: str):
 def save(token: str):
     """Keep the answers typed so far (called by the page's script)."""
     _token_hash, link, closed = _start(token)
+    if closed == "thanks":
+        # Back on a page already sent, e.g. with the browser's back button.
+        message = _("Your answers were already sent, so nothing more is saved.")
+        return {"message": message}, 409
+    if closed == "expired":
+        message = _("This link has expired, so your changes cannot be saved.")
+        return {"message": message}, 410
     if closed is not None:
-        return "", 404
+        return {"message": _("This link is not recognised.")}, 404
     version = _version(link.survey_version_id)
     response_id = responses.open_response(
         link.id, link.customer_id, link.survey_version_id, _lang()
@@ -421,4 +492,4 @@ def public(public_token: str):
     )
     db.session.commit()
     session.pop("public_seed", None)
-    return _page("thanks", 200)
+    return _page("thanks", 200, call=_asked_for_call(version.questions, clean))

@@ -109,7 +109,7 @@ _SUBMIT_SAVED = prepared(
     .returning(Response.id, Response.language)
 )
 _SAVED_ANSWERS = prepared(
-    sa.select(Answer.question_key, Answer.value).where(
+    sa.select(Answer.question_key, Answer.value, Answer.text).where(
         Answer.response_id == sa.bindparam("b_response")
     )
 )
@@ -189,6 +189,8 @@ def _insert_answers(
     now = clock.now()
     rows = []
     for key, value in clean.items():
+        if "__" in key:
+            continue  # an "other, namely" text: stored as its question's text
         text = texts.get(key)
         row = {
             "response_id": response_id,
@@ -220,8 +222,15 @@ def saved_answers(response_id: int | None) -> dict[str, Any]:
     """The stored answers of a response as clean values, to fill the form again."""
     if response_id is None:
         return {}
-    rows = _conn().execute(_SAVED_ANSWERS, {"b_response": response_id})
-    return {key: value for key, value in rows}
+    answers: dict[str, Any] = {}
+    for key, value, text in _conn().execute(
+        _SAVED_ANSWERS, {"b_response": response_id}
+    ):
+        answers[key] = value
+        if text is not None and text != value:
+            # A choice answer's "other, namely" text.
+            answers[definition.other_key(key)] = text
+    return answers
 
 
 def _store(

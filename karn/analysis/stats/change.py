@@ -4,8 +4,6 @@ needs, and the verdict in a manager's words."""
 import math
 from typing import Any
 
-from scipy.stats import norm
-
 from karn.analysis.stats.intervals import _check_count, wilson_interval
 
 
@@ -29,6 +27,8 @@ def two_proportion_test(
     pooled = (x1 + x2) / (n1 + n2)
     se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
     z = (p2 - p1) / se if se > 0 else 0.0
+    from scipy.stats import norm
+
     p_value = float(2.0 * norm.sf(abs(z))) if se > 0 else 1.0
     low1, high1 = wilson_interval(x1, n1, confidence)
     low2, high2 = wilson_interval(x2, n2, confidence)
@@ -70,6 +70,8 @@ def sample_size_needed(
         raise ValueError("alpha must lie in (0, 1) and power in [0.5, 1)")
     if p1 == p2:
         return None
+    from scipy.stats import norm
+
     z_alpha = float(norm.ppf(1.0 - alpha / 2.0))
     z_beta = float(norm.ppf(power))
     mean = (p1 + p2) / 2.0
@@ -157,33 +159,45 @@ def _p_text(p_value: float, alpha: float, lang: str) -> str:
     return _decimal(text, lang)
 
 
+# What a manager reads: what happened, and whether it can be chance. Where the
+# answers are too few, how many more each period needs (for a change of the
+# size seen) instead of the statistician's "n too small".
 _PHRASES = {
     "en": {
-        "fell": "Share of {label} fell from {p1} to {p2}; unlikely to be chance, {p}",
-        "rose": "Share of {label} rose from {p1} to {p2}; unlikely to be chance, {p}",
-        "too_small": (
-            "Share of {label} went from {p1} to {p2}; no measurable change yet, "
-            "n too small (about {needed} responses per period needed, {p})"
+        "fell": (
+            "The share naming “{label}” fell from {p1} to {p2}: a drop this large "
+            "is unlikely to be chance ({p})."
         ),
-        "no_data": "Share of {label}: no measurable change yet, n too small",
+        "rose": (
+            "The share naming “{label}” rose from {p1} to {p2}: a rise this large "
+            "is unlikely to be chance ({p})."
+        ),
+        "too_small": (
+            "The share naming “{label}” went from {p1} to {p2}. Too few answers yet "
+            "to tell: about {more} more per period needed."
+        ),
+        "no_data": "The share naming “{label}”: too few answers yet to tell.",
         "no_change": (
-            "Share of {label} went from {p1} to {p2}; no measurable change, {p}"
+            "The share naming “{label}” went from {p1} to {p2}: no real change ({p})."
         ),
     },
     "nl": {
         "fell": (
-            "Aandeel {label} daalde van {p1} naar {p2}; waarschijnlijk geen toeval, {p}"
+            "Het aandeel dat “{label}” noemt, daalde van {p1} naar {p2}: zo'n grote "
+            "daling is waarschijnlijk geen toeval ({p})."
         ),
         "rose": (
-            "Aandeel {label} steeg van {p1} naar {p2}; waarschijnlijk geen toeval, {p}"
+            "Het aandeel dat “{label}” noemt, steeg van {p1} naar {p2}: zo'n grote "
+            "stijging is waarschijnlijk geen toeval ({p})."
         ),
         "too_small": (
-            "Aandeel {label} ging van {p1} naar {p2}; nog geen meetbare verandering, "
-            "n te klein (ongeveer {needed} reacties per periode nodig, {p})"
+            "Het aandeel dat “{label}” noemt, ging van {p1} naar {p2}. Nog te weinig "
+            "antwoorden om dat te beoordelen: ongeveer {more} meer per periode nodig."
         ),
-        "no_data": "Aandeel {label}: nog geen meetbare verandering, n te klein",
+        "no_data": "Het aandeel dat “{label}” noemt: nog te weinig antwoorden.",
         "no_change": (
-            "Aandeel {label} ging van {p1} naar {p2}; geen meetbare verandering, {p}"
+            "Het aandeel dat “{label}” noemt, ging van {p1} naar {p2}: geen echte "
+            "verandering ({p})."
         ),
     },
 }
@@ -201,7 +215,7 @@ def verdict(
 
     ``before`` and ``after`` are ``(count, shown)`` for the reason in two periods;
     ``label`` is the reason's name in the reader's language, supplied by the
-    caller. Dutch output uses the decimal comma (``p = 0,003``).
+    caller, and is quoted. Dutch output uses the decimal comma (``p = 0,003``).
     """
     if lang not in _PHRASES:
         raise ValueError(f"unsupported language: {lang!r}")
@@ -210,10 +224,12 @@ def verdict(
     if result["p_value"] is None:
         return phrases["no_data"].format(label=label)
     needed = result["needed"]
+    # More answers in the smaller period: the verdict needs both at ``needed``.
+    more = max(0, needed - min(before[1], after[1])) if needed is not None else None
     return phrases[result["kind"]].format(
         label=label,
         p1=_percent(result["p1"], result["p2"], lang),
         p2=_percent(result["p2"], result["p1"], lang),
         p=_p_text(result["p_value"], alpha, lang),
-        needed=_decimal(f"{needed:,}", lang) if needed is not None else "?",
+        more=_decimal(f"{more:,}", lang) if more is not None else "?",
     )

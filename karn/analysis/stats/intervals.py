@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from scipy.stats import chi2, chi2_contingency, norm
-
 from karn.enums import Reason
 
 # Ties are broken in the canonical order so that equal input always ranks the same.
@@ -40,6 +38,8 @@ def _z(confidence: float) -> float:
     """Two-sided standard-normal quantile for a confidence level."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie strictly between 0 and 1: {confidence}")
+    from scipy.stats import norm
+
     return float(norm.ppf(1.0 - (1.0 - confidence) / 2.0))
 
 
@@ -240,6 +240,8 @@ def goodman_intervals(
     k = len(counts)
     if total == 0 or k == 0:
         return {code: (0.0, 1.0) for code in counts}
+    from scipy.stats import chi2
+
     a = float(chi2.ppf(1.0 - (1.0 - confidence) / k, 1))
     result = {}
     for code, count in counts.items():
@@ -294,6 +296,8 @@ def compare_segments(
         return result
 
     table = [[a[code] for code in kept], [b[code] for code in kept]]
+    from scipy.stats import chi2_contingency
+
     test = chi2_contingency(table)
     expected = test.expected_freq
     cells = [float(value) for row in expected for value in row]

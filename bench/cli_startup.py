@@ -1,0 +1,89 @@
+"""How long a `flask` command takes to start, beside a bare Flask app's.
+
+    python bench/cli_startup.py [--repeat 5] [--root DIR]
+
+Times, as fresh processes (wall clock and CPU time, medians of --repeat runs):
+
+- `flask --help` with Karn (FLASK_APP=karn.app);
+- `flask surveys dispatch` with nothing to do, on a fresh, migrated SQLite
+  database (the pass cron runs every minute); no SMTP server, so nothing is
+  sent;
+- baseline: `flask --help` for a one-route Flask app, Flask's own start-up.
+
+--root times another checkout of Karn (e.g. an older version unpacked with
+`git archive`), with this virtualenv.
+"""
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLASK = os.path.join(os.path.dirname(sys.executable), "flask")
+BARE_APP = "from flask import Flask\napp = Flask(__name__)\n"
+
+
+def timed(args: list[str], env: dict, cwd: str, repeat: int) -> tuple[float, float]:
+    """Median wall-clock and CPU seconds (user + system) of running the
+    command, after a first run that writes the compiled bytecode, as an
+    installed Karn has it. The CPU time varies less on a busy machine."""
+    subprocess.run(args, env=env, cwd=cwd, check=True, capture_output=True)
+    walls, cpus = [], []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run(args, env=env, cwd=cwd, check=True, capture_output=True)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--root", default=ROOT, help="the checkout to time")
+    args = parser.parse_args()
+    root = os.path.abspath(args.root)
+    with tempfile.TemporaryDirectory() as folder:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("KARN_")
+        }
+        # Compiled bytecode in a folder of its own (this checkout stays clean),
+        # written even where the environment turns that off.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update(
+            PYTHONPYCACHEPREFIX=os.path.join(folder, "pycache"),
+            FLASK_APP="karn.app",
+            PYTHONPATH=root,
+            KARN_ENV="development",
+            KARN_DATABASE_URL=f"sqlite:///{folder}/karn.db",
+            KARN_INSTANCE_PATH=os.path.join(folder, "instance"),
+        )
+        subprocess.run(
+            [FLASK, "db", "upgrade"], env=env, cwd=root, check=True, capture_output=True
+        )
+        help_s = timed([FLASK, "--help"], env, root, args.repeat)
+        dispatch_s = timed([FLASK, "surveys", "dispatch"], env, root, args.repeat)
+        with open(os.path.join(folder, "bare.py"), "w") as out:
+            out.write(BARE_APP)
+        bare_env = {**env, "FLASK_APP": "bare", "PYTHONPATH": folder}
+        bare_s = timed([FLASK, "--help"], bare_env, folder, args.repeat)
+    print("                                  wall     CPU")
+    for name, (wall, cpu) in (
+        ("flask --help", help_s),
+        ("flask surveys dispatch (empty)", dispatch_s),
+        ("baseline: bare Flask --help", bare_s),
+    ):
+        print(f"{name:31} {wall:6.2f} s {cpu:6.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Experiments with a held-back control group: keep calls, follow-ups, campaigns."""

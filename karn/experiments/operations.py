@@ -1,0 +1,188 @@
+"""Drawing customers into an experiment's groups, who is in an open one, and
+forgetting a person's assignments.
+
+The draw comes from the operating system's random source (``random.
+SystemRandom``): nobody can predict or steer who is held back, and every draw
+is stored beside the group it decided, so the assignment can be checked.
+"""
+
+import random
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from karn import clock
+from karn.accounts import audit
+from karn.accounts.models import User
+from karn.customers.models import Customer
+from karn.enums import ExperimentGroup, ExperimentKind
+from karn.experiments.models import Assignment, Experiment
+from karn.extensions import db
+
+MAX_HORIZON_DAYS = 3650
+_random = random.SystemRandom()
+
+
+class ExperimentError(ValueError):
+    """An experiment that cannot be started, with a code for the message."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def group_for(draw: float, share: float) -> ExperimentGroup:
+    """Treated exactly when the draw is below the share: the rule an auditor
+    applies to the stored draws."""
+    return ExperimentGroup.TREATED if draw < share else ExperimentGroup.HELD_BACK
+
+
+def open_customers(kind: ExperimentKind, now: datetime | None = None) -> sa.Select:
+    """Ids of customers in an open experiment of this kind (horizon not over)."""
+    return (
+        sa.select(Assignment.customer_id)
+        .join(Experiment, Experiment.id == Assignment.experiment_id)
+        .where(Experiment.kind == kind, Assignment.ends_at > (now or clock.now()))
+    )
+
+
+def held_back_ids() -> sa.Select:
+    """Ids of customers held back right now, from any experiment: nothing is
+    done to them, so no call list may hold them (karn.app registers this with
+    the call list)."""
+    return sa.select(Assignment.customer_id).where(
+        Assignment.group == ExperimentGroup.HELD_BACK,
+        Assignment.ends_at > clock.now(),
+    )
+
+
+def open_groups(customer_ids: Iterable[int], kind: ExperimentKind) -> dict[int, Any]:
+    """customer id -> (group, experiment id) for those in an open experiment."""
+    ids = list(customer_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Assignment.customer_id, Assignment.group, Assignment.experiment_id)
+        .join(Experiment, Experiment.id == Assignment.experiment_id)
+        .where(
+            Experiment.kind == kind,
+            Assignment.ends_at > clock.now(),
+            Assignment.customer_id.in_(ids),
+        )
+    )
+    return {customer: (group, experiment) for customer, group, experiment in rows}
+
+
+def start(
+    kind: ExperimentKind,
+    customers: list[Customer],
+    by: User | None,
+    *,
+    share: float,
+    horizon_days: int,
+    title: str | None = None,
+) -> tuple[Experiment | None, list[Customer]]:
+    """Draw each customer into the treated or held-back group of a new experiment.
+
+    Customers already in an open experiment of the same kind are left out and
+    returned: one open experiment per customer and kind, so no one's outcome
+    is counted twice. With no one left, no experiment is made (None).
+    """
+    if not 0.0 < share < 1.0:
+        raise ExperimentError("share")
+    if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
+        raise ExperimentError("horizon")
+    now = clock.now()
+    taken = set(open_groups([c.id for c in customers], kind))
+    already = [c for c in customers if c.id in taken]
+    drawn = [c for c in customers if c.id not in taken and c.erased_at is None]
+    if not drawn:
+        return None, already
+    experiment = Experiment(
+        kind=kind,
+        title=(title or "").strip()[:200] or None,
+        created_by_id=by.id if by else None,
+        created_at=now,
+        started_at=now,
+        horizon_days=horizon_days,
+        treatment_share=share,
+    )
+    db.session.add(experiment)
+    db.session.flush()
+    ends = now + timedelta(days=horizon_days)
+    rows = []
+    for customer in drawn:
+        draw = _random.random()
+        rows.append(
+            {
+                "experiment_id": experiment.id,
+                "customer_id": customer.id,
+                "group": group_for(draw, share),
+                "draw": draw,
+                "assigned_at": now,
+                "ends_at": ends,
+                "revenue": customer.monthly_revenue,
+                "currency": customer.currency,
+            }
+        )
+    db.session.execute(sa.insert(Assignment), rows)
+    treated = sum(1 for r in rows if r["group"] == ExperimentGroup.TREATED)
+    audit.record(
+        "experiment.create",
+        experiment,
+        user=by,
+        kind=kind.value,
+        share=share,
+        horizon_days=horizon_days,
+        treated=treated,
+        held_back=len(rows) - treated,
+        already=len(already) or None,
+    )
+    return experiment, already
+
+
+def assignments_of(experiment: Experiment, group: ExperimentGroup) -> sa.Select:
+    return sa.select(Assignment).where(
+        Assignment.experiment_id == experiment.id, Assignment.group == group
+    )
+
+
+def for_person(customer_id: int) -> list[dict[str, Any]]:
+    """A person's assignments as plain data, for the access export."""
+    rows = db.session.execute(
+        sa.select(Assignment, Experiment)
+        .join(Experiment, Experiment.id == Assignment.experiment_id)
+        .where(Assignment.customer_id == customer_id)
+        .order_by(Assignment.id)
+    ).all()
+    return [
+        {
+            "experiment_id": experiment.id,
+            "kind": experiment.kind.value,
+            "group": a.group.value,
+            "draw": a.draw,
+            "treatment_share": experiment.treatment_share,
+            "assigned_at": a.assigned_at.isoformat(),
+            "ends_at": a.ends_at.isoformat(),
+            "revenue": str(a.revenue) if a.revenue is not None else None,
+            "currency": a.currency,
+        }
+        for a, experiment in rows
+    ]
+
+
+def forget(customer_ids: list[int], dry_run: bool = False) -> int:
+    """Remove these customers' assignments (erasure; only counted in a dry
+    run); the caller commits."""
+    if not customer_ids:
+        return 0
+    if dry_run:
+        return db.session.scalar(
+            sa.select(sa.func.count()).where(Assignment.customer_id.in_(customer_ids))
+        )
+    result = db.session.execute(
+        sa.delete(Assignment).where(Assignment.customer_id.in_(customer_ids))
+    )
+    return result.rowcount or 0
