@@ -30,7 +30,6 @@ from karn.extensions import db
 from karn.feedback import tagging as feedback_tagging
 from karn.learning import retag
 from karn.privacy import operations as privacy_operations
-from karn.risk import jobs as risk_jobs
 from karn.surveys import bounce_processing, delivery, outbox
 from karn.surveys.cli import surveys_cli
 
@@ -46,6 +45,14 @@ CATCH_UP_SECONDS = 600
 def worker_name() -> str:
     """Host and process, so a claim in the outbox shows who holds it."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _risk_job(app: Flask) -> object:
+    """The churn-risk job, imported on first use: its model code loads numpy,
+    which no other command needs."""
+    from karn.risk import jobs
+
+    return jobs.run_risk_job(app)
 
 
 class Worker:
@@ -73,7 +80,7 @@ class Worker:
             retag.run_best_tier_job,
             bounce_processing.run_bounce_job,
             privacy_operations.run_retention_job,
-            risk_jobs.run_risk_job,
+            _risk_job,
         ]
 
     def stop(self, *_args) -> None:

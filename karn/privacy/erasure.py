@@ -51,7 +51,6 @@ from karn.extensions import db
 from karn.feedback import privacy as feedback
 from karn.privacy import scrub
 from karn.privacy.guard import scrubbing
-from karn.risk import operations as risk_operations
 from karn.surveys.definition import CHOICE_TYPES, PHONE_TIME, TEXT_TYPES
 from karn.surveys.delivery import email_hash
 from karn.surveys.models import (
@@ -411,6 +410,8 @@ def erase_many(
         # The comment is gone, and with it what was read in it.
         comments.forget(report.customer_ids)
         # So are the churn-risk scores and explanations.
+        from karn.risk import operations as risk_operations  # numpy: on use
+
         risk_operations.forget(report.customer_ids)
         db.session.flush()
         # The funnel's notes of this change still hold the imported

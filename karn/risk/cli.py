@@ -8,7 +8,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from karn.extensions import db
-from karn.risk import operations, store, training
+from karn.risk import store
 
 risk_cli = AppGroup("risk", help="Churn risk of the current customers.")
 
@@ -35,6 +35,8 @@ def train_command(no_activate, by):
     Prints the evaluation last, as one JSON line (auc, top_decile_lift,
     calibration_error, validation, n, …).
     """
+    from karn.risk import operations, training
+
     try:
         row, activated = operations.train_from_platform(
             by=by or _who(), auto_activate=not no_activate
@@ -130,12 +132,18 @@ def rollback_command(by):
 @click.option(
     "--explain",
     type=click.IntRange(0),
-    default=operations.EXPLAIN_TOP,
-    show_default=True,
-    help="Explain this many customers, most revenue at risk first.",
+    default=None,
+    help="Explain this many customers, most revenue at risk first "
+    "[default: operations.EXPLAIN_TOP, 1,000].",
 )
 def score_command(explain):
     """Score every active customer with the model in use."""
+    # Here, not at the top: the model code loads numpy, which listing the
+    # commands does not need.
+    from karn.risk import operations
+
+    if explain is None:
+        explain = operations.EXPLAIN_TOP
     report = operations.score_all(explain_top=explain)
     if report.version is None:
         raise click.ClickException("no churn-risk model in use: `flask risk train`")

@@ -9,8 +9,11 @@ checking their SHA-256 against the one stored beside them; there is no way to
 upload a model.
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -18,7 +21,11 @@ from karn import clock
 from karn.accounts import audit
 from karn.extensions import db
 from karn.risk.models import RiskModel
-from karn.risk.training import Bundle
+
+if TYPE_CHECKING:
+    # The model code loads numpy; the commands and pages that only list
+    # versions do not need it.
+    from karn.risk.training import Bundle
 
 # A new version replaces the active one only when its AUC is not lower by more.
 AUC_TOLERANCE = 0.01
@@ -63,6 +70,8 @@ def load(row: RiskModel) -> Bundle:
     import joblib
 
     bundle = joblib.load(io.BytesIO(row.blob))
+    from karn.risk.training import Bundle
+
     if not isinstance(bundle, Bundle):
         raise ValueError(f"risk model version {row.version} is not a risk model")
     return bundle

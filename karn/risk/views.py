@@ -17,8 +17,7 @@ from karn.enums import ExperimentKind
 from karn.experiments.operations import open_groups
 from karn.extensions import db
 from karn.formatting import number
-from karn.risk import data, store, training
-from karn.risk.features import OTHER
+from karn.risk import store
 from karn.risk.models import RiskScore
 
 bp = Blueprint("risk", __name__, url_prefix="/at-risk")
@@ -190,6 +189,9 @@ def charts_in_words(metrics: dict) -> dict:
 @bp.get("/")
 @roles_required(*MANAGERS)
 def index():
+    # The model code loads numpy: here, not when the app starts.
+    from karn.risk import data, training
+
     filters = _filters()
     row = store.active()
     # With a model in use there was enough to train on: no need to count.
@@ -248,6 +250,8 @@ def own_amount(score: RiskScore, customer) -> tuple[float | None, str, bool]:
 
 
 def in_words(value: str) -> str:
+    from karn.risk.features import OTHER
+
     return _("other") if value == OTHER else value
 
 
