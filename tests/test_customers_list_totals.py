@@ -95,3 +95,25 @@ def test_a_date_only_departure_shows_as_a_date_and_mail_states_are_translated(
     page = client.get(f"/customers/{other.id}").get_data(as_text=True)
     left = re.search(r"<dt>Vertrokken op</dt><dd>(.*?)</dd>", page).group(1)
     assert "15:30" in left
+
+
+def test_a_long_list_counts_its_totals_only_when_asked(
+    client, manager, create_customer, monkeypatch
+):
+    from karn.pages import customers as pages
+
+    monkeypatch.setattr(pages, "TOTALS_CAP", 3)
+    for i in range(5):
+        create_customer(name=f"Klant {i}", monthly_revenue=Decimal("10"))
+
+    page = client.get("/customers/").get_data(as_text=True)
+    totals = re.search(r'<p id="customer-totals">(.*?)</p>', page, re.S).group(1)
+    assert "Meer dan 3 klanten" in totals
+    assert "€" not in totals  # no partial sum that looks like the whole
+    link = re.search(r'href="([^"]+)"', totals).group(1).replace("&amp;", "&")
+    assert "totals=all" in link
+
+    counted = client.get(link).get_data(as_text=True)
+    totals = re.search(r'<p id="customer-totals">(.*?)</p>', counted, re.S).group(1)
+    assert "5 klanten" in totals
+    assert "€ 50" in totals

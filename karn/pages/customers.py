@@ -98,19 +98,36 @@ def _search(q: str):
     return sa.or_(*parts)
 
 
-def _totals(query) -> dict:
+# Above this many customers the list's totals are counted only when asked:
+# adding up a million rows takes most of a second, the page itself a few ms.
+TOTALS_CAP = 10_000
+
+
+def _totals(query, exact: bool = False) -> dict:
     """How many customers the filters find and their monthly revenue (in the
-    reporting currency; amounts in other currencies are counted apart)."""
+    reporting currency; amounts in other currencies are counted apart).
+
+    Unless ``exact``, at most ``TOTALS_CAP`` customers are looked at; beyond
+    that ``more`` is true and the page offers to count them all.
+    """
     counted = currencies.counted()
+    rows = query.with_only_columns(
+        Customer.monthly_revenue.label("revenue"), counted.label("counted")
+    ).order_by(None)
+    if not exact:
+        rows = rows.limit(TOTALS_CAP + 1)
+    rows = rows.subquery()
     count, revenue, others = db.session.execute(
-        query.with_only_columns(
+        sa.select(
             sa.func.count(),
-            sa.func.sum(sa.case((counted, Customer.monthly_revenue))),
+            sa.func.sum(sa.case((rows.c.counted, rows.c.revenue))),
             sa.func.count(
-                sa.case((sa.and_(~counted, Customer.monthly_revenue.is_not(None)), 1))
+                sa.case((sa.and_(~rows.c.counted, rows.c.revenue.is_not(None)), 1))
             ),
-        ).order_by(None)
+        ).select_from(rows)
     ).one()
+    if not exact and count > TOTALS_CAP:
+        return {"count": TOTALS_CAP, "more": True}
     return {"count": count, "revenue": revenue or 0, "other_currencies": others}
 
 
@@ -209,7 +226,7 @@ def index():
     after = args.get("after", "")
     rows, more = _page(query, after)
     # The totals of the whole list, above its first page.
-    totals = None if after else _totals(query)
+    totals = None if after else _totals(query, exact=args.get("totals") == "all")
     params = {k: v for k, v in filters.items() if v}
     first_url = url_for("customers.index") + "?" + urlencode(params) if after else None
     next_url = None
@@ -233,6 +250,9 @@ def index():
         next_url=next_url,
         first_url=first_url,
         totals=totals,
+        count_all_url=url_for("customers.index")
+        + "?"
+        + urlencode({**params, "totals": "all"}),
     )
 
 
