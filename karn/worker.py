@@ -47,20 +47,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _risk_job(app: Flask) -> object:
-    """The churn-risk job, imported on first use: its model code loads numpy,
-    which no other command needs."""
-    from karn.risk import jobs
-
-    return jobs.run_risk_job(app)
-
-
 class Worker:
     """Runs the jobs every few seconds; SIGTERM finishes the current message."""
 
-    def __init__(self, app: Flask, name: str | None = None):
+    def __init__(self, app: Flask, name: str | None = None, once: bool = False):
         self.app = app
         self.name = name or worker_name()
+        # A single pass (cron): long work is done before the pass returns,
+        # not in a thread that would end with the process.
+        self.once = once
         self.stopping = threading.Event()
         self.next_call_check = 0.0
         self.next_catch_up = 0.0
@@ -80,8 +75,15 @@ class Worker:
             retag.run_best_tier_job,
             bounce_processing.run_bounce_job,
             privacy_operations.run_retention_job,
-            _risk_job,
+            self.risk_job,
         ]
+
+    def risk_job(self, app: Flask) -> object:
+        """The churn-risk job, imported on first use: its model code loads
+        numpy, which no other command needs."""
+        from karn.risk import jobs
+
+        return jobs.run_risk_job(app, wait=self.once)
 
     def stop(self, *_args) -> None:
         if not self.stopping.is_set():
@@ -190,7 +192,7 @@ def worker_command():
 @with_appcontext
 def dispatch_command():
     """Do one pass (for cron): send what is due, and print what happened."""
-    worker = Worker(current_app._get_current_object())
+    worker = Worker(current_app._get_current_object(), once=True)
     report = worker.run_once()
     click.echo(
         f"sent {report.sent}, retried {report.retried}, failed {report.failed}"

@@ -248,3 +248,18 @@ def test_the_page_ranks_by_revenue_at_risk_and_filters(
 def test_staff_may_not_see_it(client, create_user, login):
     login(create_user("staff"))
     assert client.get("/at-risk/").status_code == 403
+
+
+def test_a_single_pass_from_cron_trains_before_it_returns(db, app):
+    """`flask surveys dispatch` ends its process after the pass: the training it
+    starts must be done by then, not left to a thread that dies with it."""
+    from karn.worker import Worker
+
+    population(db, seed=5)
+    assert store.active() is None
+    assert Worker(app, once=True).risk_job(app) is True
+    db.session.expire_all()
+    assert store.active() is not None
+    assert db.session.scalar(sa.select(sa.func.count(RiskScore.customer_id))) > 0
+    # Nothing is due any more: the next pass does not train again.
+    assert Worker(app, once=True).risk_job(app) is False

@@ -77,8 +77,13 @@ def run(app: Flask, retrain: bool, rescore: bool) -> None:
             db.session.remove()
 
 
-def run_risk_job(app: Flask) -> bool:
-    """The worker's job: never raises and never blocks; True when work started."""
+def run_risk_job(app: Flask, wait: bool = False) -> bool:
+    """The worker's job: never raises and never blocks; True when work started.
+
+    ``wait``: do the work in this thread and return when it is done, as a
+    one-off pass (``flask surveys dispatch`` from cron) must: its process
+    ends right after, and a thread of its own would end with it.
+    """
     state = app.extensions.setdefault(_EXTENSION, {})
     thread = state.get("thread")
     if thread is not None and thread.is_alive():
@@ -94,6 +99,9 @@ def run_risk_job(app: Flask) -> bool:
             db.session.remove()
     if not (retrain or rescore):
         return False
+    if wait:
+        run(app, retrain, rescore)
+        return True
     thread = threading.Thread(
         target=run, args=(app, retrain, rescore), name="risk", daemon=True
     )
