@@ -52,7 +52,7 @@ JOB_BATCH = 500
 BEST_JOB_SECONDS = 10.0
 BEST_JOB_BATCH = 32
 BEST_IDLE_SECONDS = 60.0
-_best_idle_until: dict[str, float] = {}
+_IDLE = "karn_best_tier_idle_until"
 
 
 def _not_corrected(model):
@@ -357,8 +357,7 @@ def run_best_tier_job(app: Flask) -> bool:
 
     if not encoder.available(app.config.get("TEXT_ENCODER")):
         return True
-    key = app.config.get("SQLALCHEMY_DATABASE_URI", "")
-    if time.monotonic() < _best_idle_until.get(key, 0.0):
+    if time.monotonic() < app.extensions.get(_IDLE, 0.0):
         return True
     with app.app_context():
         try:
@@ -372,7 +371,7 @@ def run_best_tier_job(app: Flask) -> bool:
                     report.per_second,
                 )
             if not report.stopped_early:
-                _best_idle_until[key] = time.monotonic() + BEST_IDLE_SECONDS
+                app.extensions[_IDLE] = time.monotonic() + BEST_IDLE_SECONDS
             return not report.stopped_early
         except Exception:
             log.exception("tagging with the accurate tier failed")
