@@ -399,6 +399,8 @@ def test_erasure_removes_the_texts_keeps_the_counts_and_a_resend_brings_nothing_
     assert report_.as_dict()["removed"]["feedback_items"] == 1
     (stored,) = items(db)
     assert stored.text is None
+    # The ticket number links to the person in the sending system: gone too.
+    assert stored.source_id is None
     assert stored.tag_reason.value == "service"
     assert report.ranking(Filters(channel="feedback"))[0].n == 1
     assert api(item).get_json()["unchanged"] == 1
@@ -422,3 +424,23 @@ def test_a_date_ahead_is_refused(api, db):
     response = api({"text": "x", "received_at": ahead, "channel": "review"})
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["code"] == "future_date"
+
+
+def test_a_file_broken_further_down_says_where_and_stores_nothing(client, db, manager):
+    """A field longer than any CSV reader takes, past what the preview read."""
+    rows = b"".join(
+        b"T-%d;02-02-2026;Tekst nummer %d over de service;3\n" % (i, i)
+        for i in range(1, 5000)
+    )
+    broken = b'T-5000;02-02-2026;"' + b"x" * 200_000 + b'";3\n'
+    page = upload(client, b"Ticket;Datum;Tekst;Cijfer\n" + rows + broken)
+    assert page.status_code == 302
+    done = confirm(
+        client,
+        page.location,
+        {0: "source_id", 1: "received_at", 2: "text", 3: "rating"},
+        channel="support",
+    )
+    assert done.status_code == 422
+    assert "5001" in done.get_data(as_text=True)  # the line of the broken row
+    assert items(db) == []

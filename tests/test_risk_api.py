@@ -334,3 +334,30 @@ def test_two_trainings_never_run_at_once(db, runner, create_customer):
     row, _activated = operations.train_from_platform(by="cli")
     assert row.version == 1
     assert db.session.get(Setting, operations.LOCK_KEY) is None
+
+
+def test_an_objection_while_scoring_runs_leaves_no_score(db, monkeypatch):
+    """Scoring reads the customers first and writes their scores minutes later:
+    whoever objects in between must not get a score back."""
+    from tests.test_risk import population
+
+    population(db, n=900, seed=5)
+    operations.train_from_platform(by="test")
+    objector = db.session.scalars(
+        sa.select(Customer).where(Customer.status == "active").order_by(Customer.id)
+    ).first()
+    real = operations._explain
+
+    def objecting_meanwhile(bundle, X):
+        # The customer page records the objection while the scores are computed.
+        db.session.execute(
+            sa.update(Customer)
+            .where(Customer.id == objector.id)
+            .values(profiling_objected_at=sa.func.current_timestamp())
+        )
+        return real(bundle, X)
+
+    monkeypatch.setattr(operations, "_explain", objecting_meanwhile)
+    operations.score_all(explain_top=10)
+    assert db.session.get(RiskScore, objector.id) is None
+    assert db.session.scalar(sa.select(sa.func.count(RiskScore.customer_id))) > 0

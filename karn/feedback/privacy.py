@@ -33,7 +33,7 @@ def erase_texts(customer_ids: list[int], dry_run: bool = False) -> tuple[int, in
             db.session.execute(
                 sa.update(FeedbackItem)
                 .where(with_text)
-                .values(text=None)
+                .values(text=None, source_id=None)
                 .execution_options(synchronize_session=False)
             )
     return removed, kept

@@ -294,13 +294,21 @@ def import_preview(import_id: int):
             problems.append(_("Give each field one column only."))
         if "channel" not in targets and default_channel not in names:
             problems.append(_("Choose the channel of these items."))
+        outcome = None
         if not problems:
-            outcome = csvimport.import_stream(
-                io.BytesIO(data),
-                mapping,
-                default_channel if default_channel in names else None,
-                month_first=bool(request.form.get("month_first")),
-            )
+            try:
+                outcome = csvimport.import_stream(
+                    io.BytesIO(data),
+                    mapping,
+                    default_channel if default_channel in names else None,
+                    month_first=bool(request.form.get("month_first")),
+                )
+            except CsvFormatError as exc:
+                # Broken further down than the preview read: nothing is
+                # stored, the upload stays for another try once it is fixed.
+                db.session.rollback()
+                problems.append(exc.message(_lang()))
+        if outcome is not None:
             run.mapping = mapping
             run.channel = default_channel if "channel" not in targets else None
             run.rows, run.created = outcome.rows, outcome.created

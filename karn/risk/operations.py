@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from karn import clock
 from karn.customers import currency
 from karn.customers.models import Customer
+from karn.enums import CustomerStatus
 from karn.extensions import db
 from karn.risk import data, store, training
 from karn.risk.models import RiskModel, RiskScore
@@ -206,6 +207,22 @@ def score_all(explain_top: int = EXPLAIN_TOP) -> ScoreReport:
             )
         # Core, not the ORM: a million rows without a million objects.
         db.session.execute(sa.insert(RiskScore.__table__), rows)
+    # Whoever objected to profiling, was erased or left while this ran keeps
+    # no score: those scores were deleted when it happened, and the rows
+    # above were read before.
+    db.session.execute(
+        sa.delete(RiskScore).where(
+            RiskScore.customer_id.in_(
+                sa.select(Customer.id).where(
+                    sa.or_(
+                        Customer.erased_at.is_not(None),
+                        Customer.profiling_objected_at.is_not(None),
+                        Customer.status != CustomerStatus.ACTIVE,
+                    )
+                )
+            )
+        )
+    )
     db.session.commit()
     report.scored, report.explained = len(ids_a), len(explained)
     report.seconds = time.monotonic() - started
