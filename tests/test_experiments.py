@@ -336,3 +336,21 @@ def test_the_digest_reports_running_keep_calls(app, db):
         today - timedelta(days=40), today - timedelta(days=10), "en"
     )
     assert earlier.keep_calls == []
+
+
+def test_customers_on_the_call_list_already_are_not_drawn(app, db):
+    """They would be called whatever the draw said, so they cannot be held
+    back: they are left out and counted as such."""
+    people = _active(db, 6)
+    calls.add_task(people[0], CallTaskSource.MANUAL, None)
+    db.session.commit()
+    plan = keepcalls.plan([p.id for p in people], None)
+    db.session.commit()
+    assert plan.on_call_list == 1
+    drawn = {
+        a.customer_id
+        for a in db.session.scalars(
+            sa.select(Assignment).where(Assignment.experiment_id == plan.experiment.id)
+        )
+    }
+    assert drawn == {p.id for p in people[1:]}

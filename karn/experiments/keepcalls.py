@@ -26,6 +26,7 @@ from karn.customers.models import Customer
 from karn.enums import (
     CallOutcome,
     CallTaskSource,
+    CallTaskStatus,
     CustomerStatus,
     ExperimentGroup,
     ExperimentKind,
@@ -63,6 +64,9 @@ class Plan:
     already: list[Customer] = field(default_factory=list)
     no_phone: int = 0
     not_active: int = 0
+    # On the call list already: they are called whatever the draw says, so
+    # they could not be held back.
+    on_call_list: int = 0
 
 
 def plan(customer_ids: list[int], by: User) -> Plan:
@@ -78,11 +82,23 @@ def plan(customer_ids: list[int], by: User) -> Plan:
     ).all()
     result = Plan()
     eligible = []
+    listed = set(
+        db.session.scalars(
+            sa.select(CallTask.customer_id).where(
+                CallTask.customer_id.in_([c.id for c in chosen]),
+                CallTask.status == CallTaskStatus.OPEN,
+                # A keep call's customer is in an open experiment: said so below.
+                CallTask.source != CallTaskSource.KEEP_CALL,
+            )
+        )
+    )
     for customer in chosen:
         if customer.erased_at is not None or customer.status != CustomerStatus.ACTIVE:
             result.not_active += 1
         elif not (customer.phone or "").strip():
             result.no_phone += 1
+        elif customer.id in listed:
+            result.on_call_list += 1
         else:
             eligible.append(customer)
     if not eligible:

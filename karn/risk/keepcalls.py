@@ -74,6 +74,14 @@ def plan_keep_calls():
                 plan.no_phone,
             )
         )
+    if plan.on_call_list:
+        skipped.append(
+            ngettext(
+                "%(num)s on the call list already",
+                "%(num)s on the call list already",
+                plan.on_call_list,
+            )
+        )
     if plan.not_active:
         skipped.append(
             ngettext(
