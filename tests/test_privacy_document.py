@@ -23,7 +23,10 @@ HEADINGS = {
         "Uw antwoorden op onze enquête",
         "Gesprekken en gespreksnotities",
         "Mails die wij u stuurden",
+        "Uw berichten aan ons",
         "Wat Karn in uw woorden las",
+        "Onze inschatting of u vertrekt",
+        "Bellen bij loting",
         "Vastgelegde wijzigingen van uw gegevens",
     ],
     "en": [
@@ -32,7 +35,10 @@ HEADINGS = {
         "Your answers to our survey",
         "Calls and call notes",
         "Mails we sent you",
+        "Your messages to us",
         "What Karn read in your words",
+        "Our estimate of whether you will leave",
+        "Calls drawn by lot",
         "Records of changes to your data",
     ],
 }
@@ -174,7 +180,92 @@ def test_a_person_with_little_data_gets_nothing_under_the_empty_sections(
     person = create_customer(email="kort@example.nl", name="Kort", language="nl")
     login(create_user("admin"))
     html = document_of(client, person)
-    assert html.count("<p>Niets.</p>") == 5  # answers, calls, mails, scores, log
+    # answers, calls, mails, messages, scores, estimate, draws, log
+    assert html.count("<p>Niets.</p>") == 8
+
+
+def test_the_document_shows_messages_the_churn_estimate_and_call_draws(
+    privacy_app,  # noqa: F811
+    client,
+    create_customer,
+    create_user,
+    login,
+):
+    """What the person wrote elsewhere, how they were profiled and whether they
+    were held back from calls: all in their own language."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from karn import clock
+    from karn.enums import ExperimentGroup, ExperimentKind
+    from karn.experiments.models import Assignment, Experiment
+    from karn.feedback.models import FeedbackItem
+    from karn.risk.models import RiskScore
+
+    person = create_customer(
+        email="piet@example.nl",
+        name="Piet",
+        language="nl",
+        status="active",
+        departed_at=None,
+        monthly_revenue=Decimal("80"),
+    )
+    now = clock.now()
+    _db.session.add(
+        FeedbackItem(
+            channel="complaint",
+            text="De monteur kwam weer niet opdagen.",
+            received_at=now - timedelta(days=3),
+            customer_id=person.id,
+            dedupe_key="k1",
+            via="form",
+            rating=2,
+            sentiment="negative",
+            tag_reason="service",
+            tagged_at=now,
+        )
+    )
+    _db.session.add(
+        RiskScore(
+            customer_id=person.id,
+            model_version=1,
+            probability=0.34,
+            revenue_at_risk=27.2,
+            likely_reason="price",
+            scored_at=now,
+            reasons=[{"feature": "plan", "value": "monthly", "typical": "yearly"}],
+        )
+    )
+    experiment = Experiment(
+        kind=ExperimentKind.KEEP_CALL,
+        treatment_share=0.8,
+        horizon_days=90,
+        started_at=now,
+    )
+    _db.session.add(experiment)
+    _db.session.flush()
+    _db.session.add(
+        Assignment(
+            experiment_id=experiment.id,
+            customer_id=person.id,
+            group=ExperimentGroup.HELD_BACK,
+            draw=0.93,
+            assigned_at=now,
+            ends_at=now + timedelta(days=90),
+        )
+    )
+    _db.session.commit()
+    login(create_user("admin", language="en"))
+    html = document_of(client, person)
+    assert "Uw berichten aan ons" in html
+    assert "De monteur kwam weer niet opdagen." in html
+    assert "(klachten)" in html
+    assert "Onze inschatting of u vertrekt" in html
+    assert "34 %" in html
+    assert "Bellen bij loting" in html
+    assert "niet gebeld" in html
+    for pattern in RAW:
+        assert not re.search(pattern, html), pattern
 
 
 # --- In the browser --------------------------------------------------------

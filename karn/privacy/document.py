@@ -449,12 +449,112 @@ def log(subject: Subject) -> list[Entry]:
     return [Entry(facts=facts)] if facts else []
 
 
+def feedback_given(subject: Subject) -> list[Entry]:
+    """Support tickets, complaints, reviews and the like linked to the person."""
+    from karn.feedback.models import channel_names
+
+    names = channel_names(subject.lang)
+    entries = []
+    for item in subject.data.get("feedback_items", []):
+        received = datetime.fromisoformat(item["received_at"])
+        entries.append(
+            Entry(
+                heading=_(
+                    "Received on %(date)s (%(channel)s)",
+                    date=_when(received),
+                    channel=names.get(item["channel"], item["channel"]),
+                ),
+                facts=_facts(
+                    (_("Rating"), number(item["rating"]) if item["rating"] else None),
+                    (
+                        _("Tone"),
+                        _capital(SENTIMENT_LABELS[item["sentiment"]])
+                        if item.get("sentiment")
+                        else None,
+                    ),
+                    (_("Reason read in it"), REASON_LABELS.get(item.get("reason"))),
+                ),
+                body=item.get("text")
+                or _("The text was removed; what was read in it is kept."),
+            )
+        )
+    return entries
+
+
+def churn_risk(subject: Subject) -> list[Entry]:
+    """The profiling: the estimated chance of leaving and what raised it."""
+    from karn.risk.views import explain
+
+    entries = []
+    for score in subject.data.get("churn_risk", []):
+        why = explain(score.get("reasons"))
+        scored = score.get("scored_at")
+        entries.append(
+            Entry(
+                text=_(
+                    "From what we know about you and about customers who left, we "
+                    "estimate how likely you are to leave, so that we can call "
+                    "customers before they go. You can object to this; we then "
+                    "stop at once and delete the estimate."
+                ),
+                facts=_facts(
+                    (
+                        _("Estimated chance of leaving"),
+                        number(100 * float(score["probability"]), 0) + " %",
+                    ),
+                    (
+                        _("Estimated on"),
+                        _when(datetime.fromisoformat(scored)) if scored else None,
+                    ),
+                    (_("What raised it"), "; ".join(why) if why else None),
+                    (
+                        _("The reason you would most likely leave for"),
+                        REASON_LABELS.get(score.get("likely_reason")),
+                    ),
+                ),
+            )
+        )
+    return entries
+
+
+def experiments_taken_part(subject: Subject) -> list[Entry]:
+    """Keep-call draws: whether the person was to be called or held back."""
+    entries = []
+    for row in subject.data.get("experiment_assignments", []):
+        called = row["group"] == "treated"
+        entries.append(
+            Entry(
+                heading=_(
+                    "Drawn on %(date)s",
+                    date=_when(datetime.fromisoformat(row["assigned_at"])),
+                ),
+                text=(
+                    _(
+                        "To learn whether calling customers helps, we drew by lot "
+                        "who is called and who is not. You were drawn to be called."
+                    )
+                    if called
+                    else _(
+                        "To learn whether calling customers helps, we drew by lot "
+                        "who is called and who is not. You were drawn not to be "
+                        "called until %(date)s.",
+                        date=_when(datetime.fromisoformat(row["ends_at"])),
+                    )
+                ),
+            )
+        )
+    return entries
+
+
 SECTIONS: list[Section] = [
     Section("who_we_are", _l("Who we are"), who_we_are),
     Section("held", _l("What we hold about you"), what_we_hold),
     Section("answers", _l("Your answers to our survey"), answers),
     Section("calls", _l("Calls and call notes"), call_notes),
     Section("mails", _l("Mails we sent you"), mails_sent),
+    Section("feedback", _l("Your messages to us"), feedback_given),
     Section("scores", _l("What Karn read in your words"), scores),
+    Section("churn_risk", _l("Our estimate of whether you will leave"), churn_risk),
+    Section("experiments", _l("Calls drawn by lot"), experiments_taken_part),
     Section("log", _l("Records of changes to your data"), log),
 ]
