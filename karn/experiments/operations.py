@@ -95,6 +95,15 @@ def start(
     if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
         raise ExperimentError("horizon")
     now = clock.now()
+    # Two managers (or a double click) drawing the same customers at once:
+    # the second waits here until the first has committed, then sees its
+    # draws (PostgreSQL; SQLite writes one at a time).
+    db.session.execute(
+        sa.select(Customer.id)
+        .where(Customer.id.in_([c.id for c in customers]))
+        .order_by(Customer.id)
+        .with_for_update()
+    ).all()
     taken = set(open_groups([c.id for c in customers], kind))
     already = [c for c in customers if c.id in taken]
     drawn = [c for c in customers if c.id not in taken and c.erased_at is None]
