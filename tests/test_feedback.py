@@ -11,7 +11,7 @@ from karn.accounts.operations import create_api_key
 from karn.analysis import report
 from karn.analysis.filters import Filters
 from karn.customers.models import Customer
-from karn.feedback import tagging
+from karn.feedback import intake, tagging
 from karn.feedback.models import FeedbackItem
 from karn.privacy.erasure import erase_customer
 from karn.privacy.export import export_person
@@ -444,3 +444,34 @@ def test_a_file_broken_further_down_says_where_and_stores_nothing(client, db, ma
     assert done.status_code == 422
     assert "5001" in done.get_data(as_text=True)  # the line of the broken row
     assert items(db) == []
+
+
+def test_a_retry_that_overtakes_its_first_request_gets_unchanged_not_an_error(
+    api, db, monkeypatch
+):
+    """The first request stores the item between the retry's look and its
+    insert: the retry hits the unique key, and answers as a repeat does."""
+    from sqlalchemy.exc import IntegrityError
+
+    item = {
+        "text": "Klantenservice belde nooit terug",
+        "received_at": "2026-02-01",
+        "channel": "support",
+        "source_id": "R-1",
+    }
+    assert api(item).get_json()["created"] == 1
+    real, calls = intake.store, []
+
+    def racing(items_, via):
+        calls.append(via)
+        if len(calls) == 1:
+            raise IntegrityError(
+                "INSERT", {}, Exception("uq_feedback_items_dedupe_key")
+            )
+        return real(items_, via)
+
+    monkeypatch.setattr(intake, "store", racing)
+    again = api(item)
+    assert again.status_code == 200
+    assert again.get_json()["unchanged"] == 1
+    assert len(items(db)) == 1

@@ -7,6 +7,7 @@ with the same content) is left as it is and answered as `unchanged`.
 import sqlalchemy as sa
 from flask import jsonify
 from flask_babel import force_locale
+from sqlalchemy.exc import IntegrityError
 
 from karn.api import auth, jsonbody
 from karn.api.views import MAX_ITEMS, _error, _iso, bp
@@ -115,11 +116,21 @@ def post_feedback():
             "Some items are not valid; nothing was stored.",
             errors=problems,
         )
-    stored = intake.store(cleaned, "api")
-    auth.record(
-        "api.feedback", created=stored.created, unchanged=stored.unchanged or None
-    )
-    db.session.commit()
+    try:
+        stored = intake.store(cleaned, "api")
+        auth.record(
+            "api.feedback", created=stored.created, unchanged=stored.unchanged or None
+        )
+        db.session.commit()
+    except IntegrityError:
+        # A retry that overtook its own first request: that one stored the
+        # items meanwhile, so this one finds them and changes nothing.
+        db.session.rollback()
+        stored = intake.store(cleaned, "api")
+        auth.record(
+            "api.feedback", created=stored.created, unchanged=stored.unchanged or None
+        )
+        db.session.commit()
     ids = [item_id for item_id, _new in stored.results]
     rows = {
         i.id: i
