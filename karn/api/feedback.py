@@ -9,8 +9,8 @@ from flask import jsonify
 from flask_babel import force_locale
 from sqlalchemy.exc import IntegrityError
 
-from karn.api import auth, jsonbody
-from karn.api.views import MAX_ITEMS, _error, _iso, bp
+from karn.api import auth
+from karn.api.views import _error, _iso, bp, items_of_request
 from karn.extensions import db
 from karn.feedback import intake
 from karn.feedback.models import FeedbackItem
@@ -86,24 +86,9 @@ def serialise(item: FeedbackItem, created: bool) -> dict:
 @auth.api_key_required
 def post_feedback():
     """Store one feedback item (an object) or up to 1,000 (a list)."""
-    try:
-        payload = jsonbody.from_request()
-    except jsonbody.TooDeep as exc:
-        return _error(400, "invalid_json", str(exc))
-    if payload is None:
-        return _error(
-            400, "invalid_json", "The body must be JSON: one object or a list."
-        )
-    items = payload if isinstance(payload, list) else [payload]
-    if not items:
-        return _error(422, "empty", "Send at least one item.")
-    if len(items) > MAX_ITEMS:
-        return _error(
-            422,
-            "too_many",
-            f"Send at most {MAX_ITEMS} items per request.",
-            count=len(items),
-        )
+    items, error = items_of_request("items")
+    if error is not None:
+        return error
     cleaned, problems = [], []
     for index, item in enumerate(items):
         clean, found = _problems(index, item)
@@ -116,21 +101,20 @@ def post_feedback():
             "Some items are not valid; nothing was stored.",
             errors=problems,
         )
-    try:
-        stored = intake.store(cleaned, "api")
-        auth.record(
-            "api.feedback", created=stored.created, unchanged=stored.unchanged or None
-        )
-        db.session.commit()
-    except IntegrityError:
-        # A retry that overtook its own first request: that one stored the
-        # items meanwhile, so this one finds them and changes nothing.
-        db.session.rollback()
-        stored = intake.store(cleaned, "api")
-        auth.record(
-            "api.feedback", created=stored.created, unchanged=stored.unchanged or None
-        )
-        db.session.commit()
+    for attempt in (1, 2):
+        try:
+            stored = intake.store(cleaned, "api")
+            break
+        except IntegrityError:
+            # A retry that overtook its own first request: that one stored
+            # the items meanwhile, so the second look finds them unchanged.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    auth.record(
+        "api.feedback", created=stored.created, unchanged=stored.unchanged or None
+    )
+    db.session.commit()
     ids = [item_id for item_id, _new in stored.results]
     rows = {
         i.id: i

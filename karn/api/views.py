@@ -159,28 +159,37 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-@bp.route("/departures", methods=["POST"])
-@auth.api_key_required
-def post_departures():
-    """Record one departure (an object) or up to 1,000 (a list); safe to repeat."""
+def items_of_request(noun: str):
+    """The request body's items, one object or a list of up to MAX_ITEMS:
+    (items, None), or (None, the error response) naming ``noun`` (plural)."""
     try:
         payload = jsonbody.from_request()
     except jsonbody.TooDeep as exc:
-        return _error(400, "invalid_json", str(exc))
+        return None, _error(400, "invalid_json", str(exc))
     if payload is None:
-        return _error(
+        return None, _error(
             400, "invalid_json", "The body must be JSON: one object or a list."
         )
     items = payload if isinstance(payload, list) else [payload]
     if not items:
-        return _error(422, "empty", "Send at least one departure.")
+        return None, _error(422, "empty", f"Send at least one {noun[:-1]}.")
     if len(items) > MAX_ITEMS:
-        return _error(
+        return None, _error(
             422,
             "too_many",
-            f"Send at most {MAX_ITEMS} departures per request.",
+            f"Send at most {MAX_ITEMS} {noun} per request.",
             count=len(items),
         )
+    return items, None
+
+
+@bp.route("/departures", methods=["POST"])
+@auth.api_key_required
+def post_departures():
+    """Record one departure (an object) or up to 1,000 (a list); safe to repeat."""
+    items, error = items_of_request("departures")
+    if error is not None:
+        return error
     records, problems = [], []
     for index, item in enumerate(items):
         clean, extra, item_problems = _validate_item(index, item)
