@@ -145,6 +145,12 @@ class Defaults:
     # departures are counted from each customer's draw.
     KEEP_CALL_SHARE = 0.8
     KEEP_CALL_HORIZON_DAYS = 90
+    # Follow-ups and "we fixed it" campaigns: nobody gets one within this many
+    # days of the last; the share mailed (the rest held back as the control
+    # group); win-backs counted over this many days from each assignment.
+    CONTACT_MIN_DAYS = 30
+    FOLLOW_UP_SHARE = 0.8
+    WIN_BACK_HORIZON_DAYS = 90
 
     # CSV uploads larger than this are refused (bytes).
     IMPORT_MAX_BYTES = 64 * 1024 * 1024
@@ -226,6 +232,9 @@ ENV_SETTINGS = {
     "ACTION_WINDOW_DAYS": _days_up_to(3650),
     "KEEP_CALL_SHARE": _share,
     "KEEP_CALL_HORIZON_DAYS": _days_up_to(3650),
+    "CONTACT_MIN_DAYS": _days_up_to(3650),
+    "FOLLOW_UP_SHARE": _share,
+    "WIN_BACK_HORIZON_DAYS": _days_up_to(3650),
     "IMPORT_MAX_BYTES": int,
     "STRIPE_WEBHOOK_SECRET": str,
     "STRIPE_API_KEY": str,

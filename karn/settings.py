@@ -44,6 +44,7 @@ EDITABLE: dict[str, tuple[type, float | None, float | None]] = {
     "CALL_HOURS_START": (str, None, None),
     "CALL_HOURS_END": (str, None, None),
     "CALL_DAYS": (str, None, None),
+    "CONTACT_MIN_DAYS": (int, 1, 3650),
 }
 
 

@@ -117,7 +117,7 @@ def schedule_invitations(customer_ids: list[int]) -> int:
         # statistics on invitations just written (an import in progress),
         # would read all of the survey's open invitations for every customer.
         invited = _with_open_invitation(survey.id, [r.id for r in rows])
-        suppressed = _suppressed_among([email for _, _, email in rows])
+        suppressed = suppressed_among([email for _, _, email in rows])
         rows = [
             r
             for r in rows
@@ -190,7 +190,7 @@ def _with_open_invitation(survey_id: int, customer_ids: list[int]) -> set[int]:
     return set(db.session.scalars(query))
 
 
-def _suppressed_among(emails: list[str]) -> set[str]:
+def suppressed_among(emails: list[str]) -> set[str]:
     hashes = [email_hash(e) for e in emails if e]
     if not hashes:
         return set()
@@ -298,7 +298,7 @@ def _write_mails(
     ).all()
     position = {invitation_id: i for i, invitation_id in enumerate(ids)}
     rows.sort(key=lambda row: position[row.id])
-    suppressed = _suppressed_among([row.email for row in rows if row.email])
+    suppressed = suppressed_among([row.email for row in rows if row.email])
     closing: dict[InvitationStatus, list[int]] = {}
     mailed = []
     for row in rows:

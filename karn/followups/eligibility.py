@@ -1,0 +1,97 @@
+"""Who may get a follow-up or campaign mail: one rule for both.
+
+A person is eligible when all of these hold:
+
+- departed, not erased, not won back (no win-back recorded);
+- mailable: an address, not unsubscribed, not bounced, and the address not on
+  the suppression list;
+- gave consent: their latest submitted response that answered the consent
+  question said yes (older survey versions never asked: no mail);
+- not contacted by Karn in the last ``CONTACT_MIN_DAYS`` days: no follow-up or
+  campaign mail written for them in that time, whatever became of it. The
+  survey's own invitation and reminders do not count, since a follow-up is
+  the answer to the survey they just took part in.
+
+The SQL part selects the candidates; the suppression list is kept by hash, so
+it is checked in Python afterwards (``eligible_ids``).
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from karn import clock, settings
+from karn.callbacks.models import WinBack
+from karn.customers.models import Customer
+from karn.enums import CustomerStatus
+from karn.extensions import db
+from karn.surveys.default_survey import CONSENT_KEY, CONSENT_YES
+from karn.surveys.models import Answer, OutboxMessage, Response
+
+# Outbox kinds that count as Karn contacting an ex-customer again.
+CONTACT_KINDS = ("follow_up", "campaign")
+
+
+def contact_min_days() -> int:
+    return int(settings.get("CONTACT_MIN_DAYS"))
+
+
+def _latest_consent_answer() -> sa.ScalarSelect:
+    """The consent answer of the customer's latest submitted response that
+    answered it, as stored JSON text (``'"yes"'``/``'"no"'``)."""
+    return (
+        sa.select(sa.cast(Answer.value, sa.Text))
+        .join(Response, Response.id == Answer.response_id)
+        .where(
+            Response.customer_id == Customer.id,
+            Response.submitted_at.is_not(None),
+            Answer.question_key == CONSENT_KEY,
+        )
+        .order_by(Response.submitted_at.desc(), Response.id.desc())
+        .limit(1)
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+
+
+def recently_contacted(now: datetime | None = None) -> sa.Select:
+    """Ids of customers mailed a follow-up or campaign within CONTACT_MIN_DAYS."""
+    since = (now or clock.now()) - timedelta(days=contact_min_days())
+    return sa.select(OutboxMessage.customer_id).where(
+        OutboxMessage.kind.in_(CONTACT_KINDS),
+        OutboxMessage.created_at > since,
+        OutboxMessage.customer_id.is_not(None),
+    )
+
+
+def eligible_condition(now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """A condition on ``Customer``: everything of the rule the database can check."""
+    return sa.and_(
+        Customer.status == CustomerStatus.DEPARTED,
+        Customer.erased_at.is_(None),
+        Customer.email.is_not(None),
+        Customer.email != "",
+        Customer.unsubscribed_at.is_(None),
+        Customer.bounced_at.is_(None),
+        ~sa.exists().where(WinBack.customer_id == Customer.id),
+        _latest_consent_answer() == f'"{CONSENT_YES}"',
+        Customer.id.not_in(recently_contacted(now)),
+    )
+
+
+def eligible_ids(
+    customer_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> set[int]:
+    """The eligible among these customers (all customers when None)."""
+    from karn.surveys.delivery import email_hash, suppressed_among
+
+    query = sa.select(Customer.id, Customer.email).where(eligible_condition(now))
+    if customer_ids is not None:
+        ids = list(customer_ids)
+        if not ids:
+            return set()
+        query = query.where(Customer.id.in_(ids))
+    rows = db.session.execute(query).all()
+    blocked = suppressed_among([email for _, email in rows])
+    return {cid for cid, email in rows if email_hash(email) not in blocked}
