@@ -209,3 +209,45 @@ def test_the_command_prints_counts_and_logins_and_refuses_a_second_run(app, db):
     again = runner.invoke(demo_cli, ["seed", "--customers", "60"])
     assert again.exit_code == 1
     assert "only fills an empty database" in again.output
+
+
+def test_feedback_from_several_channels_is_stored_tagged_and_shown(app, db, demo):
+    from karn.feedback.models import FeedbackItem
+
+    rows = db.session.execute(
+        sa.select(
+            FeedbackItem.channel,
+            FeedbackItem.tagged_at,
+            FeedbackItem.customer_id,
+            FeedbackItem.rating,
+        )
+    ).all()
+    assert demo["feedback"] == len(rows) >= 50
+    channels = Counter(channel for channel, *_ in rows)
+    assert {"support", "complaint", "review", "social", "nps"} <= set(channels)
+    # Tagged as the worker would, so the pages show reasons at once.
+    assert all(tagged for _, tagged, *_ in rows)
+    linked = sum(1 for _, _, customer, _ in rows if customer is not None)
+    assert 0 < linked < len(rows)
+    # Reviews carry stars, NPS comments a 0-10 score, tickets none.
+    for channel, _, _, rating in rows:
+        if channel == "review":
+            assert 1 <= rating <= 5
+        elif channel == "nps":
+            assert 0 <= rating <= 10
+        elif channel == "support":
+            assert rating is None
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    client.post(
+        "/login",
+        data={
+            "email": "manager@example.com",
+            "password": "demo-manager-123",
+            "csrf_token": token,
+        },
+    )
+    # The demo manager reads Dutch.
+    page = client.get("/feedback/")
+    assert page.status_code == 200
+    assert "supporttickets" in page.get_data(as_text=True)

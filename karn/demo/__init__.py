@@ -37,6 +37,7 @@ from karn.demo.customers import (
     _plan_invitation,
     _refuse_unless_empty,
 )
+from karn.demo.feedback import feedback_items
 from karn.enums import InvitationStatus, Reason, Role
 from karn.extensions import db
 from karn.surveys import delivery
@@ -100,6 +101,7 @@ def seed_demo(
             rng, rows_by_id, invitations, users[Role.STAFF], now, start
         )
         won_back = _survey_win_backs(rng, rows_by_id, invitations, now)
+        feedback = _feedback(rng, rows, start, now, customers)
         risk = {}
         if active:
             insert_active(active_rows(rng, active, now))
@@ -122,12 +124,34 @@ def seed_demo(
         "call_notes": notes,
         "win_backs": won_back,
         "users": len(DEMO_LOGINS),
+        "feedback": feedback,
         "improvement_actions": 1,
         "action_started_on": action_start.astimezone(TZ).date().isoformat(),
         "survey": survey.name,
         "active": active,
         "risk": risk,
     }
+
+
+def _feedback(
+    rng: random.Random,
+    rows: list[dict],
+    start: datetime,
+    now: datetime,
+    customers: int,
+) -> int:
+    """Store and tag feedback items from other channels, about one for every
+    ten departures (at least 50); returns how many."""
+    from karn.feedback import intake, tagging
+
+    numbers: dict[str, list[str]] = {}
+    for row in rows:
+        numbers.setdefault(row["language"].value, []).append(row["external_id"])
+    items = feedback_items(rng, max(50, customers // 10), start, now, numbers)
+    stored = intake.store(items, via="csv")
+    db.session.commit()
+    tagging.tag_waiting()
+    return stored.created
 
 
 # ---------------------------------------------------------------- command
@@ -163,6 +187,10 @@ def seed_command(customers: int, months: int, seed: int, active: int) -> None:
     click.echo(
         f"  {made['unsubscribed']} unsubscribed, {made['bounced']} bounced, "
         f"{made['call_tasks']} call tasks with {made['call_notes']} call notes"
+    )
+    click.echo(
+        f"  {made['feedback']} feedback items from support, complaints, reviews, "
+        "social media and NPS"
     )
     click.echo(
         f"  improvement action {ACTION_TITLE!r} since {made['action_started_on']}"
