@@ -12,6 +12,10 @@ Times, as fresh processes (wall clock and CPU time, medians of --repeat runs):
 
 --root times another checkout of Karn (e.g. an older version unpacked with
 `git archive`), with this virtualenv.
+
+--compare DIR times this checkout and DIR in turns, run by run, and prints
+the least and the median CPU time of each: on a busy machine both see the
+same load, and the least is the run the load disturbed least.
 """
 
 import argparse
@@ -44,11 +48,69 @@ def timed(args: list[str], env: dict, cwd: str, repeat: int) -> tuple[float, flo
     return statistics.median(walls), statistics.median(cpus)
 
 
+def environment(root: str, folder: str, name: str) -> dict:
+    """A checkout's environment, on a fresh, migrated SQLite database."""
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("KARN_")
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        PYTHONPYCACHEPREFIX=os.path.join(folder, f"pycache-{name}"),
+        FLASK_APP="karn.app",
+        PYTHONPATH=root,
+        KARN_ENV="development",
+        KARN_DATABASE_URL=f"sqlite:///{folder}/{name}.db",
+        KARN_INSTANCE_PATH=os.path.join(folder, f"instance-{name}"),
+    )
+    subprocess.run(
+        [FLASK, "db", "upgrade"], env=env, cwd=root, check=True, capture_output=True
+    )
+    return env
+
+
+def compare(other: str, repeat: int) -> None:
+    """This checkout and another, run in turns; least and median CPU seconds."""
+    roots = {"this checkout": ROOT, "--compare": os.path.abspath(other)}
+    commands = {"flask --help": ["--help"], "dispatch (empty)": ["surveys", "dispatch"]}
+    cpu = {(r, c): [] for r in roots for c in commands}
+    with tempfile.TemporaryDirectory() as folder:
+        envs = {
+            r: environment(root, folder, str(i))
+            for i, (r, root) in enumerate(roots.items())
+        }
+        for r, root in roots.items():  # compiled bytecode first, as installed
+            for args in commands.values():
+                subprocess.run(
+                    [FLASK, *args], env=envs[r], cwd=root, capture_output=True
+                )
+        for _ in range(repeat):
+            for r, root in roots.items():
+                for c, args in commands.items():
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    subprocess.run(
+                        [FLASK, *args], env=envs[r], cwd=root, capture_output=True
+                    )
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu[(r, c)].append(
+                        after.ru_utime
+                        - before.ru_utime
+                        + after.ru_stime
+                        - before.ru_stime
+                    )
+    print("CPU seconds                         least   median")
+    for (r, c), values in cpu.items():
+        print(f"{r:14} {c:18} {min(values):6.2f} {statistics.median(values):8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--root", default=ROOT, help="the checkout to time")
+    parser.add_argument("--compare", metavar="DIR", help="time against DIR in turns")
     args = parser.parse_args()
+    if args.compare:
+        compare(args.compare, args.repeat)
+        return
     root = os.path.abspath(args.root)
     with tempfile.TemporaryDirectory() as folder:
         env = {

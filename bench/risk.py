@@ -15,14 +15,21 @@ departed, with departure dates), then times, as the worker runs them:
   stratified sample of at most 200,000), calibration, forward-in-time
   validation, the final fit on everyone, the likely-reason model, storing.
   Baseline: one plain ``HistGradientBoostingClassifier`` fit with defaults on
-  the same arrays, already in memory.
+  the same arrays, already in memory, on as many threads as Karn's fits
+  (``training.THREADS``).
 - Karn's scoring, ``operations.score_all``: every current customer streamed in
   chunks, calibrated, the top 1,000 explained, all scores written. Baseline:
   one plain ``predict_proba`` on the same current customers' array in memory.
 - The at-risk page and ``GET /api/v1/at-risk`` through the Flask test client
-  (median of --runs after a warm-up). Baseline: the bare query of the first
-  page's rows, ``SELECT ... FROM risk_scores ORDER BY revenue_at_risk DESC,
-  customer_id LIMIT 100``.
+  (median of --runs after a warm-up): the first page, a filtered view (plan
+  and risk band), page 50, the last page, the last page of the filtered view
+  and the API's last page. Baseline: the bare query of the first page's
+  rows, ``SELECT ... FROM risk_scores ORDER BY revenue_at_risk DESC,
+  customer_id DESC LIMIT 100``.
+
+Beside each figure: wall and CPU time of this process and the load average
+(1 minute) when the step ended; on a machine shared with other work the CPU
+time says what the step costs, the wall time what it got.
 
 Memory: the peak resident size of the process after each step (the arrays of
 features are N × features float32; customers are read 5,000 at a time).
@@ -76,7 +83,10 @@ class Timer:
         self.cpu = time.process_time() - self.cpu
 
     def __str__(self) -> str:
-        return f"{self.wall:>7.1f} s ({self.cpu:>6.1f} s CPU)"
+        return (
+            f"{self.wall:>7.1f} s ({self.cpu:>6.1f} s CPU, load "
+            f"{os.getloadavg()[0]:.1f})"
+        )
 
 
 def peak_mb() -> float:
@@ -163,14 +173,19 @@ def fill(app, count: int) -> tuple[int, int]:
     return departed, count - departed
 
 
-def median_ms(call, runs: int) -> float:
+def median_ms(call, runs: int) -> str:
+    """Median wall and CPU milliseconds of ``runs`` calls after a warm-up."""
     call()
-    times = []
+    walls, cpus = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         call()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        walls.append((time.perf_counter() - wall) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return (
+        f"{statistics.median(walls):>9.1f} ms ({statistics.median(cpus):>7.1f} ms "
+        f"CPU, load {os.getloadavg()[0]:.1f})"
+    )
 
 
 def run(url: str, customers: int, runs: int) -> None:
@@ -179,7 +194,7 @@ def run(url: str, customers: int, runs: int) -> None:
 
     from karn.accounts.operations import create_api_key
     from karn.extensions import db
-    from karn.risk import data, operations
+    from karn.risk import data, operations, training
 
     app = fresh_app(url)
     started = time.monotonic()
@@ -211,11 +226,14 @@ def run(url: str, customers: int, runs: int) -> None:
                 operations.store.load(row).features
             )
         print(f"  reading into arrays {read}  (part of Karn's training)")
-        with Timer() as fit:
+        with Timer() as fit, threadpool_limits(training.THREADS):
             plain = HistGradientBoostingClassifier(
                 categorical_features=feature_set.categorical_mask
             ).fit(X, y)
-        print(f"plain HGB fit        {fit}  (same arrays, in memory)")
+        print(
+            f"plain HGB fit        {fit}  (same arrays, in memory, "
+            f"{training.THREADS} thread as Karn's)"
+        )
         current = X[~y]
         with Timer() as predict, threadpool_limits(1):
             plain.predict_proba(current)
@@ -235,8 +253,8 @@ def run(url: str, customers: int, runs: int) -> None:
             db.session.execute(
                 sa.text(
                     "SELECT customer_id, probability, revenue_at_risk "
-                    "FROM risk_scores ORDER BY revenue_at_risk DESC, customer_id "
-                    "LIMIT 100"
+                    "FROM risk_scores ORDER BY revenue_at_risk DESC, "
+                    "customer_id DESC LIMIT 100"
                 )
             ).all()
             db.session.remove()
@@ -248,14 +266,35 @@ def run(url: str, customers: int, runs: int) -> None:
 
         return call
 
-    print(f"baseline bare query  {median_ms(bare, runs):>9.1f} ms")
+    with app.app_context():
+        pages = -(-report.scored // 100)
+        from karn.risk.views import BANDS, _query
+
+        filters = {k: "" for k in ("segment", "region", "reason")}
+        filters.update(plan="monthly", band="high")
+        filtered = db.session.scalar(_query(filters, sa.func.count()))
+        filtered_pages = max(1, -(-filtered // 100))
+        assert BANDS[0][0] == "high"
+        db.session.remove()
+    print(f"baseline bare query  {median_ms(bare, runs)}")
     for label, path, headers in [
         ("at-risk page", "/at-risk/", None),
         ("  filtered", "/at-risk/?plan=monthly&band=high", None),
         ("  page 50", "/at-risk/?page=50", None),
+        (f"  last page ({pages:,})", f"/at-risk/?page={pages}", None),
+        (
+            f"  filtered, last ({filtered_pages:,})",
+            f"/at-risk/?plan=monthly&band=high&page={filtered_pages}",
+            None,
+        ),
         ("GET /api/v1/at-risk", "/api/v1/at-risk", auth),
+        (
+            "  its last page",
+            f"/api/v1/at-risk?per_page=1000&page={-(-report.scored // 1000)}",
+            auth,
+        ),
     ]:
-        print(f"{label:<20} {median_ms(get(path, headers), runs):>9.1f} ms")
+        print(f"{label:<28} {median_ms(get(path, headers), runs)}")
 
 
 def main() -> None:

@@ -152,6 +152,14 @@ class Defaults:
     FOLLOW_UP_SHARE = 0.8
     WIN_BACK_HORIZON_DAYS = 90
 
+    # Outbound webhooks: seconds per connect or read, tries per delivery,
+    # deliveries in a row failed for good before an endpoint is switched off,
+    # and how often a process reads the endpoints again.
+    WEBHOOK_TIMEOUT = 10
+    WEBHOOK_MAX_ATTEMPTS = 8
+    WEBHOOK_DISABLE_AFTER = 5
+    WEBHOOK_CHECK_SECONDS = 5
+
     # CSV uploads larger than this are refused (bytes).
     IMPORT_MAX_BYTES = 64 * 1024 * 1024
     STRIPE_WEBHOOK_SECRET = None
@@ -235,6 +243,10 @@ ENV_SETTINGS = {
     "CONTACT_MIN_DAYS": _days_up_to(3650),
     "FOLLOW_UP_SHARE": _share,
     "WIN_BACK_HORIZON_DAYS": _days_up_to(3650),
+    "WEBHOOK_TIMEOUT": float,
+    "WEBHOOK_MAX_ATTEMPTS": int,
+    "WEBHOOK_DISABLE_AFTER": int,
+    "WEBHOOK_CHECK_SECONDS": float,
     "IMPORT_MAX_BYTES": int,
     "STRIPE_WEBHOOK_SECRET": str,
     "STRIPE_API_KEY": str,

@@ -21,6 +21,8 @@ from karn.customers.models import (
 from karn.customers.stripe_subscriptions import StripeSubscription
 from karn.experiments.models import Assignment, Experiment
 from karn.feedback.models import FeedbackChannel, FeedbackImport, FeedbackItem
+from karn.followups.campaign_models import Campaign
+from karn.followups.models import FollowUp
 from karn.risk.models import RiskModel, RiskScore
 from karn.settings import Setting
 from karn.surveys.branding import Branding
@@ -35,9 +37,11 @@ from karn.surveys.models import (
     SurveyVersion,
 )
 from karn.text.models import TagCorrection, TagModel
+from karn.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Branding",
+    "Campaign",
     "DomainPause",
     "MailEvent",
     "Answer",
@@ -55,6 +59,7 @@ __all__ = [
     "FeedbackImport",
     "FeedbackItem",
     "Experiment",
+    "FollowUp",
     "ImportRun",
     "ImprovementAction",
     "Invitation",
@@ -73,5 +78,8 @@ __all__ = [
     "TagCorrection",
     "TagModel",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WinBack",
 ]

@@ -27,11 +27,14 @@ from karn.callbacks import operations as callbacks
 from karn.customers import comments, stripe_lookup
 from karn.digest import mailing as digest_mailing
 from karn.extensions import db
+from karn.feedback import importjob as feedback_importjob
 from karn.feedback import tagging as feedback_tagging
+from karn.followups import scheduling as followup_scheduling
 from karn.learning import retag
 from karn.privacy import operations as privacy_operations
 from karn.surveys import bounce_processing, delivery, outbox
 from karn.surveys.cli import surveys_cli
+from karn.webhooks import delivery as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +70,12 @@ class Worker:
         # sending.
         self.jobs: list[Callable[[Flask], object]] = [
             digest_mailing.run_digest_job,
+            self.follow_up_job,
             self.mail_job,
+            self.webhook_job,
             stripe_lookup.run_lookup_job,
             comments.run_tagging_job,
+            self.feedback_import_job,
             feedback_tagging.run_tagging_job,
             retag.run_retag_job,
             retag.run_best_tier_job,
@@ -84,6 +90,18 @@ class Worker:
         from karn.risk import jobs
 
         return jobs.run_risk_job(app, wait=self.once)
+
+    def follow_up_job(self, app: Flask) -> object:
+        """Due follow-ups are written just before the mail job sends them."""
+        return followup_scheduling.run_follow_up_job(app, once=self.once)
+
+    def webhook_job(self, app: Flask) -> object:
+        """Post due webhooks, under this worker's name (its claims say so)."""
+        return webhooks.run_webhook_job(app, self.name, self.stopping.is_set)
+
+    def feedback_import_job(self, app: Flask) -> object:
+        """A slice of a feedback CSV import (all of it in a single pass)."""
+        return feedback_importjob.run_import_job(app, self.name, whole=self.once)
 
     def stop(self, *_args) -> None:
         if not self.stopping.is_set():

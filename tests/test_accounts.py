@@ -280,4 +280,4 @@ def test_audit_log_filters_by_action(client, create_user, login, db):
     login(admin)
     page = client.get("/admin/audit?action=login").get_data(as_text=True)
     assert 'title="user.create"' not in page
-    assert '<td title="login">Signed in</td>' in page
+    assert '<td title="login" data-label="Action">Signed in</td>' in page

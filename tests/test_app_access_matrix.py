@@ -26,6 +26,10 @@ MATRIX = {
     "accounts.api_keys": ("GET", LOGIN, 403, 403, 200),
     "accounts.api_key_revoke": ("POST", LOGIN, 403, 403, 302),
     "accounts.audit_log": ("GET", LOGIN, 403, 403, 200),
+    "webhook_admin.index": ("GET", LOGIN, 403, 403, 200),
+    "webhook_admin.endpoint": ("GET", LOGIN, 403, 403, 200),
+    "webhook_admin.resend": ("POST", LOGIN, 403, 403, 302),
+    "webhook_admin.delete": ("POST", LOGIN, 403, 403, 302),
     "customers.index": ("GET", LOGIN, 200, 200, 200),
     "customers.show": ("GET", LOGIN, 200, 200, 200),
     "customers.new": ("GET", LOGIN, 403, 200, 200),
@@ -93,6 +97,7 @@ MATRIX = {
     "editor.edit": ("GET", LOGIN, 403, 200, 200),
     "editor.discard": ("POST", LOGIN, 403, 302, 302),
     "editor.default_update": ("POST", LOGIN, 403, 302, 302),
+    "editor.dismiss_default_update": ("POST", LOGIN, 403, 302, 302),
     "editor.preview": ("GET", LOGIN, 403, 200, 200),
     "editor.version": ("GET", LOGIN, 403, 200, 200),
     "digest.index": ("GET", LOGIN, 200, 200, 200),
@@ -112,12 +117,23 @@ MATRIX = {
     "risk.export": ("GET", LOGIN, 403, 200, 200),
     "risk.plan_keep_calls": ("POST", LOGIN, 403, 302, 302),
     "experiments.index": ("GET", LOGIN, 403, 200, 200),
+    "followups.index": ("GET", LOGIN, 403, 200, 200),
+    "followups.edit": ("GET", LOGIN, 403, 200, 200),
+    # No follow-up is written in the sample: nothing to preview.
+    "followups.preview_html": ("GET", LOGIN, 403, 404, 404),
     "experiments.show": ("GET", LOGIN, 403, 200, 200),
     "experiments.draws": ("GET", LOGIN, 403, 200, 200),
     "risk.export_xlsx": ("GET", LOGIN, 403, 200, 200),
     # Without a trained model there is no chart to draw.
     "risk.chart": ("GET", LOGIN, 403, 404, 404),
     "api.at_risk": ("GET", 401, 401, 401, 401),
+    "campaigns.new": ("GET", LOGIN, 403, 200, 200),
+    # An empty form is shown again with what is missing: nothing is sent.
+    "campaigns.send": ("POST", LOGIN, 403, 200, 200),
+    "effect.index": ("GET", LOGIN, 403, 200, 200),
+    # The sample experiment is a keep call, which the effect page does not show.
+    "effect.experiment": ("GET", LOGIN, 403, 404, 404),
+    "api.get_effect": ("GET", 401, 401, 401, 401),
 }
 NOT_CHECKED = {"static"}
 # URL values that differ per endpoint.
@@ -127,6 +143,8 @@ OVERRIDES = {
     "risk.chart": {"name": "calibration"},
     "brand.logo_file": {"sha": "0" * 64},
     "brand.colour_css": {"stamp": "-"},
+    "followups.edit": {"reason": "price"},
+    "followups.preview_html": {"reason": "price", "lang": "nl"},
 }
 
 
@@ -203,8 +221,26 @@ def sample_args(create_user, create_customer, db):
     )
     db.session.add_all([item, feedback_import])
     db.session.commit()
+    from karn.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    hook = WebhookEndpoint(
+        url="https://crm.example.com/karn", secret="whsec_c2FtcGxl", events=[]
+    )
+    db.session.add(hook)
+    db.session.flush()
+    sent = WebhookDelivery(
+        endpoint_id=hook.id,
+        event="call_note.created",
+        message_id="msg_sample",
+        body="{}",
+        status="delivered",
+    )
+    db.session.add(sent)
+    db.session.commit()
     return {
         "item_id": item.id,
+        "endpoint_id": hook.id,
+        "delivery_id": sent.id,
         "import_id": feedback_import.id,
         "token": links.invitation_token(invitation.id),
         "unsubscribe_token": links.unsubscribe_token(customer.id),

@@ -298,7 +298,16 @@ def _seed(app) -> dict:
     feedback_import = FeedbackImport(
         filename="recensies.csv", upload=compress(b"text,date\nTe duur,1-1-2026\n")
     )
-    db.session.add_all([experiment, item, feedback_import])
+    from karn.webhooks.models import WebhookEndpoint
+    from karn.webhooks.views import new_secret
+
+    endpoint = WebhookEndpoint(
+        url="https://crm.example.nl/karn",
+        secret=new_secret(),
+        events=["response.submitted"],
+        failures=0,
+    )
+    db.session.add_all([experiment, item, feedback_import, endpoint])
     survey = db.session.scalars(sa.select(Survey)).first()
     fresh = Customer(
         external_id="LOC-1",
@@ -352,6 +361,7 @@ def _seed(app) -> dict:
         "experiment_id": experiment.id,
         "item_id": item.id,
         "import_id": feedback_import.id,
+        "endpoint_id": endpoint.id,
     }
     db.session.remove()
     db.engine.dispose()

@@ -115,6 +115,57 @@ def test_a_pass_with_nothing_to_do_loads_no_slow_package(tmp_path):
     loaded = json.loads(result.stdout.split("MODULES", 1)[1])
     slow = sorted({name.split(".")[0] for name in loaded} & set(HEAVY))
     assert slow == [], f"an empty pass loads {', '.join(slow)}"
+    # Nor NumPy: with no customers there is no churn-risk model to train, and
+    # finding that out is a count.
+    assert "numpy" not in loaded and "alembic" not in loaded
+
+
+def test_commands_start_without_the_migration_tools_and_still_migrate(tmp_path):
+    """Alembic (with Mako and Pygments) loads for `flask db` only; the `db`
+    commands are listed and work as before."""
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    env = _env(tmp_path, KARN_DATABASE_URL=url)
+    script = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print('MODULES', json.dumps(sorted(sys.modules))))\n"
+        "sys.argv = ['flask', '--help']\n"
+        "from flask.cli import main\n"
+        "main()\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert shown.returncode == 0, shown.stderr
+    help_text, modules = shown.stdout.split("MODULES", 1)
+    assert re.search(r"^\s+db\s+Perform database migrations\.", help_text, re.M)
+    loaded = {name.split(".")[0] for name in json.loads(modules)}
+    assert not loaded & {"alembic", "mako", "pygments", "email_validator"}
+
+    flask = [sys.executable, "-m", "flask"]
+    upgraded = subprocess.run(
+        [*flask, "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = subprocess.run(
+        [*flask, "db", "current"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert current.returncode == 0, current.stderr
+    assert "(head)" in current.stdout
 
 
 def test_links_in_mail_follow_the_address_karn_listens_on(tmp_path, smtp_server):

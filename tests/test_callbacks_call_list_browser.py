@@ -164,5 +164,5 @@ def test_a_manager_finds_a_customer_by_part_of_the_number(
     page.get_by_label(words["search"]).fill("3016")
     page.get_by_label(words["search"]).press("Enter")
     page.wait_for_url(re.compile(r"q=3016"))
-    assert page.locator("tbody td:first-child").all_inner_texts() == ["Gezocht"]
+    assert page.locator("tbody tr > :first-child").all_inner_texts() == ["Gezocht"]
     assert page.locator("#customer-totals").inner_text().startswith(words["totals"])

@@ -251,3 +251,53 @@ def test_feedback_from_several_channels_is_stored_tagged_and_shown(app, db, demo
     page = client.get("/feedback/")
     assert page.status_code == 200
     assert "supporttickets" in page.get_data(as_text=True)
+
+
+def test_nobody_comes_back_after_the_day_the_demo_is_made(db, demo):
+    from karn.callbacks.models import WinBack
+
+    latest = db.session.scalar(sa.select(sa.func.max(WinBack.returned_on)))
+    assert latest is not None and latest <= SEEDED_AT.date()
+
+
+def test_a_campaign_was_mailed_from_the_action_and_its_result_is_shown(app, db, demo):
+    from karn.experiments.models import Assignment
+    from karn.followups.campaign_models import Campaign
+    from karn.surveys.models import OutboxMessage
+
+    campaign = db.session.scalars(sa.select(Campaign)).one()
+    assert campaign.action.title == ACTION_TITLE
+    made = demo["campaign"]
+    assert (campaign.mailed, campaign.held_back) == (
+        made["mailed"],
+        made["held_back"],
+    )
+    assert made["mailed"] > 0 and made["held_back"] > 0
+    groups = Counter(
+        db.session.scalars(
+            sa.select(Assignment.group).where(
+                Assignment.experiment_id == campaign.experiment_id
+            )
+        )
+    )
+    assert groups == {"treated": made["mailed"], "held_back": made["held_back"]}
+    # The mails are history: sent on the day, never waiting to go out later.
+    statuses = set(
+        db.session.scalars(
+            sa.select(OutboxMessage.status).where(OutboxMessage.kind == "campaign")
+        )
+    )
+    assert statuses == {"sent"}
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    client.post(
+        "/login",
+        data={
+            "email": "manager@example.com",
+            "password": "demo-manager-123",
+            "csrf_token": token,
+        },
+    )
+    page = client.get(f"/effect/{campaign.experiment_id}").get_data(as_text=True)
+    assert ACTION_TITLE in page
+    assert f"{made['mailed']}" in page

@@ -354,3 +354,61 @@ def test_customers_on_the_call_list_already_are_not_drawn(app, db):
         )
     }
     assert drawn == {p.id for p in people[1:]}
+
+
+def test_a_finished_result_stays_when_its_people_are_erased(app, db):
+    from karn.privacy.operations import erase_customer
+
+    people = _active(db, 12)
+    experiment, _ = operations.start(
+        ExperimentKind.KEEP_CALL, people, None, share=0.5, horizon_days=30
+    )
+    db.session.commit()
+    groups = _groups(experiment)
+    leavers = [
+        sorted(groups[ExperimentGroup.TREATED])[0],
+        sorted(groups[ExperimentGroup.HELD_BACK])[0],
+    ]
+    for cid in leavers:
+        customer = db.session.get(Customer, cid)
+        customer.status = CustomerStatus.DEPARTED
+        customer.departed_at = clock.now() + timedelta(days=10)
+    db.session.commit()
+    clock.freeze(clock.now() + timedelta(days=31))
+    try:
+        before = keepcalls.figures(experiment)
+        assert experiment.closed_at is None
+        # Erasing both leavers (a request, or retention years later) removes
+        # their assignments, but the finished result is what it was.
+        for cid in leavers:
+            erase_customer(db.session.get(Customer, cid))
+            db.session.commit()
+        assert experiment.closed_at is not None
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count()).where(Assignment.customer_id.in_(leavers))
+            )
+            == 0
+        )
+        after = keepcalls.figures(experiment)
+        assert after == before
+        assert after[ExperimentGroup.TREATED].departed == 1
+        assert after[ExperimentGroup.HELD_BACK].departed == 1
+    finally:
+        clock.freeze(None)
+
+
+def test_a_running_result_loses_the_erased(app, db):
+    from karn.privacy.operations import erase_customer
+
+    people = _active(db, 6)
+    experiment, _ = operations.start(
+        ExperimentKind.KEEP_CALL, people, None, share=0.5, horizon_days=30
+    )
+    db.session.commit()
+    total = sum(f.customers for f in keepcalls.figures(experiment).values())
+    erase_customer(people[0])
+    db.session.commit()
+    assert experiment.closed_at is None
+    after = sum(f.customers for f in keepcalls.figures(experiment).values())
+    assert after == total - 1

@@ -426,26 +426,6 @@ def test_a_date_ahead_is_refused(api, db):
     assert response.get_json()["errors"][0]["code"] == "future_date"
 
 
-def test_a_file_broken_further_down_says_where_and_stores_nothing(client, db, manager):
-    """A field longer than any CSV reader takes, past what the preview read."""
-    rows = b"".join(
-        b"T-%d;02-02-2026;Tekst nummer %d over de service;3\n" % (i, i)
-        for i in range(1, 5000)
-    )
-    broken = b'T-5000;02-02-2026;"' + b"x" * 200_000 + b'";3\n'
-    page = upload(client, b"Ticket;Datum;Tekst;Cijfer\n" + rows + broken)
-    assert page.status_code == 302
-    done = confirm(
-        client,
-        page.location,
-        {0: "source_id", 1: "received_at", 2: "text", 3: "rating"},
-        channel="support",
-    )
-    assert done.status_code == 422
-    assert "5001" in done.get_data(as_text=True)  # the line of the broken row
-    assert items(db) == []
-
-
 def test_a_retry_that_overtakes_its_first_request_gets_unchanged_not_an_error(
     api, db, monkeypatch
 ):

@@ -333,6 +333,7 @@ def test_erasure_leaves_nothing_of_the_person_and_keeps_the_ranking(
         "import_files": 0,
         "feedback_items": 0,
         "experiment_assignments": 0,
+        "webhook_payloads": 0,
     }
     assert data["closed"] == {
         "invitations_cancelled": 0,  # answered already

@@ -107,7 +107,7 @@ def test_a_planted_pattern_is_found_and_explained(db):
     assert report.scored == active and report.explained == 50
     top = db.session.scalars(
         sa.select(RiskScore)
-        .order_by(RiskScore.revenue_at_risk.desc(), RiskScore.customer_id)
+        .order_by(RiskScore.revenue_at_risk.desc(), RiskScore.customer_id.desc())
         .limit(50)
     ).all()
     named = [r["feature"] for s in top for r in s.reasons or []]
@@ -263,3 +263,29 @@ def test_a_single_pass_from_cron_trains_before_it_returns(db, app):
     assert db.session.scalar(sa.select(sa.func.count(RiskScore.customer_id))) > 0
     # Nothing is due any more: the next pass does not train again.
     assert Worker(app, once=True).risk_job(app) is False
+
+
+@pytest.mark.parametrize(
+    "lang, value, typical, expected",
+    [
+        ("nl", "4059.72", "34.95", "4.059,72 (gebruikelijk: 34,95)"),
+        ("en", "4059.72", "34.95", "4,059.72 (typical: 34.95)"),
+        ("nl", "1,250,000", "3", "1.250.000 (gebruikelijk: 3)"),
+        (
+            "nl",
+            "Maand tot maand",
+            "\x00other",
+            "Maand tot maand (gebruikelijk: overig)",
+        ),
+    ],
+)
+def test_why_lines_write_numbers_the_readers_way(app, lang, value, typical, expected):
+    from flask_babel import force_locale
+
+    from karn.risk.views import explain
+
+    with app.test_request_context(), force_locale(lang):
+        [line] = explain(
+            [{"feature": "monthly_revenue", "value": value, "typical": typical}]
+        )
+    assert line.endswith(expected)

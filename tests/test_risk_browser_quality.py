@@ -72,3 +72,44 @@ def test_a_manager_reads_the_model_and_records_an_objection(
     page.goto(live_server + "/at-risk/")
     assert page.locator(f'tr[data-customer="{objector.id}"]').count() == 0
     assert page.locator(f'tr[data-customer="{people[0].id}"]').count() == 1
+
+
+def test_the_pictures_are_drawn_for_a_phone(
+    browser, live_server, db, create_user, create_customer
+):
+    """At 390 px the narrow drawings are shown at about their own size, so
+    their text is as large as on the dashboard's phone charts, and nothing
+    runs past the screen's edge."""
+    _model(db)
+    _scored(db, create_customer)
+    manager = create_user("manager", language="nl")
+    context = browser.new_context(
+        locale="nl-NL", viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/login?lang=nl")
+        page.locator("input[name=email]").fill(manager.email)
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("form button[type=submit]").first.click()
+        page.wait_for_url(re.compile(r"/overview$"))
+        page.goto(live_server + "/at-risk/")
+        pictures = page.locator("#model-pictures img")
+        assert pictures.count() == 2
+        for i in range(2):
+            shown = pictures.nth(i).evaluate(
+                "img => ({src: img.currentSrc, natural: img.naturalWidth,"
+                " width: img.getBoundingClientRect().width,"
+                " right: img.getBoundingClientRect().right})"
+            )
+            assert "size=narrow" in shown["src"]
+            assert shown["natural"] > 0
+            assert shown["width"] >= 0.9 * shown["natural"]
+            assert shown["right"] <= 390
+        # A wide screen gets the wide drawing.
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.reload()
+        src = page.locator("#model-pictures img").first.evaluate("i => i.currentSrc")
+        assert "size=narrow" not in src
+    finally:
+        context.close()

@@ -312,13 +312,15 @@ def test_submitting_after_saved_progress_replaces_the_saved_answers(client, link
 
 def test_opening_and_submitting_take_few_statements(client, link, db):
     client.get(link)  # the first visit also reads the survey version
-    # The process looks up the reason model and the competitor list in use at
-    # most every few seconds.
+    # The process looks up the reason model, the competitor list and the
+    # webhook endpoints in use at most every few seconds.
     from karn.text.competitor_store import active_competitors
     from karn.text.model_store import active_reason_model
+    from karn.webhooks import subscribers
 
     active_reason_model()
     active_competitors()
+    subscribers.subscribed("response.submitted")
     statements = []
 
     def record(conn, cursor, statement, parameters, context, executemany):

@@ -26,6 +26,15 @@ needs_encoder = pytest.mark.skipif(
         ("nl", "De monteur is drie keer niet komen opdagen.", "negative"),
         ("nl", "Ik wacht al zes weken op mijn terugbetaling.", "negative"),
         ("en", "It was okay, nothing special.", "neutral"),
+        # lukewarm opinions: the encoder alone reads these Dutch ones as
+        # complaints; the rules' reading counts for more here
+        ("nl", "Het was oké.", "neutral"),
+        ("nl", "Best aardig, verder niks bijzonders.", "neutral"),
+        ("nl", "Het eten was oké, de bediening ook.", "neutral"),
+        ("en", "It was alright.", "neutral"),
+        # ... but not when a problem follows, nor plain praise
+        ("nl", "Prima dienst, maar te duur geworden.", "negative"),
+        ("nl", "Prima service, altijd snel geholpen.", "positive"),
         ("en", "The staff were lovely and helped me right away.", "positive"),
         ("nl", "Heel vriendelijke medewerkers, ik werd meteen geholpen.", "positive"),
     ],
@@ -105,7 +114,12 @@ def test_the_worker_retags_newest_first_and_resumes_after_a_crash(
     monkeypatch.setattr(encoder, "tags_for_many", real)
     assert retag.run_best_tier_job(app) is True
     db.session.expire_all()
-    assert retag.remaining(best=True) == {"answers": 0, "notes": 0, "comments": 0}
+    assert retag.remaining(best=True) == {
+        "answers": 0,
+        "notes": 0,
+        "comments": 0,
+        "feedback": 0,
+    }
     rows = db.session.scalars(
         sa.select(Answer).where(Answer.text.is_not(None), Answer.text != "")
     ).all()
@@ -118,6 +132,42 @@ def test_the_worker_retags_newest_first_and_resumes_after_a_crash(
         else:
             assert answer.tags["tier"] == "best"
             assert answer.sentiment.value == "negative"
+
+
+@needs_encoder
+def test_feedback_items_get_the_accurate_tags_after_the_fast_ones(app, db, create_user):
+    """Feedback is read again too, once the fast tier tagged it; a person's
+    correction stays, and an item not yet tagged waits for the fast tier."""
+    from karn.feedback import tagging
+    from karn.feedback.models import FeedbackItem
+    from karn.learning import retag
+    from tests.test_feedback import _store
+
+    _store(
+        db,
+        ("De monteur is drie keer niet komen opdagen.", "support", "2026-02-01"),
+        ("They still have not found my suitcase.", "review", "2026-02-02"),
+        ("Heel vriendelijke medewerkers, top geholpen.", "review", "2026-02-03"),
+    )
+    assert tagging.tag_waiting() == 3
+    first, second, third = db.session.scalars(
+        sa.select(FeedbackItem).order_by(FeedbackItem.id)
+    ).all()
+    tagging.correct(first, create_user("manager"), "positive", None)
+    db.session.commit()
+    _store(db, ("Okay, nothing special.", "review", "2026-02-04"))
+    assert retag.remaining(best=True)["feedback"] == 2
+
+    assert retag.run_best_tier_job(app) is True
+    db.session.expire_all()
+    first, second, third, untagged = db.session.scalars(
+        sa.select(FeedbackItem).order_by(FeedbackItem.id)
+    ).all()
+    assert first.sentiment.value == "positive" and "tier" not in first.tags
+    assert second.tags["tier"] == "best" and second.sentiment.value == "negative"
+    assert third.tags["tier"] == "best" and third.sentiment.value == "positive"
+    assert untagged.tagged_at is None
+    assert retag.remaining(best=True)["feedback"] == 0
 
 
 def test_switched_off_the_worker_leaves_the_fast_tags(answered, db, app):

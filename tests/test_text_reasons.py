@@ -120,3 +120,58 @@ def test_shipped_model_covers_every_reason():
     probabilities = default_model().predict_proba("te duur", "nl")
     assert max(probabilities, key=probabilities.get) == "price"
     assert sum(probabilities.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "reason"),
+    [
+        # Waiting for the vehicle, the gate or the luggage is a delay of the
+        # core service; waiting for a person to answer is service.
+        ("We sat on the plane for an hour waiting for a gate.", "en", "quality"),
+        ("Forty minutes at the carousel waiting for my bags.", "en", "quality"),
+        ("I have been waiting on hold for an hour.", "en", "service"),
+        ("We hebben een uur op de trein gewacht.", "nl", "quality"),
+        ("Ik heb een uur in de wacht gestaan bij de klantenservice.", "nl", "service"),
+        # Not getting through, and not being informed, is service.
+        ("All lines are busy and I cannot get through to anyone.", "en", "service"),
+        ("No announcements and no information while we waited.", "en", "service"),
+        ("Ik kwam er niet doorheen, ze nemen niet op.", "nl", "service"),
+        ("Niemand vertelde ons iets, geen informatie en geen omroep.", "nl", "service"),
+        # A word inside a hashtag or a compound keeps its meaning.
+        ("#worstcustomerserviceever", "en", "service"),
+        ("Het zaalpersoneel had nergens zin in.", "nl", "service"),
+        ("Superlekker en overheerlijk!", "nl", "quality"),
+        # What staff do with the dish (forget it, bring it late) is service.
+        ("The waiter forgot our starters.", "en", "service"),
+        ("Ze waren onze drankjes gewoon vergeten.", "nl", "service"),
+        # A product that performs badly is quality.
+        ("The laptop freezes and the battery dies within an hour.", "en", "quality"),
+        ("Het toestel blijft hangen en de accu is zo leeg.", "nl", "quality"),
+    ],
+)
+def test_classes_of_phrasing_across_sectors(text, lang, reason):
+    assert top(text, lang) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "reason"),
+    [
+        # Paying as such is no price complaint; a wrong bill is billing
+        # administration, which is service.
+        ("Ze weigerden de verkeerde rekening recht te zetten.", "nl", "service"),
+        ("Eerst betalen, en toen was de monteur nog onbeleefd ook.", "nl", "service"),
+        ("Ik betaal veel te veel voor mijn stroom.", "nl", "price"),
+        ("Voor de verzending moest ik ineens extra betalen.", "nl", "price"),
+    ],
+)
+def test_paying_is_not_by_itself_a_price_complaint(text, lang, reason):
+    assert top(text, lang) == reason
+
+
+def test_reasons_carry_to_a_sector_the_model_has_not_seen():
+    from karn.text.reason_check import leave_one_sector_out
+
+    for lang in ("nl", "en"):
+        found = leave_one_sector_out(lang)
+        assert found["sectors"] >= 9
+        assert found["macro_f1"] >= 0.8, found

@@ -23,10 +23,12 @@ worker | demo | pages
 api
 digest | privacy
 models
+followups
 actions | learning | risk
 experiments
 analysis | feedback
 callbacks
+webhooks
 surveys
 customers
 text

@@ -21,6 +21,7 @@ from karn.formatting import (
     SENTIMENT_LABELS,
     localdate,
     localtime,
+    number,
 )
 
 ACTIONS = {
@@ -53,13 +54,25 @@ ACTIONS = {
     "audit.export": _l("Audit log exported"),
     "settings.schedule": _l("Invitation schedule changed"),
     "settings.calling_hours": _l("Calling hours changed"),
+    "follow_up.update": _l("Follow-up mail changed"),
+    "experiment.enrol": _l("Drawn into treated and held-back groups"),
+    "experiment.create": _l("Control group drawn"),
+    "campaign.create": _l("Campaign mailed"),
     "settings.competitors": _l("Competitor list changed"),
     "settings.branding": _l("Survey logo and colour changed"),
     "survey.draft": _l("Survey draft saved"),
     "survey.publish": _l("Survey published"),
     "survey.default_update": _l("Survey updated to the new default edition"),
+    "survey.default_update_dismissed": _l(
+        "Notice of the new default survey edition put away"
+    ),
     "outbox.release": _l("Held mail released"),
     "outbox.retry": _l("Mail sent again"),
+    "webhook.create": _l("Webhook endpoint added"),
+    "webhook.edit": _l("Webhook endpoint changed"),
+    "webhook.delete": _l("Webhook endpoint removed"),
+    "webhook.disable": _l("Webhook endpoint switched off after failures"),
+    "webhook.resend": _l("Webhook delivery sent again"),
     "suppression.add": _l("Address added to the do-not-mail list"),
     "mail.bounce": _l("Mail bounced"),
     "mail.complaint": _l("Mail marked as spam"),
@@ -67,6 +80,8 @@ ACTIONS = {
     "mail.domain_released": _l("Paused mail domain released"),
     "tags.correct": _l("Tags corrected"),
     "feedback.tags.correct": _l("Feedback tags corrected"),
+    "feedback.import_queued": _l("Feedback file handed to the worker to import"),
+    "feedback.import": _l("Feedback file imported"),
     "analysis.export": _l("Analysis exported"),
     "analysis.model_train": _l("Text model trained"),
     "analysis.model_activate": _l("Text model activated"),
@@ -100,6 +115,8 @@ FIELDS = {
     "format": _l("Format"),
     "version": _l("Version"),
     "number": _l("Version"),
+    "edition": _l("Edition"),
+    "by": _l("Started by"),
     "domain": _l("Domain"),
     "changed": _l("Changed"),
     "customers": _l("Customers"),
@@ -122,6 +139,21 @@ FIELDS = {
     "follow_up_on": _l("Follow up on"),
     "text": _l("Notes"),
     "languages": _l("Languages"),
+    "share": _l("Chance of being treated"),
+    "horizon_days": _l("Days counted"),
+    "treated": _l("Treated"),
+    "held_back": _l("Held back"),
+    "already": _l("Left out, already in one"),
+    "experiment_id": _l("Experiment"),
+    "action_id": _l("Improvement action"),
+    "mailed": _l("Mailed"),
+    "active": _l("Switched on"),
+    "url": _l("Address"),
+    "events": _l("Events"),
+    "personal": _l("With personal fields"),
+    "allow_private": _l("Private addresses allowed"),
+    "failures": _l("Failures"),
+    "event": _l("Event"),
     "CALL_HOURS_START": _l("Calls from"),
     "CALL_HOURS_END": _l("Calls until"),
     "CALL_DAYS": _l("Calling days"),
@@ -145,6 +177,7 @@ TARGETS = {
     "surveys": (_l("Survey"), None, None),
     "outbox": (_l("Mail"), None, None),
     "import_runs": (_l("Import"), None, None),
+    "risk_models": (_l("Churn-risk model"), None, None),
 }
 
 
@@ -157,9 +190,17 @@ CODES = {
     "source": _by_code(CALL_SOURCE_LABELS),
     "task_status": _by_code(CALL_STATUS_LABELS),
     "via": VIA,
+    # Who started a churn-risk training: the worker, the demo, or a login name.
+    "by": {"worker": _l("the worker"), "demo": _l("the demo data")},
     "role": _by_code(ROLE_LABELS),
     "sentiment_from": _by_code(SENTIMENT_LABELS),
     "sentiment_to": _by_code(SENTIMENT_LABELS),
+    # What an experiment tries (experiment.create, experiment.enrol).
+    "kind": {
+        "keep_call": _l("keep calls"),
+        "follow_up": _l("follow-up mail"),
+        "campaign": _l("campaign"),
+    },
 }
 for _name in ("outcome", "outcome_before", "outcome_after"):
     CODES[_name] = _by_code(OUTCOME_LABELS)
@@ -232,6 +273,8 @@ def details(entry: AuditEntry, users: dict[int, User]) -> list[Detail]:
             text, url = f"#{value}", url_for("calls.task", task_id=value)
         elif name == "changed" and isinstance(value, list):
             text = ", ".join(str(FIELDS.get(v, v)) for v in value)
+        elif name == "share" and isinstance(value, int | float):
+            text = f"{number(value * 100)}%"
         elif name == "CALL_DAYS" and isinstance(value, str):
             text = _weekdays(value)
         elif name in CODES:

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the REST API, kept beside the code it describes."""
 
-from karn.api.openapi_feedback import feedback_path
+from karn.api.openapi_effect import effect_path
+from karn.api.openapi_feedback import _error_response, feedback_path
 from karn.api.privacy import openapi_delete
 from karn.customers import csvparse
 from karn.enums import InvitationStatus, Reason
@@ -230,15 +231,6 @@ def _query(name: str, description: str) -> dict:
     }
 
 
-def _error_response(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-        },
-    }
-
-
 def document() -> dict:
     """The whole OpenAPI document."""
     return {
@@ -410,6 +402,7 @@ def document() -> dict:
                     },
                 }
             },
+            "/effect": effect_path(),
             "/feedback": feedback_path(),
             "/rankings": {
                 "get": {

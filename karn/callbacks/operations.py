@@ -33,6 +33,7 @@ from karn.enums import (
 from karn.extensions import db
 from karn.surveys.models import Invitation
 from karn.text import tags_for
+from karn.webhooks import events as webhooks
 
 # Three calls nobody answered close the task.
 MAX_FAILED_ATTEMPTS = 3
@@ -376,6 +377,7 @@ def log_call(
         reasons=[r.reason.value for r in note.reasons] or None,
         task_status=task.status.value,
     )
+    webhooks.call_note_created(note)
     return note
 
 
@@ -490,6 +492,7 @@ def record_win_back(
         via=via,
         revenue=str(revenue) if revenue is not None else None,
     )
+    webhooks.customer_won_back(win, customer)
     return win
 
 

@@ -15,12 +15,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from email_validator import (
-    SPECIAL_USE_DOMAIN_NAMES,
-    EmailNotValidError,
-    validate_email,
-)
-
 from karn import clock
 from karn.customers.csv_errors import FieldError, _show
 from karn.enums import CustomerStatus
@@ -258,12 +252,19 @@ _FAST_EMAIL = re.compile(
     r"[a-z]{2,63})",
     re.IGNORECASE,
 )
-# email_validator's reserved names (local, test, ...); a domain ending in one of
-# them is left to email_validator to reject.
-_RESERVED_TLDS = frozenset(d.lower() for d in SPECIAL_USE_DOMAIN_NAMES if "." not in d)
-_RESERVED_SUFFIXES = tuple(
-    "." + d.lower() for d in SPECIAL_USE_DOMAIN_NAMES if "." in d
-)
+
+
+@lru_cache(maxsize=1)
+def _reserved() -> tuple[frozenset[str], tuple[str, ...]]:
+    """email_validator's reserved names (local, test, ...) as top-level domains
+    and as suffixes; a domain ending in one of them is left to email_validator
+    to reject. email_validator is imported on the first address checked: its
+    patterns take a fiftieth of a second to compile, on every start."""
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    tlds = frozenset(d.lower() for d in SPECIAL_USE_DOMAIN_NAMES if "." not in d)
+    suffixes = tuple("." + d.lower() for d in SPECIAL_USE_DOMAIN_NAMES if "." in d)
+    return tlds, suffixes
 
 
 def _email(text: str) -> str | _Fail:
@@ -271,10 +272,11 @@ def _email(text: str) -> str | _Fail:
     m = _FAST_EMAIL.fullmatch(text)
     if m and len(text) <= 254 and len(m[1]) <= 64:
         domain = m[2].lower()
+        tlds, suffixes = _reserved()
         if (
             "--" not in domain
-            and domain.rpartition(".")[2] not in _RESERVED_TLDS
-            and not (_RESERVED_SUFFIXES and ("." + domain).endswith(_RESERVED_SUFFIXES))
+            and domain.rpartition(".")[2] not in tlds
+            and not (suffixes and ("." + domain).endswith(suffixes))
         ):
             return text.lower()
     return _email_slow(text)
@@ -282,6 +284,8 @@ def _email(text: str) -> str | _Fail:
 
 @lru_cache(maxsize=1024)
 def _email_slow(text: str) -> str | _Fail:
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError:

@@ -21,6 +21,7 @@ from karn.actions.models import ImprovementAction
 from karn.demo.active import active_rows, insert_active, train_and_score
 from karn.demo.answers import _submit_responses
 from karn.demo.calls import _calls, _survey_win_backs
+from karn.demo.campaign import campaign as _campaign
 from karn.demo.common import (
     ACTION_DESCRIPTION,
     ACTION_TITLE,
@@ -72,16 +73,15 @@ def seed_demo(
         version = delivery.latest_version(survey.id)
         users = _make_users()
         manager = users[Role.MANAGER][0]
-        db.session.add(
-            ImprovementAction(
-                title=ACTION_TITLE,
-                description=ACTION_DESCRIPTION,
-                reason=Reason.SERVICE,
-                owner_id=manager.id,
-                started_on=action_start.astimezone(TZ).date(),
-                created_at=action_start - timedelta(days=3),
-            )
+        action = ImprovementAction(
+            title=ACTION_TITLE,
+            description=ACTION_DESCRIPTION,
+            reason=Reason.SERVICE,
+            owner_id=manager.id,
+            started_on=action_start.astimezone(TZ).date(),
+            created_at=action_start - timedelta(days=3),
         )
+        db.session.add(action)
         db.session.commit()
 
         rows = _customer_rows(rng, customers, start, now, action_start)
@@ -102,6 +102,12 @@ def seed_demo(
         )
         won_back = _survey_win_backs(rng, rows_by_id, invitations, now)
         feedback = _feedback(rng, rows, start, now, customers)
+        # A month after the action started, those who had left for its reason
+        # were told; the window of win-backs has closed since, when the demo
+        # spans long enough.
+        campaign = _campaign(
+            rng, action, manager, action_start + timedelta(days=30), start
+        )
         risk = {}
         if active:
             insert_active(active_rows(rng, active, now))
@@ -122,9 +128,10 @@ def seed_demo(
         "bounced": sum(1 for r in rows if r["bounced_at"]),
         "call_tasks": tasks,
         "call_notes": notes,
-        "win_backs": won_back,
+        "win_backs": won_back + campaign["won_back"],
         "users": len(DEMO_LOGINS),
         "feedback": feedback,
+        "campaign": campaign,
         "improvement_actions": 1,
         "action_started_on": action_start.astimezone(TZ).date().isoformat(),
         "survey": survey.name,
@@ -194,6 +201,11 @@ def seed_command(customers: int, months: int, seed: int, active: int) -> None:
     )
     click.echo(
         f"  improvement action {ACTION_TITLE!r} since {made['action_started_on']}"
+    )
+    click.echo(
+        f"  a campaign about it: {made['campaign']['mailed']} mailed, "
+        f"{made['campaign']['held_back']} held back, "
+        f"{made['campaign']['won_back']} won back: see Follow-ups, Mail results"
     )
     if made["risk"]:
         click.echo(

@@ -8,6 +8,7 @@ from karn.demo.common import RESPONSE_BATCH, DemoError, _phone, demo_comment
 from karn.demo.texts import CALL_TIMES, COMPETITORS, REASONS, TONE_MIX, TONES
 from karn.extensions import db
 from karn.surveys import definition, responses
+from karn.surveys.default_survey import CONSENT_KEY, CONSENT_NO, CONSENT_YES
 from karn.surveys.models import SurveyVersion
 
 
@@ -32,6 +33,12 @@ def _answer_form(
             if question.get("reason_question") and main_key is None:
                 main_key = key
                 form[name] = reason if reason in options else options[-1]
+            elif key == CONSENT_KEY:
+                # Most say Karn may contact them again; some say no, some skip.
+                # A draw of its own, so the rest of the demo stays as it was.
+                pick = random.Random(f"consent {row['external_id']}").random()
+                if pick < 0.85:
+                    form[name] = CONSENT_YES if pick < 0.6 else CONSENT_NO
             elif question.get("required"):
                 form[name] = rng.choice(options)
         elif kind == definition.MULTIPLE_CHOICE:

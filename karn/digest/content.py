@@ -35,7 +35,7 @@ from karn.analysis.filters import Filters
 from karn.callbacks.models import CallNote, CallNoteReason, WinBack
 from karn.customers import currency as currencies
 from karn.customers.models import Customer
-from karn.experiments import keepcalls
+from karn.digest import controlled
 from karn.extensions import db
 from karn.formatting import OUTCOME_LABELS
 from karn.periods import MONTHLY, OFF, WEEKLY, Period, parse_frequency
@@ -58,6 +58,7 @@ HEADINGS = {
     "win_backs": _l("Won back"),
     "actions": _l("Improvement actions and their effect"),
     "keep_calls": _l("Keep calls against their control groups"),
+    "win_back_mails": _l("Follow-ups and campaigns against their control groups"),
 }
 
 
@@ -188,7 +189,8 @@ class Digest:
     calls_text: str
     win_backs_text: str
     reason_labels: dict[str, str]
-    keep_calls: list[keepcalls.Summary] = field(default_factory=list)
+    keep_calls: list = field(default_factory=list)
+    win_back_mails: list = field(default_factory=list)
 
 
 def timezone() -> str:
@@ -354,7 +356,7 @@ class _Builder:
                 else ""
             ),
             reason_labels=self.labels,
-            keep_calls=keepcalls.summaries(self.start, self.end, self.lang, self.day),
+            **controlled.sections(self.start, self.end, self.lang, self.day),
         )
 
     def ranking(self):
@@ -527,9 +529,7 @@ class _Builder:
         return staff, totals
 
     def win_backs(self) -> tuple[int, int, Decimal, int]:
-        """Customers who returned in the period, those won on the phone, the
-        revenue regained (in the reporting currency), and those whose revenue
-        is in another currency, not summed."""
+        """Won back in the period: all, by phone, revenue, other currency (unsummed)."""
         count, by_call, revenue, others = db.session.execute(
             sa.select(
                 sa.func.count(WinBack.id),

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, format_percent
 from flask import current_app
 from flask_babel import gettext as _
 
@@ -31,8 +30,13 @@ from karn.enums import (
     ExperimentGroup,
     ExperimentKind,
 )
-from karn.experiments import comparison, operations
+from karn.experiments import comparison, final, operations, wording
 from karn.experiments.models import Assignment, Experiment
+from karn.experiments.wording import integer as _integer
+from karn.experiments.wording import money as _money
+from karn.experiments.wording import p_text as _p
+from karn.experiments.wording import percent as _percent
+from karn.experiments.wording import points as _points
 from karn.extensions import db
 
 MAX_PLANNED = 500
@@ -136,6 +140,12 @@ class GroupFigures:
 
 
 def figures(experiment: Experiment) -> dict[ExperimentGroup, GroupFigures]:
+    """Customers and departures within the horizon per group: as stored when
+    the experiment was closed, else counted now."""
+    return final.stored(experiment) or _count(experiment)
+
+
+def _count(experiment: Experiment) -> dict[ExperimentGroup, GroupFigures]:
     """Customers and departures within the horizon per group, in SQL."""
     departed = sa.and_(
         Customer.departed_at.is_not(None),
@@ -161,6 +171,9 @@ def figures(experiment: Experiment) -> dict[ExperimentGroup, GroupFigures]:
     }
     empty = GroupFigures(0, 0, Decimal(0), 0)
     return {g: found.get(g, empty) for g in ExperimentGroup}
+
+
+final.register(ExperimentKind.KEEP_CALL, _count, GroupFigures)
 
 
 def reached(experiment: Experiment) -> tuple[int, int]:
@@ -208,25 +221,6 @@ class Result:
     lines: list[str]
 
 
-def _points(value: float, lang: str, signed: bool = False) -> str:
-    text = format_decimal(abs(value) * 100, format="#,##0.0", locale=lang)
-    if signed and round(value * 1000) != 0:
-        return ("−" if value < 0 else "+") + text
-    return text
-
-
-def _percent(value: float, lang: str) -> str:
-    return format_percent(value, format="#,##0.0%", locale=lang)
-
-
-def _integer(value: int, lang: str) -> str:
-    return format_decimal(value, locale=lang)
-
-
-def _money(value: Decimal, lang: str) -> str:
-    return format_currency(value, currencies.reporting(), locale=lang)
-
-
 def measure(experiment: Experiment, lang: str) -> Result:
     """The comparison of an experiment, with sentences in the current locale's
     language ``lang`` (call inside flask_babel.force_locale for another)."""
@@ -260,10 +254,7 @@ def measure(experiment: Experiment, lang: str) -> Result:
         )
     headline = _headline(result, lang)
     if result.p_value is not None:
-        if result.method == "fisher":
-            test = _("Fisher's exact test (small groups)")
-        else:
-            test = _("two-proportion test")
+        test = wording.test_name(result)
         lines.append(
             _(
                 "Difference (called minus held back): %(diff)s percentage points, "
@@ -320,12 +311,6 @@ def _per(group: GroupFigures) -> Decimal:
     return group.revenue_kept / group.revenue_customers
 
 
-def _p(p_value: float, lang: str) -> str:
-    from karn.analysis import stats
-
-    return stats._p_text(p_value, comparison.ALPHA, lang)
-
-
 def _headline(result: comparison.Comparison, lang: str) -> str:
     """The verdict in one sentence, its direction spelled out."""
     if result.kind == "no_data":
@@ -377,20 +362,7 @@ def experiments(limit: int = 200) -> list[Experiment]:
 
 def running_in(start: datetime, end: datetime) -> list[Experiment]:
     """Keep-call experiments whose horizon overlaps [start, end)."""
-    last_end = (
-        sa.select(sa.func.max(Assignment.ends_at))
-        .where(Assignment.experiment_id == Experiment.id)
-        .scalar_subquery()
-    )
-    return db.session.scalars(
-        sa.select(Experiment)
-        .where(
-            Experiment.kind == KIND,
-            Experiment.started_at < end,
-            last_end >= start,
-        )
-        .order_by(Experiment.started_at, Experiment.id)
-    ).all()
+    return operations.running_in([KIND], start, end)
 
 
 @dataclass(frozen=True)

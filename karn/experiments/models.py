@@ -35,6 +35,10 @@ class Experiment(db.Model):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     horizon_days: Mapped[int]
     treatment_share: Mapped[float] = mapped_column(sa.Float)
+    # Once every assignment's horizon has passed: the figures per group, kept
+    # when people are forgotten later (karn.experiments.final).
+    final_figures: Mapped[dict | None] = mapped_column(sa.JSON)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_by: Mapped[User | None] = relationship()
     assignments: Mapped[list["Assignment"]] = relationship(

@@ -12,12 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from karn import clock
 from karn.accounts import audit
 from karn.accounts.models import User
 from karn.customers.models import Customer
 from karn.enums import ExperimentGroup, ExperimentKind
+from karn.experiments import final
 from karn.experiments.models import Assignment, Experiment
 from karn.extensions import db
 
@@ -97,7 +99,13 @@ def start(
     now = clock.now()
     # Two managers (or a double click) drawing the same customers at once:
     # the second waits here until the first has committed, then sees its
-    # draws (PostgreSQL; SQLite writes one at a time).
+    # draws. PostgreSQL locks the customers' rows; SQLite has no row locks
+    # and reads outside a transaction until the first write, so a write that
+    # changes nothing takes its database write lock before anything is read.
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            sa.update(Experiment).where(sa.false()).values(id=Experiment.id)
+        )
     db.session.execute(
         sa.select(Customer.id)
         .where(Customer.id.in_([c.id for c in customers]))
@@ -152,6 +160,74 @@ def start(
     return experiment, already
 
 
+def enrol(
+    experiment: Experiment, customers: list[Customer], by: User | None = None
+) -> dict[int, ExperimentGroup]:
+    """Draw customers into an experiment that is already running, one by one
+    as they become due (a follow-up) or a batch at once; returns the group of
+    each customer drawn now.
+
+    The rules of `start` hold: erased customers and those in another open
+    experiment of the same kind are left out. A customer already in this
+    experiment keeps their first draw: the unique key on (experiment,
+    customer) lets only one of two workers drawing the same person at once
+    write a row, and only the rows written here are returned, so whatever
+    the caller does for the treated (write a mail in the same transaction)
+    happens exactly once.
+    """
+    candidates = [c for c in customers if c.erased_at is None]
+    if not candidates:
+        return {}
+    now = clock.now()
+    busy = {
+        customer
+        for customer, (_group, other) in open_groups(
+            [c.id for c in candidates], experiment.kind
+        ).items()
+        if other != experiment.id
+    }
+    ends = now + timedelta(days=experiment.horizon_days)
+    rows, seen = [], set()
+    for customer in candidates:
+        if customer.id in busy or customer.id in seen:
+            continue
+        seen.add(customer.id)
+        draw = _random.random()
+        rows.append(
+            {
+                "experiment_id": experiment.id,
+                "customer_id": customer.id,
+                "group": group_for(draw, experiment.treatment_share),
+                "draw": draw,
+                "assigned_at": now,
+                "ends_at": ends,
+                "revenue": customer.monthly_revenue,
+                "currency": customer.currency,
+            }
+        )
+    if not rows:
+        return {}
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    written = db.session.execute(
+        dialect.insert(Assignment)
+        .on_conflict_do_nothing(index_elements=["experiment_id", "customer_id"])
+        .returning(Assignment.customer_id, Assignment.group),
+        rows,
+    ).all()
+    groups = dict(written)
+    treated = sum(1 for g in groups.values() if g == ExperimentGroup.TREATED)
+    if groups:
+        audit.record(
+            "experiment.enrol",
+            experiment,
+            user=by,
+            kind=experiment.kind.value,
+            treated=treated,
+            held_back=len(groups) - treated,
+        )
+    return groups
+
+
 def assignments_of(experiment: Experiment, group: ExperimentGroup) -> sa.Select:
     return sa.select(Assignment).where(
         Assignment.experiment_id == experiment.id, Assignment.group == group
@@ -191,7 +267,30 @@ def forget(customer_ids: list[int], dry_run: bool = False) -> int:
         return db.session.scalar(
             sa.select(sa.func.count()).where(Assignment.customer_id.in_(customer_ids))
         )
+    # A finished experiment keeps its result: counted before anyone leaves it.
+    final.close_finished(customer_ids)
     result = db.session.execute(
         sa.delete(Assignment).where(Assignment.customer_id.in_(customer_ids))
     )
     return result.rowcount or 0
+
+
+def running_in(
+    kinds: Iterable[ExperimentKind], start: datetime, end: datetime
+) -> list[Experiment]:
+    """Experiments of these kinds whose horizon overlaps [start, end), oldest
+    first (for the digest)."""
+    last_end = (
+        sa.select(sa.func.max(Assignment.ends_at))
+        .where(Assignment.experiment_id == Experiment.id)
+        .scalar_subquery()
+    )
+    return db.session.scalars(
+        sa.select(Experiment)
+        .where(
+            Experiment.kind.in_(list(kinds)),
+            Experiment.started_at < end,
+            last_end >= start,
+        )
+        .order_by(Experiment.started_at, Experiment.id)
+    ).all()

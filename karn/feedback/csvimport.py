@@ -5,23 +5,30 @@ named by its line and the rest stored. Reading (encoding, delimiter, a
 
 Importing the same file again changes nothing: an item is recognised by its
 source id column when the file has one, else by its content (intake).
+
+The page only queues the import; the worker runs it (karn.feedback.importjob)
+through `import_stream`, which checks and stores rows in batches
+(karn.feedback.rows) and can go on from a row count after a crash.
 """
 
 import csv
 import io
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 from karn import clock
 from karn.customers.csv_errors import CsvFormatError
 from karn.customers.csvparse import _open
-from karn.feedback import intake
+from karn.feedback import intake, rows
 
 SKIP = ""
 PREVIEW_ROWS = 5
 MAX_ERRORS_KEPT = 200
+# Rows a statement: large, as SQLite's insert costs little per row.
+BATCH = 10_000
 
 _HEADER_WORDS = {
     "text": (
@@ -165,23 +172,37 @@ class Outcome:
     errors: list[tuple[int, list[str]]] = field(default_factory=list)
 
 
+class Stop(Exception):
+    """Raised by ``after_batch`` to end an import early (its time is up);
+    what was stored stays, and `import_stream` returns the outcome so far."""
+
+
 def import_stream(
     stream: IO[bytes],
     mapping: dict[str, str],
     default_channel: str | None = None,
     month_first: bool = False,
-    batch: int = intake.BATCH,
+    batch: int | None = None,
+    outcome: Outcome | None = None,
+    after_batch: Callable[[Outcome], None] | None = None,
 ) -> Outcome:
-    """Read the whole file and store its good rows; the caller commits.
+    """Read the file and store its good rows; the caller commits.
 
     ``mapping`` is header -> field (SKIP for a column left out). Line numbers
     count the header as line 1, and a row spanning lines by where it starts.
+
+    Resuming: given the ``outcome`` of an import that stopped, its first
+    ``outcome.rows`` rows are passed over unread and the counts go on from
+    there. ``after_batch(outcome)`` is called after every batch stored (to
+    commit it with the progress); it may raise `Stop`.
     """
+    batch = batch or BATCH
     source = _open(stream, None, None)
     reader = csv.reader(source.text, delimiter=source.delimiter)
-    channels = intake.channel_codes()
     now = clock.now()
-    outcome = Outcome()
+    checker = rows.RowChecker(intake.channel_codes(), month_first, default_channel, now)
+    outcome = outcome or Outcome()
+    skip = outcome.rows
     offset = source.lines_before
     try:
         header = next(reader)
@@ -195,39 +216,49 @@ def import_stream(
         for index, name in enumerate(headers)
         if mapping.get(name) in intake.FIELDS
     ]
+    width = max((i for i, _name in plan), default=-1) + 1
     last_line = reader.line_num + offset
-    pending: list[dict[str, Any]] = []
-    validate = intake.validate
+    pending: list[tuple] = []
+    check = checker.check
+    errors = outcome.errors
     try:
         for row in reader:
             line = last_line + 1
             last_line = reader.line_num + offset
             if not "".join(row).strip():
                 continue
+            if skip:
+                skip -= 1
+                continue
             outcome.rows += 1
-            values = {name: (row[i] if i < len(row) else None) for i, name in plan}
-            clean, problems = validate(
-                values, channels, month_first, default_channel, now
-            )
+            if len(row) < width:
+                row = row + [None] * (width - len(row))
+            checked, problems = check({name: row[i] for i, name in plan})
             if problems:
                 outcome.rejected += 1
-                if len(outcome.errors) < MAX_ERRORS_KEPT:
-                    outcome.errors.append((line, [p.code for p in problems]))
+                if len(errors) < MAX_ERRORS_KEPT:
+                    errors.append((line, [p.code for p in problems]))
                 continue
-            pending.append(clean)
+            pending.append(checked)
             if len(pending) >= batch:
-                _flush(pending, outcome)
+                _flush(pending, outcome, now)
+                if after_batch is not None:
+                    after_batch(outcome)
+        _flush(pending, outcome, now)
     except csv.Error as exc:
         raise CsvFormatError(
             "malformed_csv", line=last_line + 1, value=str(exc)
         ) from None
-    _flush(pending, outcome)
+    except Stop:
+        return outcome
+    finally:
+        rows.default_cache()
     return outcome
 
 
-def _flush(pending: list, outcome: Outcome) -> None:
+def _flush(pending: list, outcome: Outcome, now) -> None:
     if pending:
-        stored = intake.store(pending, "csv")
-        outcome.created += stored.created
-        outcome.unchanged += stored.unchanged
+        created = rows.insert(pending, "csv", now)
+        outcome.created += created
+        outcome.unchanged += len(pending) - created
         pending.clear()

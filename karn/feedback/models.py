@@ -43,7 +43,9 @@ class FeedbackChannel(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
-_UNTAGGED = sa.text("tagged_at IS NULL")
+# The items the worker is to tag: an erased text is never tagged, and the
+# pages' "N not yet tagged" counts these from the index alone.
+_UNTAGGED = sa.text("tagged_at IS NULL AND text IS NOT NULL")
 
 
 class FeedbackItem(db.Model):
@@ -97,18 +99,34 @@ class FeedbackItem(db.Model):
 
 
 class FeedbackImport(db.Model):
-    """One CSV import of feedback: the upload until imported, then the counts."""
+    """One CSV import of feedback: the upload until imported, then the counts.
+
+    The worker imports it (karn.feedback.importjob), committing the counts
+    with every batch of items, so they are the progress while it runs and
+    the point to go on from after a crash.
+    """
 
     __tablename__ = "feedback_imports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     filename: Mapped[str] = mapped_column(sa.String(255))
-    # pending (mapping not yet confirmed), done, failed
+    # pending (mapping not yet confirmed), queued (for the worker), running,
+    # done, failed
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     # The upload, gzip-compressed, removed once imported.
     upload: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     mapping: Mapped[dict | None] = mapped_column(sa.JSON)
     channel: Mapped[str | None] = mapped_column(sa.String(32))
+    month_first: Mapped[bool] = mapped_column(default=False)
+    # The file's lines less the header: about the rows to import.
+    expected_rows: Mapped[int] = mapped_column(default=0)
+    # The worker importing it, and when it last committed a batch: another
+    # worker takes over an import whose worker stopped (importjob.LEASE).
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why a failed import stopped: [message_en, message_nl].
+    error: Mapped[list | None] = mapped_column(sa.JSON)
+    # Rows read and stored so far (all of them once done).
     rows: Mapped[int] = mapped_column(default=0)
     created: Mapped[int] = mapped_column(default=0)
     unchanged: Mapped[int] = mapped_column(default=0)

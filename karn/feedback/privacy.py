@@ -5,9 +5,15 @@ language and tags stay, so the reason counts per channel do not change (as
 call notes keep their reasons). The same item sent or imported again is
 recognised by its dedupe key and does not bring the text back. Retention
 strips the text of every item, linked or anonymous, older than the
-personal-data limit, and drops uploads left unimported for a week.
+personal-data limit, and drops uploads left unimported for a week (never
+confirmed, or never taken by a worker).
+
+An upload not yet imported (waiting for its mapping, or for the worker, or
+half imported) loses the erased person's rows (`scrub_uploads`), so they do
+not come in after the erasure as anonymous items with the person's words.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,20 +45,61 @@ def erase_texts(customer_ids: list[int], dry_run: bool = False) -> tuple[int, in
     return removed, kept
 
 
+def scrub_uploads(
+    scrub_blob: Callable[[bytes], tuple[bytes | None, int]], dry_run: bool = False
+) -> tuple[int, int]:
+    """Remove a person's rows from the uploads not yet imported: (rows, files
+    dropped). ``scrub_blob`` gives an upload without the person's rows (None:
+    the whole file must go) and how many it removed.
+
+    An import the worker is running goes back to waiting, resumed from its
+    count less the rows removed (some rows may be read twice: they are items
+    Karn has, stored once). The worker holding it finds it no longer its own
+    at its next batch and stops, so it does not go on from its copy of the file.
+    """
+    removed = dropped = 0
+    runs = db.session.scalars(
+        sa.select(FeedbackImport).where(FeedbackImport.upload.is_not(None))
+    ).all()
+    for run in runs:
+        blob, rows = scrub_blob(run.upload)
+        removed += rows
+        dropped += int(blob is None)
+        if dry_run or blob is run.upload:
+            continue
+        run.upload = blob
+        if run.status in ("queued", "running"):
+            run.claimed_by = run.claimed_at = None
+            run.rows = max(0, run.rows - rows)
+            if blob is None:
+                run.status = "failed"
+                run.finished_at = clock.now()
+        elif blob is None:
+            run.status = "failed"
+    return removed, dropped
+
+
 def strip_older_than(before: datetime, dry_run: bool = False, batch: int = 500) -> int:
     """Remove the texts of items received before ``before``; returns how many.
     Commits after every batch unless it is a dry run.
 
-    Uploads whose columns were never confirmed, a week or older, go too.
+    Uploads a week or older that were never imported go too: their columns
+    never confirmed, or no worker ran to import them.
     """
     if not dry_run:
         db.session.execute(
             sa.update(FeedbackImport)
             .where(
-                FeedbackImport.status == "pending",
+                FeedbackImport.status.in_(("pending", "queued", "running")),
+                FeedbackImport.upload.is_not(None),
                 FeedbackImport.created_at < clock.now() - STALE_UPLOAD,
+                # One the worker still works on stays (claimed_at: its last batch).
+                sa.or_(
+                    FeedbackImport.claimed_at.is_(None),
+                    FeedbackImport.claimed_at < clock.now() - STALE_UPLOAD,
+                ),
             )
-            .values(upload=None, status="failed")
+            .values(upload=None, status="failed", claimed_by=None)
         )
         db.session.commit()
     done, last_id = 0, 0

@@ -190,7 +190,8 @@ def version() -> tuple:
                 sa.select(sa.func.max(FeedbackItem.id)).scalar_subquery(),
                 sa.select(sa.func.count())
                 .select_from(FeedbackItem)
-                .where(FeedbackItem.tagged_at.is_(None))
+                # The partial index's own condition: counted from it alone.
+                .where(FeedbackItem.tagged_at.is_(None), FeedbackItem.text.is_not(None))
                 .scalar_subquery(),
                 sa.select(sa.func.max(AuditEntry.id))
                 .where(AuditEntry.action == "feedback.tags.correct")

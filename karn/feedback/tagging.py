@@ -4,6 +4,8 @@ million items is not slowed by the tagger, and the pages say how many wait.
 
 A person's correction (`correct`) sets the tags and marks them corrected, as
 for survey answers (karn.learning.corrections); nothing tags the item again.
+A corrected reason is a labelled example for training the reason tagger, as a
+corrected answer's is (`corrected_examples`, read by karn.learning.training).
 """
 
 import logging
@@ -147,9 +149,12 @@ def correct(item: FeedbackItem, user, sentiment: str | None, reason: str | None)
     if new_reason is not None:
         item.tag_reason = new_reason
     tags = dict(item.tags or {})
+    before = tags.get("corrected") or {}
     tags["corrected"] = {
         "by": getattr(user, "id", None),
         "at": now.isoformat(),
+        # Whether a person chose the reason: then it is a training example.
+        "reason": new_reason is not None or bool(before.get("reason")),
     }
     item.tags = tags
     item.tagged_at = item.tagged_at or now
@@ -163,3 +168,29 @@ def correct(item: FeedbackItem, user, sentiment: str | None, reason: str | None)
         reason_to=new_reason.value if new_reason else None,
     )
     return True
+
+
+def corrected_examples() -> list[tuple[int, int | None, str, str | None, str]]:
+    """(item id, customer id, text, language, reason) of every item whose
+    reason a person chose, its text not erased."""
+    rows = db.session.execute(
+        sa.select(
+            FeedbackItem.id,
+            FeedbackItem.customer_id,
+            FeedbackItem.text,
+            FeedbackItem.language,
+            FeedbackItem.tag_reason,
+            FeedbackItem.tags,
+        )
+        .where(
+            FeedbackItem.tags["corrected"].as_string().is_not(None),
+            FeedbackItem.text.is_not(None),
+            FeedbackItem.tag_reason.is_not(None),
+        )
+        .order_by(FeedbackItem.id)
+    )
+    return [
+        (item_id, customer_id, text, getattr(lang, "value", lang), reason.value)
+        for item_id, customer_id, text, lang, reason, tags in rows
+        if ((tags or {}).get("corrected") or {}).get("reason")
+    ]

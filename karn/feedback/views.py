@@ -1,6 +1,7 @@
 """Feedback pages: the items with their tags, a form, the CSV import, the
 reason mix per channel, and the channels administrators add."""
 
+import gzip
 import io
 import re
 
@@ -30,10 +31,10 @@ from karn.accounts.security import (
     roles_required,
 )
 from karn.customers.csv_errors import CsvFormatError
-from karn.customers.operations import compress, decompress
+from karn.customers.operations import compress
 from karn.enums import Reason
 from karn.extensions import db
-from karn.feedback import csvimport, intake, queries, tagging
+from karn.feedback import csvimport, importjob, intake, queries, tagging
 from karn.feedback.models import (
     BUILTIN,
     FeedbackChannel,
@@ -46,6 +47,8 @@ bp = Blueprint("feedback", __name__, url_prefix="/feedback")
 
 PAGE = 50
 MAX_UPLOAD = 200 * 1024 * 1024
+# More than the CSV reader's sample, so it knows the file goes on.
+PREVIEW_BYTES = 256 * 1024
 _CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 CORRECTION_ERRORS = {
     "sentiment": _l("Choose a tone from the list: negative, neutral or positive."),
@@ -250,6 +253,7 @@ def import_upload():
                 run = FeedbackImport(
                     filename=upload.filename[:255],
                     upload=compress(data),
+                    expected_rows=importjob.estimate_rows(data),
                     created_by_id=current_user.id,
                 )
                 db.session.add(run)
@@ -272,8 +276,11 @@ def import_preview(import_id: int):
         abort(404)
     if run.status != "pending" or run.upload is None:
         return redirect(url_for("feedback.import_result", import_id=run.id))
-    data = decompress(run.upload)
-    detected = csvimport.detect(data)
+    # The preview reads the start of the file only: unpacking all of a large
+    # upload on every look at this page is the worker's work.
+    with gzip.GzipFile(fileobj=io.BytesIO(run.upload)) as unpacked:
+        head = unpacked.read(PREVIEW_BYTES)
+    detected = csvimport.detect(head)
     names = channel_names()
     mapping = detected.mapping
     default_channel = "support"
@@ -294,37 +301,19 @@ def import_preview(import_id: int):
             problems.append(_("Give each field one column only."))
         if "channel" not in targets and default_channel not in names:
             problems.append(_("Choose the channel of these items."))
-        outcome = None
         if not problems:
-            try:
-                outcome = csvimport.import_stream(
-                    io.BytesIO(data),
-                    mapping,
-                    default_channel if default_channel in names else None,
-                    month_first=bool(request.form.get("month_first")),
-                )
-            except CsvFormatError as exc:
-                # Broken further down than the preview read: nothing is
-                # stored, the upload stays for another try once it is fixed.
-                db.session.rollback()
-                problems.append(exc.message(_lang()))
-        if outcome is not None:
-            run.mapping = mapping
-            run.channel = default_channel if "channel" not in targets else None
-            run.rows, run.created = outcome.rows, outcome.created
-            run.unchanged, run.rejected = outcome.unchanged, outcome.rejected
-            run.errors = [[line, codes] for line, codes in outcome.errors]
-            run.status = "done"
-            run.upload = None  # the texts now live in the items only
-            run.finished_at = clock.now()
-            audit.record(
-                "feedback.import",
+            importjob.queue(
                 run,
-                created=outcome.created,
-                unchanged=outcome.unchanged,
-                rejected=outcome.rejected,
+                mapping,
+                default_channel if "channel" not in targets else None,
+                month_first=bool(request.form.get("month_first")),
             )
+            audit.record("feedback.import_queued", run, rows=run.expected_rows)
             db.session.commit()
+            if run.expected_rows <= importjob.INLINE_ROWS:
+                # A small file: imported now, by the worker's own code.
+                if importjob.claim("web", run.id) is not None:
+                    importjob.run_slice(run.id, "web", None)
             return redirect(url_for("feedback.import_result", import_id=run.id))
     return render_template(
         "feedback/import_preview.html",
@@ -341,6 +330,7 @@ def import_preview(import_id: int):
 @bp.route("/import/<int:import_id>/result")
 @roles_required(*MANAGERS)
 def import_result(import_id: int):
+    """The counts of an import: its progress while the worker runs it."""
     run = db.session.get(FeedbackImport, import_id)
     if run is None:
         abort(404)
@@ -348,9 +338,16 @@ def import_result(import_id: int):
         (line, [str(intake.ERRORS.get(code, code)) for code in codes])
         for line, codes in run.errors or []
     ]
+    failure = None
+    if run.error:
+        failure = run.error[1] if _lang() == "nl" else run.error[0]
     return render_template(
         "feedback/import_result.html",
         run=run,
         errors=errors,
+        failure=failure,
+        running=run.status in importjob.WAITING,
+        # "about": lines, not rows; never fewer than read already
+        expected=max(run.expected_rows, run.rows),
         waiting=tagging.waiting(),
     )

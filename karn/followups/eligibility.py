@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from karn import clock, settings
 from karn.callbacks.models import WinBack
+from karn.customers import bulk
 from karn.customers.models import Customer
 from karn.enums import CustomerStatus
 from karn.extensions import db
@@ -55,13 +56,17 @@ def _latest_consent_answer() -> sa.ScalarSelect:
     )
 
 
+def _contacted_since(now: datetime | None):
+    """Conditions on ``OutboxMessage``: a follow-up or campaign mail written
+    within CONTACT_MIN_DAYS."""
+    since = (now or clock.now()) - timedelta(days=contact_min_days())
+    return (OutboxMessage.kind.in_(CONTACT_KINDS), OutboxMessage.created_at > since)
+
+
 def recently_contacted(now: datetime | None = None) -> sa.Select:
     """Ids of customers mailed a follow-up or campaign within CONTACT_MIN_DAYS."""
-    since = (now or clock.now()) - timedelta(days=contact_min_days())
     return sa.select(OutboxMessage.customer_id).where(
-        OutboxMessage.kind.in_(CONTACT_KINDS),
-        OutboxMessage.created_at > since,
-        OutboxMessage.customer_id.is_not(None),
+        *_contacted_since(now), OutboxMessage.customer_id.is_not(None)
     )
 
 
@@ -76,7 +81,11 @@ def eligible_condition(now: datetime | None = None) -> sa.ColumnElement[bool]:
         Customer.bounced_at.is_(None),
         ~sa.exists().where(WinBack.customer_id == Customer.id),
         _latest_consent_answer() == f'"{CONSENT_YES}"',
-        Customer.id.not_in(recently_contacted(now)),
+        # Correlated, so the database looks up each candidate's mail by the
+        # outbox's customer index instead of reading the whole outbox.
+        ~sa.exists().where(
+            OutboxMessage.customer_id == Customer.id, *_contacted_since(now)
+        ),
     )
 
 
@@ -91,7 +100,7 @@ def eligible_ids(
         ids = list(customer_ids)
         if not ids:
             return set()
-        query = query.where(Customer.id.in_(ids))
+        query = query.where(bulk.one_of(Customer.id, ids))
     rows = db.session.execute(query).all()
     blocked = suppressed_among([email for _, email in rows])
     return {cid for cid, email in rows if email_hash(email) not in blocked}

@@ -20,7 +20,10 @@ nothing but the batch in flight.
 ``run_best_tier_job`` does the same with the accurate tier
 (``karn.text.encoder``) for every text whose tags the fast tier made
 (``tags.tier`` not ``best``), newest first, ``BEST_JOB_SECONDS`` a pass, so
-the pages show the best tag there is. Without the encoder it does nothing.
+the pages show the best tag there is. It also takes the feedback items
+(``karn.feedback``) the fast tier tagged, after the answers, notes and
+comments: their columns are the same, so it costs one more query a pass.
+Without the encoder it does nothing.
 """
 
 import logging
@@ -37,6 +40,7 @@ from karn.callbacks.models import CallNote
 from karn.customers.comments import CommentTags, digest
 from karn.customers.models import Customer
 from karn.extensions import db
+from karn.feedback.models import FeedbackItem
 from karn.surveys.models import Answer, Response
 from karn.text import competitor_store, model_store, tags_for
 from karn.text.reasons import tag_reasons
@@ -44,6 +48,9 @@ from karn.text.reasons import tag_reasons
 log = logging.getLogger(__name__)
 
 KINDS = ("answers", "notes", "comments")
+# The accurate tier also reads feedback items, last: the fast tier tags them
+# first (karn.feedback.tagging, which also records their language).
+BEST_KINDS = (*KINDS, "feedback")
 JOB_SECONDS = 30.0
 JOB_BATCH = 500
 # The accurate tier tags tens of texts a second: short slices keep the mail
@@ -101,6 +108,16 @@ def _candidates(kind: str, version: int, competitors: int, best: bool = False):
                 _todo(CommentTags, version, competitors, best),
             )
         )
+    elif kind == "feedback":
+        model = FeedbackItem
+        query = sa.select(
+            FeedbackItem.id, FeedbackItem.text, FeedbackItem.language
+        ).where(
+            FeedbackItem.tagged_at.is_not(None),
+            _has_text(FeedbackItem),
+            _not_corrected(FeedbackItem),
+            _todo(FeedbackItem, version, competitors, best),
+        )
     elif kind == "answers":
         model = Answer
         query = (
@@ -142,14 +159,14 @@ def remaining(
 ) -> dict[str, int]:
     """How many answers, notes and comments still carry other versions' tags.
 
-    ``best``: or tags the accurate tier did not make.
+    ``best``: or tags the accurate tier did not make; then feedback items too.
     """
     if version is None:
         version = model_store.active_version()
     if competitors is None:
         competitors = competitor_store.stored().version
     out = {}
-    for kind in KINDS:
+    for kind in BEST_KINDS if best else KINDS:
         query, _model = _candidates(kind, version, competitors, best)
         out[kind] = db.session.scalar(
             sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
@@ -161,7 +178,7 @@ def remaining(
 class RetagReport:
     version: int
     competitors: int = 0
-    tagged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    tagged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BEST_KINDS, 0))
     batches: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
@@ -212,7 +229,7 @@ def retag(
     warmed = False
     started = time.perf_counter()
     best = tier == "best"
-    for kind in KINDS:
+    for kind in BEST_KINDS if best else KINDS:
         query, model = _candidates(kind, version, listed.version, best)
         table = model.__table__
         key = table.c.customer_id if model is CommentTags else table.c.id

@@ -5,9 +5,10 @@ Labelled examples come from three places:
 - every submitted response whose respondent picked a main reason and wrote
   something in its free-text answers: the text of those answers, labelled with
   that main reason;
-- every reason tag a person corrected, on an answer or a call note: the text
-  labelled with the corrected reason. A correction overrides: a corrected
-  answer is its own example, and is left out of its response's text;
+- every reason tag a person corrected, on an answer, a call note or a
+  feedback item: the text labelled with the corrected reason. A correction
+  overrides: a corrected answer is its own example, and is left out of its
+  response's text;
 - the examples shipped with Karn (``data/reason_examples.tsv``), for a cold
   start. The seed lexicon keeps working beside any model.
 
@@ -35,6 +36,7 @@ from karn.accounts.models import User
 from karn.callbacks.models import CallNote
 from karn.customers.models import Customer
 from karn.extensions import db
+from karn.feedback.tagging import corrected_examples
 from karn.learning.evaluate import evaluate
 from karn.surveys.models import Answer, Response
 from karn.text import model_store
@@ -56,7 +58,7 @@ LANGS = ("nl", "en")
 class Example:
     """One labelled text of the platform."""
 
-    key: str  # "response:12", "answer:5" or "note:7"
+    key: str  # "response:12", "answer:5", "note:7" or "feedback:9"
     person: str  # who wrote or said it: "customer:3", or the key when unknown
     text: str
     lang: str
@@ -149,6 +151,9 @@ def platform_examples() -> list[Example]:
                     corrected_notes[note_id],
                     "correction",
                 )
+    # Feedback items whose reason a person chose (karn.feedback.tagging).
+    for item_id, customer_id, text, lang, reason in corrected_examples():
+        add(f"feedback:{item_id}", customer_id, text, lang, reason, "correction")
 
     # Responses with a main reason and some free text, answers in a fixed order.
     rows = db.session.execute(

@@ -61,6 +61,7 @@ from karn.surveys.models import (
     ResponseReason,
     SurveyVersion,
 )
+from karn.webhooks import privacy as webhooks
 
 PERSONAL_FIELDS = ("name", "email", "phone", "external_id", "stated_comment")
 KEPT_FIELDS = (
@@ -93,6 +94,7 @@ REMOVED_LABELS = {
     "import_files": _l("Stored import files removed entirely"),
     "feedback_items": _l("Feedback texts"),
     "experiment_assignments": _l("Draws into keep calls and their control groups"),
+    "webhook_payloads": _l("Webhook payloads with personal fields"),
 }
 CLOSED_LABELS = {
     "invitations_cancelled": _l("Open invitations cancelled"),
@@ -382,6 +384,18 @@ def _scrub_imports(report: ErasureReport, needles: scrub.Needles) -> None:
             if not report.dry_run:
                 run.error = needles.replace(run.error)
 
+    def scrub_blob(blob: bytes) -> tuple[bytes | None, int]:
+        try:
+            result = scrub.scrub_csv(blob, needles)
+        except (OSError, EOFError, ValueError):
+            return None, 0  # not a readable gzip CSV: it goes
+        return result.blob, result.rows_removed
+
+    # Feedback files not yet imported, too (karn.feedback.privacy).
+    rows, files = feedback.scrub_uploads(scrub_blob, report.dry_run)
+    report.removed["import_rows"] += rows
+    report.removed["import_files"] += files
+
 
 def erase_many(
     customers: list[Customer],
@@ -406,6 +420,8 @@ def erase_many(
     report.removed["experiment_assignments"] += experiments.forget(
         report.customer_ids, dry_run
     )
+    # Scrubbed in the delivery log, and customer.erased sent to the endpoints.
+    report.removed["webhook_payloads"] += webhooks.erase(report.customer_ids, dry_run)
     if not dry_run:
         # The comment is gone, and with it what was read in it.
         comments.forget(report.customer_ids)

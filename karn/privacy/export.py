@@ -14,11 +14,13 @@ from karn.customers.models import Customer, ImportRun, Suppression
 from karn.experiments import operations as experiments
 from karn.extensions import db
 from karn.feedback import privacy as feedback
+from karn.followups import privacy as followups
 from karn.privacy import scrub
 from karn.privacy.erasure import _audit_candidates, _customer_mail
 from karn.risk.models import RiskScore
 from karn.surveys.delivery import email_hash
 from karn.surveys.models import Invitation, OutboxMessage, Response
+from karn.webhooks import privacy as webhooks
 
 # --- access request ------------------------------------------------------------
 
@@ -141,6 +143,9 @@ def export_person(customer: Customer) -> dict[str, Any]:
         "suppression": suppressed,
         "import_rows": import_rows,
         "feedback_items": feedback.export(customer.id),
+        # Only what left for endpoints receiving personal fields.
+        "webhook_deliveries": webhooks.export(customer.id),
+        "follow_ups": followups.for_person(customer.id),
         "experiment_assignments": experiments.for_person(customer.id),
         # The churn-risk score with its explanation; none after an objection.
         "churn_risk": [

@@ -33,6 +33,7 @@ from karn.privacy.erasure import (
 from karn.privacy.export import _plain, export_person
 from karn.settings import Setting
 from karn.surveys.models import OutboxMessage
+from karn.webhooks import privacy as webhooks
 
 __all__ = [
     "CLOSED_LABELS",
@@ -87,6 +88,8 @@ class RetentionReport:
     mails: int = 0
     # Feedback texts older than the personal-data limit, removed.
     feedback_texts: int = 0
+    # Webhook deliveries (with their attempts) finished before mail_before.
+    webhook_deliveries: int = 0
     batches: int = 0
     erasure: ErasureReport = field(default_factory=ErasureReport)
 
@@ -184,13 +187,23 @@ def enforce_retention(
     report.feedback_texts = feedback.strip_older_than(
         report.personal_before, dry_run=dry_run, batch=batch
     )
+    # The webhook delivery log is kept as long as mail.
+    report.webhook_deliveries = webhooks.prune(
+        report.mail_before, dry_run=dry_run, batch=batch
+    )
 
-    if not dry_run and (report.customers or report.mails or report.feedback_texts):
+    if not dry_run and (
+        report.customers
+        or report.mails
+        or report.feedback_texts
+        or report.webhook_deliveries
+    ):
         audit.record(
             "privacy.retention",
             customers=report.customers,
             mails=report.mails,
             feedback_texts=report.feedback_texts or None,
+            webhook_deliveries=report.webhook_deliveries or None,
             months=months,
             days=days,
         )

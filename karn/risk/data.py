@@ -6,18 +6,24 @@ features are fitted on a sample of at most ``FIT_SAMPLE`` of them and the
 matrix is filled chunk by chunk.
 """
 
+from __future__ import annotations
+
 import random
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sqlalchemy as sa
 
 from karn.callbacks.models import CallNote, CallNoteReason
 from karn.customers.models import Customer
 from karn.enums import CustomerStatus
 from karn.extensions import db
-from karn.risk import features as feats
 from karn.surveys.models import Response
+
+# NumPy (with the features) is imported where the arrays are built: counting
+# customers, which the worker does on every pass, needs neither.
+if TYPE_CHECKING:
+    from karn.risk import features as feats
 
 CHUNK = 5000
 FIT_SAMPLE = 50_000
@@ -114,6 +120,10 @@ def sample(query, size: int = FIT_SAMPLE, seed: int = 0) -> list[dict]:
 
 def training_arrays(feature_set: feats.FeatureSet | None = None):
     """(feature set, X, departed, departed_at list, ids) of all customers."""
+    import numpy as np
+
+    from karn.risk import features as feats
+
     query = population()
     if feature_set is None:
         feature_set = feats.fit(sample(query))

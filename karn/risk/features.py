@@ -204,8 +204,31 @@ class FeatureSet:
                 # Read from the database as numbers or None: NaN for None.
                 out[:, j] = np.array([r.get(feature.name) for r in records], float)
             else:
-                out[:, j] = [feature.code(feature.raw(r)) for r in records]
+                out[:, j] = _coded(feature, _column(feature, records))
         return out
+
+
+def _column(feature: Feature, records: list[dict]) -> list:
+    """The feature's raw values of these records (``Feature.raw`` per row)."""
+    if feature.is_extra:
+        label = feature.label
+        return [(r.get("extra") or {}).get(label) for r in records]
+    return [r.get(feature.name) for r in records]
+
+
+def _coded(feature: Feature, values: list) -> list[float]:
+    """The codes of a column's values, each distinct value coded once: a
+    column holds few distinct values, and coding is the costly part when a
+    million customers are read. Only when the values are of one type (and
+    None): ``True`` equals ``1`` as a key but not as a category."""
+    try:
+        distinct = set(values)
+    except TypeError:  # an unhashable value (a list in imported JSON)
+        distinct = None
+    if distinct is None or len({v.__class__ for v in distinct} - {type(None)}) > 1:
+        return [feature.code(v) for v in values]
+    table = {v: feature.code(v) for v in distinct}
+    return [table[v] for v in values]
 
 
 def _categorical(name: str, values: list[str], n: int) -> Feature:

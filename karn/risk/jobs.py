@@ -20,7 +20,7 @@ from flask import Flask
 
 from karn import clock
 from karn.extensions import db
-from karn.risk import operations, store, training
+from karn.risk import operations, store, thresholds
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def run(app: Flask, retrain: bool, rescore: bool) -> None:
                         "activated" if activated else "kept aside",
                     )
                     rescore = rescore or activated
-                except training.TooLittleData as exc:
+                except thresholds.TooLittleData as exc:
                     state["wait_until"] = clock.now() + timedelta(days=1)
                     log.info("risk model not trained: %s", exc)
                 except operations.Busy as exc:

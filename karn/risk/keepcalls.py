@@ -14,8 +14,7 @@ from karn.customers.models import Customer
 from karn.experiments import keepcalls
 from karn.experiments.operations import ExperimentError
 from karn.extensions import db
-from karn.risk.models import RiskScore
-from karn.risk.views import _filters, _query, bp
+from karn.risk.views import _filters, _query, bp, rank_order
 
 
 def _chosen() -> list[int]:
@@ -24,9 +23,7 @@ def _chosen() -> list[int]:
         top = request.form.get("top", type=int) or 0
         if not 1 <= top <= keepcalls.MAX_PLANNED:
             return []
-        query = _query(_filters(), Customer.id).order_by(
-            RiskScore.revenue_at_risk.desc(), RiskScore.customer_id
-        )
+        query = _query(_filters(), Customer.id).order_by(*rank_order())
         return list(db.session.scalars(query.limit(top)))
     ids = {int(v) for v in request.form.getlist("customer") if v.isdigit()}
     return sorted(ids)[: keepcalls.MAX_PLANNED + 1]

@@ -19,12 +19,14 @@ second one is refused with ``Busy``; a lock older than ``LOCK_HOURS`` is left
 by a training that died and is taken over.
 """
 
+from __future__ import annotations
+
 import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sqlalchemy as sa
 
 from karn import clock
@@ -32,9 +34,16 @@ from karn.customers import currency
 from karn.customers.models import Customer
 from karn.enums import CustomerStatus
 from karn.extensions import db
-from karn.risk import data, store, training
+from karn.risk import data, store, thresholds
 from karn.risk.models import RiskModel, RiskScore
 from karn.settings import Setting
+
+# NumPy and the training code are imported where a model is trained or used:
+# the worker asks on every pass whether training is due, mostly to hear no.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from karn.risk import training
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +92,12 @@ def _unlock() -> None:
 def train_from_platform(by: str | None = None, auto_activate: bool = True):
     """Train on every customer, store the version, and activate it by the rule.
 
-    Returns (row, activated); raises training.TooLittleData, or Busy while
+    Returns (row, activated); raises thresholds.TooLittleData, or Busy while
     another training runs.
     """
     departed, active = data.counts()
-    if departed < training.MIN_DEPARTED or active < training.MIN_ACTIVE:
-        raise training.TooLittleData(departed, active)
+    if departed < thresholds.MIN_DEPARTED or active < thresholds.MIN_ACTIVE:
+        raise thresholds.TooLittleData(departed, active)
     _lock(by)
     try:
         return _train(by, auto_activate)
@@ -97,6 +106,8 @@ def train_from_platform(by: str | None = None, auto_activate: bool = True):
 
 
 def _train(by: str | None, auto_activate: bool):
+    from karn.risk import training
+
     feature_set, X, y, dates, ids = data.training_arrays()
     main = data.main_reasons()
     reasons = [main.get(int(i)) for i in ids]
@@ -112,6 +123,8 @@ def _train(by: str | None, auto_activate: bool):
 
 def _explain(bundle: training.Bundle, X: np.ndarray) -> list[list[dict]]:
     """Per row: up to three attributes whose typical value lowers the risk most."""
+    import numpy as np
+
     if not len(X):
         return []
     base = bundle.probability(X)
@@ -154,6 +167,8 @@ class ScoreReport:
 
 def score_all(explain_top: int = EXPLAIN_TOP) -> ScoreReport:
     """Score every active customer with the active model; replaces all scores."""
+    import numpy as np
+
     started = time.monotonic()
     row = store.active()
     report = ScoreReport()
@@ -177,8 +192,9 @@ def score_all(explain_top: int = EXPLAIN_TOP) -> ScoreReport:
     ids_a = np.array(ids, dtype=np.int64)
     p = np.concatenate(probs) if probs else np.empty(0)
     at_risk = np.round(p * np.array(revenue, dtype=np.float64), 2)
-    # As the page ranks: most revenue at risk first, then by customer.
-    rank = np.lexsort((ids_a, -at_risk))[:explain_top]
+    # As the page ranks (karn.risk.views.rank_order): most revenue at risk
+    # first, then the newest customer.
+    rank = np.lexsort((-ids_a, -at_risk))[:explain_top]
     explained: dict[int, tuple[list, str | None]] = {}
     top_ids = set(int(i) for i in ids_a[rank])
     records = data.records(query, sorted(top_ids))
@@ -189,24 +205,48 @@ def score_all(explain_top: int = EXPLAIN_TOP) -> ScoreReport:
         for record, w, reason in zip(records, why, likely, strict=True):
             explained[record["id"]] = (w, reason)
     db.session.execute(sa.delete(RiskScore))
-    for start in range(0, len(ids_a), INSERT_BATCH):
-        rows = []
-        for k in range(start, min(start + INSERT_BATCH, len(ids_a))):
-            cid = int(ids_a[k])
-            why, reason = explained.get(cid, (None, None))
-            rows.append(
+    # Core, not the ORM: a million rows without a million objects. The few
+    # explained rows go apart; the others leave reasons and likely reason
+    # out (NULL), so no row pays for encoding an empty explanation.
+    table = RiskScore.__table__
+    fixed = {"model_version": row.version, "scored_at": now}
+    if explained:
+        db.session.execute(
+            sa.insert(table).values(**fixed),
+            [
                 {
                     "customer_id": cid,
-                    "model_version": row.version,
                     "probability": float(p[k]),
-                    "revenue_at_risk": round(float(at_risk[k]), 2),
-                    "reasons": why,
-                    "likely_reason": reason,
-                    "scored_at": now,
+                    "revenue_at_risk": float(at_risk[k]),
+                    "reasons": explained[cid][0],
+                    "likely_reason": explained[cid][1],
                 }
-            )
-        # Core, not the ORM: a million rows without a million objects.
-        db.session.execute(sa.insert(RiskScore.__table__), rows)
+                for k, cid in ((int(k), int(ids_a[k])) for k in rank)
+                if cid in explained
+            ],
+        )
+    plain = np.ones(len(ids_a), dtype=bool)
+    plain[[k for k in rank if int(ids_a[k]) in explained]] = False
+    plain_ids, plain_p, plain_risk = (
+        ids_a[plain].tolist(),
+        p[plain].tolist(),
+        at_risk[plain].tolist(),
+    )
+    bare = sa.insert(table).values(**fixed, reasons=sa.null())
+    for start in range(0, len(plain_ids), INSERT_BATCH):
+        end = start + INSERT_BATCH
+        db.session.execute(
+            bare,
+            [
+                {"customer_id": c, "probability": q, "revenue_at_risk": r}
+                for c, q, r in zip(
+                    plain_ids[start:end],
+                    plain_p[start:end],
+                    plain_risk[start:end],
+                    strict=True,
+                )
+            ],
+        )
     # Whoever objected to profiling, was erased or left while this ran keeps
     # no score: those scores were deleted when it happened, and the rows
     # above were read before.

@@ -21,9 +21,9 @@ from karn.risk.views import (
     _query,
     explain,
     in_words,
-    ordered,
     other_currency,
     own_amount,
+    ranked,
 )
 
 
@@ -38,9 +38,7 @@ def api_json(filters: dict, lang: str, page: int, per_page: int) -> dict:
             customers=False,
         )
     ).one()
-    rows = db.session.execute(
-        ordered(filters).limit(per_page).offset((page - 1) * per_page)
-    ).all()
+    rows = ranked(filters, per_page, (page - 1) * per_page)
     model = store.active()
     customers = []
     for rank, (score, customer) in enumerate(rows, start=(page - 1) * per_page + 1):

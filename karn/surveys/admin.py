@@ -214,6 +214,15 @@ class ScheduleForm(FlaskForm):
         _l("Most messages per minute (0: no limit)"),
         validators=[InputRequired(), NumberRange(0, 100_000)],
     )
+    CONTACT_MIN_DAYS = IntegerField(
+        _l("Days between two follow-up or campaign mails to one person"),
+        description=_l(
+            'Nobody gets a follow-up or a "we fixed it" mail within this many '
+            "days of the last one. The survey's invitation and reminders do not "
+            "count. Empty: the configured value (KARN_CONTACT_MIN_DAYS)."
+        ),
+        validators=[Optional(), NumberRange(1, 3650)],
+    )
 
 
 @bp.route("/settings", methods=["GET", "POST"])

@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from karn import clock, settings
+from karn.customers import bulk
 from karn.customers.models import Customer, Suppression
 from karn.enums import (
     OPEN_INVITATION_STATES,
@@ -194,7 +195,9 @@ def suppressed_among(emails: list[str]) -> set[str]:
     hashes = [email_hash(e) for e in emails if e]
     if not hashes:
         return set()
-    query = sa.select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
+    query = sa.select(Suppression.email_hash).where(
+        bulk.one_of(Suppression.email_hash, hashes)
+    )
     return set(db.session.scalars(query))
 
 

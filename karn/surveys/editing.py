@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from karn.accounts import audit
 from karn.extensions import db
+from karn.settings import Setting
 from karn.surveys import default_survey, definition
 from karn.surveys.models import Survey, SurveyVersion
 
@@ -82,3 +83,40 @@ def apply_default_update(survey: Survey, user=None) -> SurveyVersion | None:
     if default_update(survey) is None:
         return None
     return publish(survey, default_survey.default_questions(), user=user)
+
+
+# Kept in the settings table: the default survey's edition whose notice an
+# administrator or manager put away, for the whole install.
+DISMISSED_EDITION = "dismissed.default_edition"
+
+
+def newest_edition() -> int:
+    """The number of the default survey's newest edition (the first is 1)."""
+    return len(default_survey.earlier_editions()) + 1
+
+
+def update_notice_dismissed() -> bool:
+    """Whether the notice of the newest edition was put away. A later edition
+    brings a notice of its own."""
+    row = db.session.get(Setting, DISMISSED_EDITION)
+    return row is not None and row.value == newest_edition()
+
+
+def dismiss_update_notice(user=None) -> None:
+    """Put the notice of the newest edition away for everyone; the update itself
+    stays on the surveys page. The caller commits."""
+    edition = newest_edition()
+    row = db.session.get(Setting, DISMISSED_EDITION)
+    if row is None:
+        db.session.add(
+            Setting(
+                key=DISMISSED_EDITION,
+                value=edition,
+                updated_by_id=getattr(user, "id", None),
+            )
+        )
+    elif row.value == edition:
+        return
+    else:
+        row.value, row.updated_by_id = edition, getattr(user, "id", None)
+    audit.record("survey.default_update_dismissed", user=user, edition=edition)

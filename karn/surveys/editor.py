@@ -80,6 +80,7 @@ def index():
         answered=answered,
         waiting=waiting,
         updates={s.id for s in surveys if editing.default_update(s) is not None},
+        update_dismissed=editing.update_notice_dismissed(),
         confirm=ConfirmForm(),
     )
 
@@ -103,6 +104,24 @@ def default_update(survey_id: int):
                 ),
                 "success",
             )
+    return redirect(url_for("editor.index"))
+
+
+@bp.route("/default-update/dismiss", methods=["POST"])
+@roles_required(*MANAGERS)
+def dismiss_default_update():
+    """Put the notice of the default survey's new edition away, for everyone;
+    the edition stays on offer in each survey's card."""
+    if ConfirmForm().validate_on_submit():
+        editing.dismiss_update_notice(current_user)
+        db.session.commit()
+        flash(
+            _(
+                "The notice is put away. The new edition stays available "
+                "under each survey it fits."
+            ),
+            "success",
+        )
     return redirect(url_for("editor.index"))
 
 

@@ -215,6 +215,11 @@ class Response(db.Model):
         sa.CheckConstraint(
             "channel IN ('invitation', 'anonymous')", name="channel_known"
         ),
+        # The follow-up worker's question every minute: a reason's responses
+        # submitted after its cursor, in order (karn.followups.scheduling).
+        sa.Index(
+            "ix_responses_reason_submitted", "primary_reason", "submitted_at", "id"
+        ),
     )
 
 

@@ -169,7 +169,7 @@ def lease() -> timedelta:
     return timedelta(seconds=float(seconds)) if seconds else CLAIM_LEASE
 
 
-def _gone_here(workers: set[str]) -> set[str]:
+def gone_here(workers: set[str]) -> set[str]:
     """The workers among these that ran on this machine and have stopped."""
     host, me = socket.gethostname(), os.getpid()
     gone = set()
@@ -204,7 +204,7 @@ def recover_stale_claims(now: datetime | None = None) -> DispatchReport:
         sending,
         sa.or_(
             OutboxMessage.claimed_at < now - lease(),
-            OutboxMessage.claimed_by.in_(_gone_here(holders - {None})),
+            OutboxMessage.claimed_by.in_(gone_here(holders - {None})),
         ),
     )
     in_flight = sa.and_(

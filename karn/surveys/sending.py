@@ -9,7 +9,7 @@ costs whom.
 import logging
 import smtplib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -155,6 +155,26 @@ def _after_sent(sent: Iterable[tuple[str, int | None, datetime]]) -> None:
         )
 
 
+# Told about mail of their kinds that left or failed for good, in the
+# transaction that records it: (kind, customer id, "sent" or "failed").
+_finished_listeners: list[tuple[frozenset, Callable[[list], None]]] = []
+
+
+def on_finished(kinds: Iterable[str], listener: Callable[[list], None]) -> None:
+    """Call ``listener([(kind, customer_id, "sent" | "failed"), ...])`` for
+    mail of these kinds once it was sent or failed for good."""
+    if all(known is not listener for _k, known in _finished_listeners):
+        _finished_listeners.append((frozenset(kinds), listener))
+
+
+def _finished(results: Iterable[tuple[str, int | None, str]]) -> None:
+    results = list(results)
+    for kinds, listener in _finished_listeners:
+        mine = [r for r in results if r[0] in kinds]
+        if mine:
+            listener(mine)
+
+
 def _after_failure(message: OutboxMessage, failure: Failure | None) -> None:
     """A message could not be delivered: its invitation failed. A refusal that
     says the address is dead counts toward MAIL_FAILURES_BEFORE_UNDELIVERABLE,
@@ -198,6 +218,7 @@ def _fail_or_retry(
         message.status = OutboxStatus.FAILED
         report.failed += 1
         _after_failure(message, failure)
+        _finished([(message.kind, message.customer_id, "failed")])
     else:
         message.status = OutboxStatus.PENDING
         message.due_at = now + _backoff(message.attempts)
@@ -264,6 +285,7 @@ class _Outgoing:
     id: int
     kind: str
     invitation_id: int | None
+    customer_id: int | None
     envelope_to: str
     data: bytes
 
@@ -318,6 +340,7 @@ def _prepare(messages: list[OutboxMessage], report: DispatchReport) -> list[_Out
                 id=message.id,
                 kind=message.kind,
                 invitation_id=message.invitation_id,
+                customer_id=message.customer_id,
                 envelope_to=envelope_to,
                 data=data,
             )
@@ -372,6 +395,7 @@ def _mark_sent(accepted: list[tuple[_Outgoing, datetime]], worker: str) -> None:
         )
     )
     _after_sent((item.kind, item.invitation_id, at) for item, at in accepted)
+    _finished((item.kind, item.customer_id, "sent") for item, _at in accepted)
 
 
 def connect() -> smtplib.SMTP:

@@ -77,6 +77,14 @@ _LUKEWARM = {
 }
 
 
+def lukewarm(text: str, lang: str) -> bool:
+    """Whether the text reads as a lukewarm opinion with no stated problem
+    ("oké, niets bijzonders", "fine, but nothing more")."""
+    if lang not in _LUKEWARM:
+        return False
+    return bool(_LUKEWARM[lang].search(text)) and not _PROBLEM[lang].search(text)
+
+
 def model_path(lang: str) -> Path:
     """Where the shipped model of a language lives."""
     return DATA_DIR / f"sentiment_model_{lang}.json"

@@ -1,0 +1,205 @@
+"""One signed POST to one endpoint, guarded against reaching inside the network.
+
+The host name is resolved at send time and the address checked then; the
+connection goes to exactly that address (the name is still used for the Host
+header and for TLS), so a name that resolves to a public address when checked
+and to a private one a moment later (DNS rebinding) cannot redirect the POST.
+Redirects are never followed: a 3xx answer counts as a failure. Every socket
+operation has a time limit, and a whole try WHOLE_TRY_TIMEOUTS of them.
+"""
+
+import http.client
+import ipaddress
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from standardwebhooks import Webhook
+
+USER_AGENT = "Karn-Webhooks/1"
+# The time limit holds per connect, write and read; a whole try is cut off
+# after this many of them, so a receiver that trickles its answer a byte at a
+# time cannot hold the worker up for longer.
+WHOLE_TRY_TIMEOUTS = 3
+# What is read of an answer: enough for its status line and headers.
+ANSWER_BYTES = 4096
+
+
+class Refused(Exception):
+    """The URL may not be posted to (a private address, a bad scheme)."""
+
+
+@dataclass
+class Outcome:
+    """What one attempt came to: an HTTP status, or an error without one."""
+
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+# IPv6 ranges whose last 32 bits are an IPv4 address the packet may end up
+# at: NAT64's well-known prefix, the old IPv4-compatible addresses and SIIT's
+# IPv4-translated ones (IPv4-mapped and 6to4 have their own properties).
+_EMBEDDING = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96")
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if any(ip in network for network in _EMBEDDING):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(address: str) -> bool:
+    """True for an address on the internet; false for private, loopback,
+    link-local, site-local, shared, multicast, reserved and unspecified ones,
+    and for an IPv6 address that carries such an IPv4 address inside it (a
+    translator or tunnel on the way would deliver it there)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return False
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            ip = inner
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL Karn may post to, or Refused."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refused("Only http and https URLs with a host name can receive webhooks.")
+    if parts.username or parts.password:
+        raise Refused("The URL may not contain a user name or password.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise Refused("The URL's port is not a number.") from None
+    return parts.scheme, parts.hostname, port
+
+
+def resolve(host: str, port: int, allow_private: bool) -> str:
+    """The address to connect to: the first the name resolves to that may be
+    reached, or Refused."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise Refused(f"The host name {host} could not be resolved: {exc}") from None
+    addresses = [info[4][0] for info in infos]
+    for address in addresses:
+        if allow_private or is_public(address):
+            return address
+    raise Refused(
+        f"{host} resolves to {addresses[0]}, a private or loopback address; "
+        "allow private addresses for this endpoint to send there."
+    )
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to a given address, whatever the name resolves to now."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """As _PinnedHTTP, over TLS with the certificate checked for the name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self):
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _cut_off(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """End a try that took too long: shutting the socket down wakes the
+    read or write it is waiting in."""
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def signed_headers(secret: str, message_id: str, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers, signed now: receivers check the
+    timestamp against their own clock, so it is the real time."""
+    now = datetime.now(UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, now, body),
+    }
+
+
+def post(
+    url: str,
+    secret: str,
+    message_id: str,
+    body: bytes,
+    *,
+    allow_private: bool,
+    timeout: float,
+) -> Outcome:
+    """POST the body once; never raises for what the network or receiver does."""
+    try:
+        scheme, host, port = check_url(url)
+        address = resolve(host, port, allow_private)
+    except Refused as exc:
+        return Outcome(error=str(exc))
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection_class = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+    connection = connection_class(host, port, address, timeout)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        **signed_headers(secret, message_id, body),
+    }
+    limit = timeout * WHOLE_TRY_TIMEOUTS
+    cut = threading.Event()
+    timer = threading.Timer(limit, _cut_off, args=(connection, cut))
+    timer.daemon = True
+    timer.start()
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        answer = connection.getresponse()
+        answer.read(ANSWER_BYTES)
+        status = answer.status
+        location = answer.getheader("Location")
+    except (OSError, http.client.HTTPException) as exc:
+        if cut.is_set():
+            return Outcome(error=f"No whole answer within {limit:g} seconds.")
+        return Outcome(error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        timer.cancel()
+        connection.close()
+    if cut.is_set():
+        # Cut off in the middle: what was read may look whole, but is not.
+        return Outcome(error=f"No whole answer within {limit:g} seconds.")
+    if 300 <= status < 400:
+        return Outcome(status, f"Redirect to {location or '?'} not followed."[:500])
+    if not 200 <= status < 300:
+        return Outcome(status, f"The endpoint answered HTTP {status}.")
+    return Outcome(status)
