@@ -26,7 +26,8 @@ HEADINGS = {
         "Uw berichten aan ons",
         "Wat Karn in uw woorden las",
         "Onze inschatting of u vertrekt",
-        "Bellen bij loting",
+        "Loting",
+        "Doorgegeven aan onze andere systemen",
         "Vastgelegde wijzigingen van uw gegevens",
     ],
     "en": [
@@ -38,7 +39,8 @@ HEADINGS = {
         "Your messages to us",
         "What Karn read in your words",
         "Our estimate of whether you will leave",
-        "Calls drawn by lot",
+        "Draws by lot",
+        "Passed on to our other systems",
         "Records of changes to your data",
     ],
 }
@@ -180,8 +182,8 @@ def test_a_person_with_little_data_gets_nothing_under_the_empty_sections(
     person = create_customer(email="kort@example.nl", name="Kort", language="nl")
     login(create_user("admin"))
     html = document_of(client, person)
-    # answers, calls, mails, messages, scores, estimate, draws, log
-    assert html.count("<p>Niets.</p>") == 8
+    # answers, calls, mails, messages, scores, estimate, draws, passed on, log
+    assert html.count("<p>Niets.</p>") == 9
 
 
 def test_the_document_shows_messages_the_churn_estimate_and_call_draws(
@@ -254,6 +256,44 @@ def test_the_document_shows_messages_the_churn_estimate_and_call_draws(
             ends_at=now + timedelta(days=90),
         )
     )
+    campaign = Experiment(
+        kind=ExperimentKind.CAMPAIGN,
+        treatment_share=0.8,
+        horizon_days=90,
+        started_at=now,
+    )
+    _db.session.add(campaign)
+    _db.session.flush()
+    _db.session.add(
+        Assignment(
+            experiment_id=campaign.id,
+            customer_id=person.id,
+            group=ExperimentGroup.TREATED,
+            draw=0.12,
+            assigned_at=now,
+            ends_at=now + timedelta(days=90),
+        )
+    )
+    from karn.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    endpoint = WebhookEndpoint(
+        url="https://crm.example.nl/hooks/karn",
+        secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        events=["customer.won_back"],
+        failures=0,
+    )
+    _db.session.add(endpoint)
+    _db.session.flush()
+    _db.session.add(
+        WebhookDelivery(
+            endpoint_id=endpoint.id,
+            event="customer.won_back",
+            message_id="msg_document_test",
+            body='{"type":"customer.won_back","data":{"customer":{"id":1}}}',
+            personal=False,
+            customer_id=person.id,
+        )
+    )
     _db.session.commit()
     login(create_user("admin", language="en"))
     html = document_of(client, person)
@@ -262,8 +302,11 @@ def test_the_document_shows_messages_the_churn_estimate_and_call_draws(
     assert "(klachten)" in html
     assert "Onze inschatting of u vertrekt" in html
     assert "34 %" in html
-    assert "Bellen bij loting" in html
+    assert "Loting" in html
     assert "niet gebeld" in html
+    # The campaign draw is about a mail, not a call.
+    assert "een mail krijgt" in html
+    assert "crm.example.nl: customer.won_back, met alleen ons klantnummer" in html
     for pattern in RAW:
         assert not re.search(pattern, html), pattern
 

@@ -518,32 +518,63 @@ def churn_risk(subject: Subject) -> list[Entry]:
 
 
 def experiments_taken_part(subject: Subject) -> list[Entry]:
-    """Keep-call draws: whether the person was to be called or held back."""
+    """Draws by lot: whether the person was to be called or mailed, or held
+    back as the group that compares."""
     entries = []
     for row in subject.data.get("experiment_assignments", []):
-        called = row["group"] == "treated"
+        treated = row["group"] == "treated"
+        until = _when(datetime.fromisoformat(row["ends_at"]))
+        if row.get("kind") == "keep_call":
+            why = _(
+                "To learn whether calling customers helps, we drew by lot who is "
+                "called and who is not."
+            )
+            drawn = (
+                _("You were drawn to be called.")
+                if treated
+                else _("You were drawn not to be called until %(date)s.", date=until)
+            )
+        else:
+            why = _(
+                "To learn whether our mails bring former customers back, we drew "
+                "by lot who gets a mail and who does not."
+            )
+            drawn = (
+                _("You were drawn to get the mail.")
+                if treated
+                else _("You were drawn not to get it.")
+            )
         entries.append(
             Entry(
                 heading=_(
                     "Drawn on %(date)s",
                     date=_when(datetime.fromisoformat(row["assigned_at"])),
                 ),
-                text=(
-                    _(
-                        "To learn whether calling customers helps, we drew by lot "
-                        "who is called and who is not. You were drawn to be called."
-                    )
-                    if called
-                    else _(
-                        "To learn whether calling customers helps, we drew by lot "
-                        "who is called and who is not. You were drawn not to be "
-                        "called until %(date)s.",
-                        date=_when(datetime.fromisoformat(row["ends_at"])),
-                    )
-                ),
+                text=f"{why} {drawn}",
             )
         )
     return entries
+
+
+def passed_on(subject: Subject) -> list[Entry]:
+    """Webhook deliveries: what was passed on about the person to the company's
+    other systems, and where to."""
+    from urllib.parse import urlsplit
+
+    facts = []
+    for row in subject.data.get("webhook_deliveries", []):
+        when = datetime.fromisoformat(row["created_at"])
+        what = (
+            _(
+                "%(event)s, with your name and contact details or words",
+                event=row["event"],
+            )
+            if row.get("personal")
+            else _("%(event)s, with our customer number only", event=row["event"])
+        )
+        host = urlsplit(row["endpoint"]).hostname or row["endpoint"]
+        facts.append((_when(when), f"{host}: {what}"))
+    return [Entry(facts=facts)] if facts else []
 
 
 SECTIONS: list[Section] = [
@@ -555,6 +586,7 @@ SECTIONS: list[Section] = [
     Section("feedback", _l("Your messages to us"), feedback_given),
     Section("scores", _l("What Karn read in your words"), scores),
     Section("churn_risk", _l("Our estimate of whether you will leave"), churn_risk),
-    Section("experiments", _l("Calls drawn by lot"), experiments_taken_part),
+    Section("experiments", _l("Draws by lot"), experiments_taken_part),
+    Section("passed_on", _l("Passed on to our other systems"), passed_on),
     Section("log", _l("Records of changes to your data"), log),
 ]

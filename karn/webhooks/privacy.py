@@ -1,7 +1,7 @@
 """Webhook deliveries and personal data: erasure, the access export, retention.
 
 Only deliveries to endpoints marked to receive personal fields hold any; the
-others carry Karn's ids and codes. Erasure replaces the body of a person's
+others carry Karn's ids and codes. The access export lists both. Erasure replaces the body of a person's
 personal deliveries with what endpoints without personal fields get (ids and
 codes), cancels those not yet delivered, and sends ``customer.erased``.
 Retention removes deliveries (with their attempts) finished longer ago than
@@ -79,21 +79,20 @@ def erase(customer_ids: list[int], dry_run: bool = False) -> int:
 
 
 def export(customer_id: int) -> list[dict[str, Any]]:
-    """What left Karn about the person with personal fields: to where, when,
-    and the body as sent. Deliveries with ids and codes only are not listed."""
+    """Every delivery about the person: to where, when, whether it held
+    personal fields, and the body as sent. Those with ids and codes only are
+    listed too: the receiver still learned something about this person."""
     rows = db.session.execute(
         sa.select(WebhookDelivery, WebhookEndpoint.url)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(
-            WebhookDelivery.customer_id == customer_id,
-            WebhookDelivery.personal.is_(True),
-        )
+        .where(WebhookDelivery.customer_id == customer_id)
         .order_by(WebhookDelivery.id)
     ).all()
     return [
         {
             "event": delivery.event,
             "endpoint": url,
+            "personal": delivery.personal,
             "status": delivery.status,
             "created_at": delivery.created_at.isoformat(),
             "delivered_at": (
