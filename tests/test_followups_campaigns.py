@@ -224,6 +224,9 @@ def test_the_preview_counts_who_may_be_mailed_and_why_not(
     assert "Anna de Vries, de wachttijd is weg" in text
     assert "Anna Smith, no more waiting" in text
     assert "{{ 7 * 7 }} &lt;script&gt;niet uitgevoerd&lt;/script&gt;" in text
+    # Where each recipient's own unsubscribe link goes, said in words.
+    assert "[hier komt de persoonlijke afmeldlink]" in text
+    assert "[each recipient&#39;s own unsubscribe link]" in text
     # Nothing is sent by a preview.
     assert campaign_mails(db) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0

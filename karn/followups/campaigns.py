@@ -288,20 +288,31 @@ class _Skeleton:
         # Names come from files and systems and may hold line breaks: one
         # line, so the subject stays a valid header.
         name = " ".join((name or "").split()) or NO_NAME.get(self.lang, NO_NAME["en"])
-        if customer_id is None:  # a preview: the link goes nowhere
-            unsubscribe, headers = "#", {}
+        if customer_id is None:
+            # A preview: the text says what goes there, the link goes nowhere.
+            headers = {}
+            unsubscribe = PREVIEW_LINK.get(self.lang, PREVIEW_LINK["en"])
+            link = "#"
         else:
             headers = mails.unsubscribe_headers(customer_id)
             # The link in the text is the one in the header: "<https://…>, <mailto:…>".
             unsubscribe = headers["List-Unsubscribe"].split(">", 1)[0].lstrip("<")
+            link = unsubscribe
         plain = {_NAME: name, _UNSUBSCRIBE: unsubscribe}
-        html = {marker: str(escape(value)) for marker, value in plain.items()}
+        html = {_NAME: str(escape(name)), _UNSUBSCRIBE: str(escape(link))}
         return {
             "subject": self.subject.replace(NAME, name)[:300],
             "body_text": _fill(self.text, plain),
             "body_html": _fill(self.html, html),
             "headers": headers,
         }
+
+
+# In a preview, where each recipient's own link will be.
+PREVIEW_LINK = {
+    "nl": "[hier komt de persoonlijke afmeldlink]",
+    "en": "[each recipient's own unsubscribe link]",
+}
 
 
 def _fill(parts: list[str], values: dict[str, str]) -> str:
