@@ -1,9 +1,10 @@
 """Webhook deliveries and personal data: erasure, the access export, retention.
 
 Only deliveries to endpoints marked to receive personal fields hold any; the
-others carry Karn's ids and codes. The access export lists both. Erasure replaces the body of a person's
-personal deliveries with what endpoints without personal fields get (ids and
-codes), cancels those not yet delivered, and sends ``customer.erased``.
+others carry Karn's ids and codes. The access export lists both. Erasure
+replaces the body of a person's personal deliveries with what endpoints
+without personal fields get (ids and codes), cancels those not yet delivered,
+and sends ``customer.erased``.
 Retention removes deliveries (with their attempts) finished longer ago than
 the mail retention (RETENTION_MAIL_DAYS).
 """
