@@ -417,7 +417,7 @@ def test_concurrent_submissions_both_count(answered, db):
 
 
 def test_demo_data_is_counted_in_the_totals(app, db, monkeypatch):
-    from karn.demo import seed_demo
+    from karn.demo.seed import seed_demo
 
     seed_demo(customers=80, months=3, seed=3)
     assert queries.reason_counts(Filters()).n > 0

@@ -260,7 +260,7 @@ def _seed(app) -> dict:
     from karn.callbacks.models import CallNote
     from karn.customers.models import Customer, ImportRun
     from karn.customers.operations import compress
-    from karn.demo import seed_demo
+    from karn.demo.seed import seed_demo
     from karn.enums import ExperimentKind, InvitationStatus
     from karn.experiments.models import Experiment
     from karn.extensions import db

@@ -9,7 +9,9 @@ from conftest import csrf_token
 
 from karn import clock
 from karn.accounts.models import User
-from karn.demo import ACTION_TITLE, DEMO_LOGINS, DemoError, demo_cli, seed_demo
+from karn.demo.cli import demo_cli
+from karn.demo.common import ACTION_TITLE, DEMO_LOGINS, DemoError
+from karn.demo.seed import seed_demo
 from karn.enums import CallOutcome, InvitationStatus, Language, Reason, Role
 from karn.models import (
     Answer,
