@@ -607,6 +607,37 @@ def test_which_addresses_count_as_private(address, public):
     assert sender.is_public(address) is public
 
 
+@pytest.mark.parametrize(
+    "address, allowed",
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("192.168.1.1", True),
+        ("fd00::1", True),
+        ("::1", True),
+        ("169.254.169.254", False),  # the metadata service of most clouds
+        ("fe80::1", False),
+        ("fd00:ec2::254", False),  # AWS's, over IPv6
+        ("100.100.100.200", False),  # Alibaba's
+        ("64:ff9b::a9fe:a9fe", False),  # 169.254.169.254 through NAT64
+        ("224.0.0.1", False),
+        ("0.0.0.0", False),
+    ],
+)
+def test_allowing_private_addresses_never_opens_the_metadata_service(address, allowed):
+    """An endpoint on the office network may be allowed; the address where a
+    cloud server hands out its credentials never is."""
+    from karn.webhooks import sender
+
+    if allowed:
+        assert sender.resolve(address, 80, allow_private=True) == address
+    else:
+        with pytest.raises(sender.Refused, match="no webhook may be sent to"):
+            sender.resolve(address, 80, allow_private=True)
+    with pytest.raises(sender.Refused):
+        sender.resolve(address, 80, allow_private=False)
+
+
 def test_a_name_that_resolves_to_loopback_is_refused(
     db, receiver, make_endpoint, call_note
 ):

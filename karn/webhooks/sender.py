@@ -61,19 +61,45 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+def _unwrapped(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address, or the IPv4 address an IPv6 one carries inside it (a
+    translator or tunnel on the way would deliver it there)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and not ip.is_site_local:
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            return inner
+    return ip
+
+
+# Cloud providers' instance metadata services (credentials live there) on
+# addresses that are not link-local: AWS's IPv6 one and Alibaba's.
+_METADATA = {ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200")}
+
+
 def is_public(address: str) -> bool:
     """True for an address on the internet; false for private, loopback,
     link-local, site-local, shared, multicast, reserved and unspecified ones,
-    and for an IPv6 address that carries such an IPv4 address inside it (a
-    translator or tunnel on the way would deliver it there)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.is_site_local:
-            return False
-        inner = _embedded_ipv4(ip)
-        if inner is not None:
-            ip = inner
+    and for an IPv6 address that carries such an IPv4 address inside it."""
+    ip = _unwrapped(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return False
     return ip.is_global and not ip.is_multicast
+
+
+def never_allowed(address: str) -> bool:
+    """Addresses no endpoint may reach, even one allowed private addresses:
+    link-local ones (where cloud servers answer with their credentials, at
+    169.254.169.254), the other metadata services, multicast and unspecified
+    ones. Private and loopback addresses are what that setting is for."""
+    ip = _unwrapped(address)
+    return (
+        ip.is_link_local
+        or ip.is_multicast
+        or ip.is_unspecified
+        or ip in _METADATA
+        or ipaddress.ip_address(address.split("%", 1)[0]) in _METADATA
+    )
 
 
 def check_url(url: str) -> tuple[str, str, int]:
@@ -99,8 +125,13 @@ def resolve(host: str, port: int, allow_private: bool) -> str:
         raise Refused(f"The host name {host} could not be resolved: {exc}") from None
     addresses = [info[4][0] for info in infos]
     for address in addresses:
-        if allow_private or is_public(address):
+        if is_public(address) or (allow_private and not never_allowed(address)):
             return address
+    if allow_private:
+        raise Refused(
+            f"{host} resolves to {addresses[0]}, a link-local, metadata or "
+            "multicast address, which no webhook may be sent to."
+        )
     raise Refused(
         f"{host} resolves to {addresses[0]}, a private or loopback address; "
         "allow private addresses for this endpoint to send there."
