@@ -22,10 +22,10 @@ departed, with departure dates), then times, as the worker runs them:
   one plain ``predict_proba`` on the same current customers' array in memory.
 - The at-risk page and ``GET /api/v1/at-risk`` through the Flask test client
   (median of --runs after a warm-up): the first page, a filtered view (plan
-  and risk band), page 50, the last page, the last page of the filtered view
-  and the API's last page. Baseline: the bare query of the first page's
-  rows, ``SELECT ... FROM risk_scores ORDER BY revenue_at_risk DESC,
-  customer_id DESC LIMIT 100``.
+  and risk band), page 50, the last page, the last and the middle page of
+  the filtered view, the middle page and the API's last page. Baseline: the
+  bare query of the first page's rows, ``SELECT ... FROM risk_scores ORDER
+  BY revenue_at_risk DESC, customer_id DESC LIMIT 100``.
 
 Beside each figure: wall and CPU time of this process and the load average
 (1 minute) when the step ended; on a machine shared with other work the CPU
@@ -285,6 +285,18 @@ def run(url: str, customers: int, runs: int) -> None:
         (
             f"  filtered, last ({filtered_pages:,})",
             f"/at-risk/?plan=monthly&band=high&page={filtered_pages}",
+            None,
+        ),
+        # Pages past the middle are counted from the end: the middle one
+        # walks or sorts the most.
+        (
+            f"  filtered, middle ({(filtered_pages + 1) // 2:,})",
+            f"/at-risk/?plan=monthly&band=high&page={(filtered_pages + 1) // 2}",
+            None,
+        ),
+        (
+            f"  middle ({(pages + 1) // 2:,})",
+            f"/at-risk/?page={(pages + 1) // 2}",
             None,
         ),
         ("GET /api/v1/at-risk", "/api/v1/at-risk", auth),

@@ -68,6 +68,9 @@ def test_every_page_holds_its_ranks(
     assert len(monthly) == 266
     second = _rows(client.get("/at-risk/?plan=monthly&page=2").get_data(as_text=True))
     assert second == monthly[100:200]
+    # The short last page, counted from the end of the list.
+    third = _rows(client.get("/at-risk/?plan=monthly&page=3").get_data(as_text=True))
+    assert third == monthly[200:]
     high = [i for i in monthly if prob[i] >= 0.5]
     assert len(high) > 100
     both = client.get("/at-risk/?plan=monthly&band=high&page=2").get_data(as_text=True)
@@ -80,6 +83,12 @@ def test_every_page_holds_its_ranks(
     )
     both = client.get("/at-risk/?plan=monthly&band=high&page=2").get_data(as_text=True)
     assert _rows(both) == high[100:]
+    # From the end, found by filter and then sorted: still the same rows.
+    monkeypatch.setattr(views, "DEEP_OFFSET", 50)
+    assert (
+        _rows(client.get("/at-risk/?plan=monthly&page=2").get_data(as_text=True))
+        == (monthly[100:200])
+    )
     # Past the last page: an empty page, not an error.
     assert _rows(client.get("/at-risk/?page=9").get_data(as_text=True)) == []
 
@@ -92,6 +101,11 @@ def test_the_api_pages_like_the_page(ranked, db, client, create_user):
         people[i].external_id for i in order[200:300]
     ]
     assert [c["rank"] for c in body["customers"]] == list(range(201, 301))
+    last = client.get("/api/v1/at-risk?per_page=150&page=3", headers=auth).json
+    assert [c["external_id"] for c in last["customers"]] == [
+        people[i].external_id for i in order[300:]
+    ]
+    assert [c["rank"] for c in last["customers"]] == list(range(301, 401))
     monthly = [i for i in order if people[i].plan == "monthly"]
     body = client.get(
         "/api/v1/at-risk?per_page=50&page=2&plan=monthly", headers=auth

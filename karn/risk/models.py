@@ -58,8 +58,16 @@ class RiskScore(db.Model):
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     __table_args__ = (
-        # The at-risk page ranks by revenue at risk.
-        sa.Index("ix_risk_scores_rank", "revenue_at_risk", "customer_id"),
+        # The at-risk page ranks by revenue at risk; with the probability
+        # and the likely reason in the index, a page filtered by risk band or
+        # reason is found in the index alone.
+        sa.Index(
+            "ix_risk_scores_rank",
+            "revenue_at_risk",
+            "customer_id",
+            "probability",
+            "likely_reason",
+        ),
     )
 
 

@@ -38,7 +38,7 @@ def api_json(filters: dict, lang: str, page: int, per_page: int) -> dict:
             customers=False,
         )
     ).one()
-    rows = ranked(filters, per_page, (page - 1) * per_page)
+    rows = ranked(filters, per_page, (page - 1) * per_page, total)
     model = store.active()
     customers = []
     for rank, (score, customer) in enumerate(rows, start=(page - 1) * per_page + 1):
