@@ -133,6 +133,7 @@ MATRIX = {
     "effect.index": ("GET", LOGIN, 403, 200, 200),
     # The sample experiment is a keep call, which the effect page does not show.
     "effect.experiment": ("GET", LOGIN, 403, 404, 404),
+    "effect.draws": ("GET", LOGIN, 403, 404, 404),
     "api.get_effect": ("GET", 401, 401, 401, 401),
 }
 NOT_CHECKED = {"static"}

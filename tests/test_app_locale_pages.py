@@ -58,6 +58,7 @@ NOT_PAGES = {
     "api.openapi",
     "brand.colour_css",
     "experiments.draws",
+    "effect.draws",
 }
 # Pages whose content depends on what is asked, opened once more that way:
 # (endpoint, URL values, query string).

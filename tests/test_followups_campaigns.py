@@ -3,6 +3,8 @@ mailed and why the rest not, the mail in each recipient's language, a random
 control group that is recorded and not mailed, and a confirm that sends once.
 """
 
+import csv
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -298,6 +300,19 @@ def test_confirming_mails_the_drawn_in_their_language_once(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 1
     page = client.get(again.location).get_data(as_text=True)
     assert "Deze campagne was al verstuurd" in page
+    # The draws behind the groups, for anyone who wants to check them.
+    assert f"/effect/{campaign.experiment_id}/draws.csv" in page
+    draws = client.get(f"/effect/{campaign.experiment_id}/draws.csv")
+    assert draws.headers["Content-Disposition"].endswith(
+        f"campaign-{campaign.experiment_id}-draws.csv"
+    )
+    rows = list(csv.reader(io.StringIO(draws.get_data(as_text=True))))
+    assert rows[0][:3] == ["Klant-id", "Lotnummer", "Groep"]
+    assert {(int(r[0]), r[1], r[2]) for r in rows[1:]} == {
+        (people["Anke"].id, "0.1", "treated"),
+        (people["Bob"].id, "0.2", "treated"),
+        (people["Carla"].id, "0.9", "held_back"),
+    }
     assert "Shorter waiting times" in page
 
 

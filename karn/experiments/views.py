@@ -1,17 +1,13 @@
 """Keep-call experiments: the list, and one experiment's result in plain words."""
 
-import csv
-import io
-
-import sqlalchemy as sa
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, abort, render_template
 from flask_babel import get_locale
-from flask_babel import gettext as _
 
 from karn.accounts.security import MANAGERS, roles_required
 from karn.enums import ExperimentKind
 from karn.experiments import keepcalls
-from karn.experiments.models import Assignment, Experiment
+from karn.experiments.draws import csv_response
+from karn.experiments.models import Experiment
 from karn.extensions import db
 
 bp = Blueprint("experiments", __name__, url_prefix="/keep-calls")
@@ -46,32 +42,4 @@ def show(experiment_id: int):
 @roles_required(*MANAGERS)
 def draws(experiment_id: int):
     """Every draw with its group, so anyone can check the assignment."""
-    experiment = _experiment(experiment_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [_("Customer id"), _("Random draw"), _("Group"), _("Drawn at"), _("Until")]
-    )
-    for a in db.session.scalars(
-        sa.select(Assignment)
-        .where(Assignment.experiment_id == experiment.id)
-        .order_by(Assignment.customer_id)
-    ):
-        writer.writerow(
-            [
-                a.customer_id,
-                repr(a.draw),
-                a.group.value,
-                a.assigned_at.isoformat(),
-                a.ends_at.isoformat(),
-            ]
-        )
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": (
-                f"attachment; filename=keep-calls-{experiment.id}-draws.csv"
-            )
-        },
-    )
+    return csv_response(_experiment(experiment_id), "keep-calls")

@@ -5,6 +5,8 @@ from flask import Blueprint, abort, render_template
 from flask_babel import get_locale
 
 from karn.accounts.security import MANAGERS, roles_required
+from karn.enums import ExperimentKind
+from karn.experiments.draws import csv_response
 from karn.followups import campaigns, effect
 
 bp = Blueprint("effect", __name__)
@@ -31,3 +33,12 @@ def experiment(experiment_id: int):
         e=found,
         campaign=campaigns.for_experiment(found.id),
     )
+
+
+@bp.get("/effect/<int:experiment_id>/draws.csv")
+@roles_required(*MANAGERS)
+def draws(experiment_id: int):
+    """Every draw of a follow-up or campaign with its group."""
+    found = effect.get(experiment_id) or abort(404)
+    name = "campaign" if found.kind == ExperimentKind.CAMPAIGN else "follow-up"
+    return csv_response(found, name)
