@@ -44,10 +44,15 @@ _COLUMNS = (
 )
 
 
+# Looked up once: reading an enum member off its class, or a member's value,
+# goes through a descriptor, which cost a tenth of reading a customer.
+_DEPARTED = CustomerStatus.DEPARTED
+
+
 def _record(row) -> dict:
     return {
         "id": row.id,
-        "departed": row.status == CustomerStatus.DEPARTED,
+        "departed": row.status == _DEPARTED,
         "departed_at": row.departed_at,
         "tenure_months": row.tenure_months,
         "monthly_revenue": (
@@ -59,7 +64,8 @@ def _record(row) -> dict:
         "plan": row.plan,
         "segment": row.segment,
         "region": row.region,
-        "language": row.language.value if row.language else None,
+        # A StrEnum member is its value; str() makes it a plain string.
+        "language": str(row.language) if row.language else None,
         "extra": row.extra or {},
         "currency": row.currency,
     }
@@ -79,8 +85,11 @@ def population(active_only: bool = False):
 def chunks(query, size: int = CHUNK) -> Iterator[list[dict]]:
     """The query's customers as records, ``size`` at a time (keyset paging)."""
     last = 0
+    # On the session's connection, as plain rows: the ORM's handling of a
+    # result is a third of reading them, and nothing here needs it.
+    connection = db.session.connection()
     while True:
-        rows = db.session.execute(query.where(Customer.id > last).limit(size)).all()
+        rows = connection.execute(query.where(Customer.id > last).limit(size)).all()
         if not rows:
             return
         yield [_record(r) for r in rows]
