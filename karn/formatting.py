@@ -207,12 +207,13 @@ def number(value, digits: int | None = None) -> str:
 
 def money(value, digits: int = 0, currency: str | None = None) -> str:
     """An amount with its currency's symbol (the reporting currency, CURRENCY,
-    unless another is given), with the reader's separators: € 1.234."""
+    unless another is given), with the reader's separators: € 1.234. A
+    no-break space joins the symbol to the number, so a line never ends in "€"."""
     if value is None:
         return "—"
     code = (currency or current_app.config.get("CURRENCY") or "EUR").upper()
     symbol = get_currency_symbol(code, locale=str(get_locale() or "en"))
-    return f"{symbol} {number(value, digits)}"
+    return f"{symbol}\N{NO-BREAK SPACE}{number(value, digits)}"
 
 
 # Text a spreadsheet program may run as a formula: it starts with = + - @ (or

@@ -202,7 +202,7 @@ def test_overdue_tasks_come_first_marked_with_how_late_then_by_revenue(
     assert "3 dagen te laat" in rows[0]
     assert "1 dag te laat" in rows[1]
     assert "te laat" not in rows[2]
-    assert "€ 500" in rows[2]
+    assert "€\xa0500" in rows[2]
     assert "¥" in rows[4] and "90.000" in rows[4]
     assert "later" in rows[5]
     assert "2 te laat" in page  # the summary above the list

@@ -36,10 +36,10 @@ def test_the_list_shows_how_many_customers_match_and_their_monthly_revenue(
     page = client.get("/customers/?segment=MKB").get_data(as_text=True)
     totals = re.search(r'<p id="customer-totals">(.*?)</p>', page, re.S).group(1)
     assert "4 klanten" in totals
-    assert "€ 1.351" in totals  # 1250.60 + 100; yen are not added to euros
+    assert "€\xa01.351" in totals  # 1250.60 + 100; yen are not added to euros
     assert "1 klant in een andere valuta niet meegeteld" in totals
     everyone = client.get("/customers/").get_data(as_text=True)
-    assert "5 klanten" in everyone and "€ 1.391" in everyone
+    assert "5 klanten" in everyone and "€\xa01.391" in everyone
 
 
 def test_part_of_a_customer_number_finds_the_customer(client, manager, create_customer):
@@ -116,4 +116,4 @@ def test_a_long_list_counts_its_totals_only_when_asked(
     counted = client.get(link).get_data(as_text=True)
     totals = re.search(r'<p id="customer-totals">(.*?)</p>', counted, re.S).group(1)
     assert "5 klanten" in totals
-    assert "€ 50" in totals
+    assert "€\xa050" in totals
