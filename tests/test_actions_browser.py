@@ -105,6 +105,7 @@ def test_a_manager_creates_an_action_and_sees_its_effect(
     # On the trends page: the action in the list, and on both charts.
     page.get_by_role("link", name="Analysis", exact=True).click()
     page.get_by_role("link", name="Trends").click()
+    page.wait_for_url(re.compile(r"/analysis/trends"))
     assert page.get_by_role("link", name=TITLE).is_visible()
     for name in ("Line chart", "p-chart"):
         image = page.get_by_role("img", name=re.compile(name))

@@ -206,6 +206,23 @@ def test_segment_comparison_trends_and_comments(answered, client, manager):
     assert png.data.startswith(b"\x89PNG")
 
 
+def test_the_segments_chart_names_sources_in_words(answered, client, manager, db):
+    from karn.customers.models import Customer
+
+    # Four of the ten came in through Stripe.
+    for customer in db.session.scalars(
+        sa.select(Customer).where(Customer.external_id.in_(["1", "2", "3", "4"]))
+    ):
+        customer.source = "stripe"
+    db.session.commit()
+    query = "attribute=source&a=csv&b=stripe"
+    dutch = client.get(f"/analysis/chart/segments.svg?{query}&lang=nl")
+    english = client.get(f"/analysis/chart/segments.svg?{query}&lang=en")
+    assert "CSV-bestand (n = 6)" in dutch.get_data(as_text=True)
+    assert "CSV file (n = 6)" in english.get_data(as_text=True)
+    assert "csv (n =" not in dutch.get_data(as_text=True)
+
+
 def test_charts_speak_the_readers_language(answered, client, manager):
     dutch = client.get("/analysis/chart/ranking.svg?lang=nl").get_data(as_text=True)
     english = client.get("/analysis/chart/ranking.svg?lang=en").get_data(as_text=True)

@@ -283,3 +283,43 @@ def test_the_folded_filters_name_dates_and_channel_in_the_readers_words(
     assert text.startswith("2 filters: Redenen uit: telefoongesprekken · Van: ")
     assert str(since.year) in text and since.isoformat() not in text
     page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_menu_folds_on_a_phone_and_not_on_a_desktop(
+    browser, live_server, create_user, lang
+):
+    """An administrator's menu (two rows of links, their name, sign out) took
+    most of a phone's first screen; it now folds under one button."""
+    admin = create_user("admin", language=lang)
+    words = {
+        "nl": ("Menu", "Gebruikers", "Uitloggen"),
+        "en": ("Menu", "Users", "Sign out"),
+    }
+    button, users, sign_out = words[lang]
+    context, page = sign_in(browser, live_server, admin, PHONE, lang)
+    page.goto(f"{live_server}/customers/?lang={lang}")
+    menu = page.locator("header details.menu")
+    assert not menu.evaluate("d => d.open")
+    assert page.locator("header").bounding_box()["height"] < 80
+    assert not page.get_by_role("link", name=users, exact=True).is_visible()
+    page.locator("header summary").filter(has_text=button).click()
+    page.get_by_role("link", name=users, exact=True).click()
+    page.wait_for_url(re.compile(r"/admin/users"))
+    # Folded again on the next page, and the sign-out button is in it.
+    assert not page.locator("header details.menu").evaluate("d => d.open")
+    page.locator("header summary").click()
+    assert page.get_by_role("button", name=sign_out).is_visible()
+    context.close()
+
+    context, page = sign_in(browser, live_server, admin, 1366, lang)
+    page.goto(f"{live_server}/customers/?lang={lang}")
+    assert not page.locator("header summary").is_visible()
+    assert page.get_by_role("link", name=users, exact=True).is_visible()
+    assert page.locator("header").bounding_box()["height"] < 140
+    context.close()
+
+    # Without JavaScript the menu simply stays open.
+    context, page = sign_in(browser, live_server, admin, PHONE, lang, javascript=False)
+    assert page.get_by_role("link", name=users, exact=True).is_visible()
+    context.close()

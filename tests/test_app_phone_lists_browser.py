@@ -11,8 +11,10 @@ pytestmark = pytest.mark.browser
 PHONE = 390
 
 
-def sign_in(browser, live_server, user, width, lang):
-    context = browser.new_context(viewport={"width": width, "height": 900})
+def sign_in(browser, live_server, user, width, lang, javascript=True):
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, java_script_enabled=javascript
+    )
     page = context.new_page()
     page.goto(f"{live_server}/login?lang={lang}")
     page.fill("input[name=email]", user.email)

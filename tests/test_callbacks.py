@@ -2,7 +2,7 @@
 win-backs, and phone reasons kept apart from survey answers in the ranking."""
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -104,8 +104,17 @@ def test_requested_calls_come_first_and_my_own_before_everything(
     assert "Someone else" not in unassigned
 
 
+@pytest.fixture
+def office_hours():
+    """A Tuesday morning in Amsterdam: inside the default calling hours, so a
+    call-me task is due at once whatever the time the tests run."""
+    clock.freeze(datetime(2026, 12, 8, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam")))
+    yield
+    clock.freeze(None)
+
+
 def test_a_call_me_answer_puts_the_respondent_first_with_their_time(
-    client, db, staff, create_customer
+    client, db, staff, create_customer, office_hours
 ):
     _task(create_customer(name="Selected"), CallTaskSource.SELECTION)
     _answer_survey(

@@ -219,3 +219,37 @@ def test_paging_visits_dated_then_undated_customers_once(
     assert seen[60:] == [f"U{i:03d}" for i in reversed(range(70))]  # newest first
     active = names_on(client, "/customers/?state=active")[0]
     assert sorted(active) == [f"U{i:03d}" for i in range(1, 70, 2)]
+
+
+@pytest.mark.parametrize(
+    ("language", "monthly", "lifetime"),
+    [("nl", "1.234,50", "28.363,55"), ("en", "1,234.50", "28,363.55")],
+)
+def test_the_edit_form_shows_amounts_in_the_readers_way_and_keeps_them(
+    client,
+    create_user,
+    login,
+    create_customer,
+    post_form,
+    db,
+    language,
+    monthly,
+    lifetime,
+):
+    from decimal import Decimal
+
+    login(create_user("manager", language=language))
+    customer = create_customer(
+        monthly_revenue=Decimal("1234.50"), lifetime_value=Decimal("28363.55")
+    )
+    url = f"/customers/{customer.id}/edit"
+    html = client.get(url).get_data(as_text=True)
+    assert f'value="{monthly}"' in html and f'value="{lifetime}"' in html
+    # Saved as shown, the amounts stay what they were.
+    fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', html))
+    fields.pop("csrf_token", None)
+    assert post_form(url, fields).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(Customer, customer.id)
+    assert saved.monthly_revenue == Decimal("1234.50")
+    assert saved.lifetime_value == Decimal("28363.55")

@@ -47,7 +47,7 @@ from karn.customers.currency import reporting as reporting_currency
 from karn.customers.models import Customer
 from karn.customers.queries import distinct_values
 from karn.extensions import db
-from karn.formatting import number
+from karn.formatting import label, number
 from karn.surveys.models import SurveyVersion
 
 bp = Blueprint("analysis", __name__, url_prefix="/analysis")
@@ -410,9 +410,15 @@ def chart(name: str, fmt: str):
                     for code in REASONS
                     if code in c["shares_a"] or code in c["shares_b"]
                 ]
+                # Named as on the page: a source in words, other values as is.
+                shown = (
+                    (lambda v: label(v, "Source"))
+                    if chosen["attribute"] == "source"
+                    else str
+                )
                 groups = (
-                    f"{chosen['a']} (n = {number(c['n_a'])})",
-                    f"{chosen['b']} (n = {number(c['n_b'])})",
+                    f"{shown(chosen['a'])} (n = {number(c['n_a'])})",
+                    f"{shown(chosen['b'])} (n = {number(c['n_b'])})",
                 )
             else:
                 groups = ("", "")

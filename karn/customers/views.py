@@ -37,6 +37,7 @@ from karn.customers.csv_summary import check_first_rows, summarise
 from karn.customers.models import Customer, ImportRun
 from karn.enums import CustomerStatus, Reason
 from karn.extensions import db
+from karn.formatting import number
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -126,6 +127,10 @@ def _fill(form: CustomerForm, customer: Customer) -> None:
             value = value.strftime("%d-%m-%Y") if value else ""
         elif name == "language":
             value = value.value if value else ""
+        elif name in ("monthly_revenue", "lifetime_value") and value is not None:
+            # In the reader's way ("28.363,55" in Dutch); read back as an
+            # import reads amounts, in either way.
+            value = number(value, 2)
         elif value is not None:
             value = str(value)
         getattr(form, name).data = value or ""

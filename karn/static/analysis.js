@@ -15,17 +15,3 @@
   });
 })();
 
-// The analysis filters: on a phone the form starts folded under the line that
-// names the active filters, so the first figure shows without scrolling past
-// it; wider, the form is always open (its summary line is hidden there).
-// Loaded right after the form, before the page is drawn.
-(function () {
-  "use strict";
-  var box = document.getElementById("filter-box");
-  if (!box || !window.matchMedia) return;
-  var wide = window.matchMedia("(min-width: 40.01rem)");
-  if (!wide.matches) box.open = false;
-  var reopen = function () { if (wide.matches) box.open = true; };
-  if (wide.addEventListener) wide.addEventListener("change", reopen);
-  else if (wide.addListener) wide.addListener(reopen);
-})();
