@@ -119,3 +119,27 @@ def test_a_manager_creates_an_action_and_sees_its_effect(
     assert "Mona Manager" in card.inner_text()
     assert "fell from 50% to 10%" in card.locator("p.verdict").inner_text()
     assert serious_violations(page) == []
+
+
+def test_the_action_chart_is_drawn_for_a_phone_on_a_phone(
+    browser, live_server, db, create_user, answered
+):
+    from tests.test_analysis_browser import displayed_text_px
+    from tests.test_app_phone_lists_browser import PHONE, sign_in
+
+    manager = create_user("manager", language="nl")
+    action = ImprovementAction(
+        title=TITLE, reason="service", owner_id=manager.id, started_on=answered
+    )
+    db.session.add(action)
+    db.session.commit()
+    for width, size in ((PHONE, "narrow"), (1366, None)):
+        context, page = sign_in(browser, live_server, manager, width, "nl")
+        page.goto(f"{live_server}/actions/{action.id}")
+        chart = page.locator("img.chart").first
+        assert loaded(chart)
+        source = chart.evaluate("img => img.currentSrc")
+        assert ("size=narrow" in source) == (size == "narrow")
+        smallest, _shown = displayed_text_px(page, chart)
+        assert smallest >= 11.5, (width, smallest)
+        context.close()

@@ -317,6 +317,10 @@ def show(action_id: int):
         window_arg=window_arg,
         window_error=window_error,
         chart_svg=url_for("analysis.chart", name="pchart", fmt="svg", **chart_args),
+        # Drawn for a phone's width, so its text stays readable there.
+        chart_narrow=url_for(
+            "analysis.chart", name="pchart", fmt="svg", size="narrow", **chart_args
+        ),
         chart_png=url_for("analysis.chart", name="pchart", fmt="png", **chart_args),
         history=history,
         field_labels=FIELD_LABELS,
