@@ -114,6 +114,7 @@ def test_a_manager_creates_an_action_and_sees_its_effect(
 
     # Back to the list, with the action and its verdict.
     page.get_by_role("link", name="Improvement actions and their effect").click()
+    page.wait_for_url(re.compile(r"/actions/$"))
     card = page.locator("article.action")
     assert card.count() == 1
     assert "Mona Manager" in card.inner_text()
