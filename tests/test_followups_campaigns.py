@@ -6,6 +6,7 @@ control group that is recorded and not mailed, and a confirm that sends once.
 import csv
 import io
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -536,3 +537,87 @@ def test_a_name_with_a_line_break_still_gets_a_sendable_mail(
     assert mail.subject == "Anke de Vries, de wachttijd is weg"
     assert "Beste Anke de Vries," in mail.body_text
     assert b"Subject: Anke de Vries, de wachttijd is weg" in wire.render(mail)
+
+
+def test_a_campaign_and_a_follow_up_deciding_at_once_mail_a_person_once(
+    app, db, survey, action, monkeypatch
+):
+    """A campaign confirmed while the worker writes follow-ups: both would find
+    the person not yet contacted; the second to decide waits for the first
+    and then sees its mail. On SQLite as on PostgreSQL."""
+    from karn.followups import eligibility, scheduling
+    from karn.followups.models import FollowUp
+    from tests.test_followups import TEXTS
+
+    follow_up = FollowUp(reason="service", delay_days=7, **TEXTS)
+    db.session.add(follow_up)
+    follow_up.active = True
+    follow_up.active_since = follow_up.scanned_at = NOW - timedelta(days=30)
+    follow_up.scanned_id = 0
+    scheduling.ensure_experiment(follow_up)
+    db.session.commit()
+    # Answered eight days ago: the follow-up (after 7 days) is due, and the
+    # departure lies in the campaign's period.
+    anke = person(db, survey, "Anke", left=NOW - timedelta(days=10)).id
+    action_id = action.id
+    monkeypatch.setattr(
+        experiments, "_random", type("R", (), {"random": lambda _: 0.1})()
+    )
+    db.session.remove()
+
+    first_read, second_read = threading.Event(), threading.Event()
+    real = eligibility.eligible_ids
+
+    def eligible_ids(customer_ids=None, now=None):
+        # The campaign reads who may be mailed, then waits for the follow-up
+        # pass to read too: the moment both would find Anke not contacted.
+        # With the lock the pass cannot read before the campaign committed.
+        found = real(customer_ids, now)
+        if threading.current_thread().name == "campaign":
+            first_read.set()
+            second_read.wait(timeout=1.5)
+        else:
+            second_read.set()
+        return found
+
+    monkeypatch.setattr(eligibility, "eligible_ids", eligible_ids)
+    errors = []
+
+    def confirm():
+        try:
+            with app.app_context():
+                campaigns.send(
+                    db.session.get(ImprovementAction, action_id),
+                    key=campaigns.new_key(),
+                    since=date(2025, 3, 1),
+                    until=date(2026, 2, 28),
+                    texts=campaigns.Texts("{name}", "Beste {name}", "{name}", "Dear"),
+                    share=0.8,
+                    by=None,
+                )
+                db.session.commit()
+                db.session.remove()
+        except Exception as error:  # reported below, in the test's thread
+            errors.append(error)
+            first_read.set()
+
+    def follow_up_pass():
+        try:
+            with app.app_context():
+                scheduling.schedule_due()
+                db.session.remove()
+        except Exception as error:
+            errors.append(error)
+
+    campaign = threading.Thread(target=confirm, name="campaign")
+    campaign.start()
+    assert first_read.wait(timeout=10)
+    worker = threading.Thread(target=follow_up_pass, name="follow-up")
+    worker.start()
+    campaign.join()
+    worker.join()
+    assert errors == []
+    kinds = db.session.scalars(
+        sa.select(OutboxMessage.kind).where(OutboxMessage.customer_id == anke)
+    ).all()
+    assert kinds == ["campaign"]

@@ -355,8 +355,10 @@ def send(
     """Draw the eligible into mailed and held back, and write the mails, in
     one transaction; the caller commits. A key used before sends nothing."""
     # End any read transaction first, so that on SQLite the insert below waits
-    # for a concurrent confirm to finish instead of failing.
+    # for a concurrent confirm to finish instead of failing; then wait for any
+    # follow-up or campaign being decided.
     db.session.commit()
+    eligibility.decide_one_at_a_time()
     campaign = Campaign(
         key=key,
         action_id=action.id,

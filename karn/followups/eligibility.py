@@ -14,6 +14,11 @@ A person is eligible when all of these hold:
 
 The SQL part selects the candidates; the suppression list is kept by hash, so
 it is checked in Python afterwards (``eligible_ids``).
+
+Follow-ups and campaigns decide whom to mail one at a time
+(``decide_one_at_a_time``): otherwise a campaign confirmed while the worker
+writes a follow-up could let both find the same person not yet contacted and
+mail them twice.
 """
 
 from collections.abc import Iterable
@@ -32,6 +37,22 @@ from karn.surveys.models import Answer, OutboxMessage, Response
 
 # Outbox kinds that count as Karn contacting an ex-customer again.
 CONTACT_KINDS = ("follow_up", "campaign")
+# PostgreSQL advisory lock key of deciding whom to mail ("Karn" and 1).
+_DECIDING = 0x4B61726E01
+
+
+def decide_one_at_a_time() -> None:
+    """Wait until no other transaction is deciding follow-up or campaign
+    mails, and hold that until this one ends; call it as a transaction's first
+    statement, before reading who was contacted. PostgreSQL: a
+    transaction-level advisory lock. SQLite has one writer at a time: a write
+    that changes nothing takes its lock before anything is read."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(_DECIDING)))
+    else:
+        db.session.execute(
+            sa.update(OutboxMessage).where(sa.false()).values(id=OutboxMessage.id)
+        )
 
 
 def contact_min_days() -> int:

@@ -168,6 +168,8 @@ def schedule_batch(follow_up_id: int, now: datetime) -> tuple[FollowUpReport, bo
     """Decide the next batch of one follow-up in one transaction; returns what
     was done and whether the batch was full."""
     report = FollowUpReport()
+    # No campaign may decide on the same people while this batch does.
+    eligibility.decide_one_at_a_time()
     follow_up = db.session.scalar(
         sa.select(FollowUp)
         .where(FollowUp.id == follow_up_id, FollowUp.active.is_(True))
