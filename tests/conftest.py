@@ -343,6 +343,19 @@ def browser():
         browser.close()
 
 
+def resize(page, width: int, height: int = 900) -> None:
+    """Give the page a new viewport and wait until it is laid out at that
+    width: some Chromium builds apply the size, and the media queries with
+    it, a frame after the call returns."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_function(
+        """w => window.innerWidth === w && new Promise(
+            done => requestAnimationFrame(() => requestAnimationFrame(
+                () => done(true))))""",
+        arg=width,
+    )
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(locale="en-GB")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, resize
 
 pytestmark = pytest.mark.browser
 
@@ -117,7 +117,7 @@ def test_the_menu_fits_on_a_laptop_and_a_phone(browser, live_server, create_user
         header = page.locator("header.top").bounding_box()
         assert header["height"] < 100, (role, lang, header)
         # On a phone everything stays reachable without scrolling sideways.
-        page.set_viewport_size({"width": 390, "height": 800})
+        resize(page, 390, 800)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         for link in page.locator("header.top nav a").all():
             assert link.is_visible()

@@ -22,6 +22,7 @@ from karn.experiments.models import Assignment
 from karn.risk.models import RiskScore
 from karn.surveys.delivery import suppress
 from karn.surveys.models import OutboxMessage
+from tests.conftest import resize
 from tests.test_analysis_browser import departures, signed_in  # noqa: F401
 from tests.test_app_phone_lists_browser import OVERFLOW, PHONE, sign_in
 
@@ -185,7 +186,7 @@ def test_the_admin_lists_and_keep_calls_fit_a_phone(
     assert db.session.get(ApiKey, key.id).active is False
 
     # At a desktop width they are tables again: headings shown, one line a row.
-    page.set_viewport_size({"width": 1366, "height": 900})
+    resize(page, 1366, 900)
     for path, table in [
         ("/admin/users", "table.users"),
         ("/admin/outbox", "table.outbox"),
@@ -218,7 +219,7 @@ def test_the_analysis_filters_fold_on_a_phone(
     words = WORDS[lang]
     page = signed_in(browser, live_server, create_user, lang, PHONE)
     height = 844  # a phone's first screen
-    page.set_viewport_size({"width": PHONE, "height": height})
+    resize(page, PHONE, height)
     page.goto(f"{live_server}/analysis/?lang={lang}")
     box = page.locator("details.filter-box")
     summary = box.locator("summary")
@@ -242,7 +243,7 @@ def test_the_analysis_filters_fold_on_a_phone(
         assert not page.locator("details.filter-box").evaluate("d => d.open")
     # Wider, the form is open and the summary line is not shown.
     page.goto(f"{live_server}/analysis/?lang={lang}")
-    page.set_viewport_size({"width": 1366, "height": 900})
+    resize(page, 1366, 900)
     assert page.locator("form.filters[method=get]").is_visible()
     assert not page.locator("details.filter-box summary").is_visible()
     page.context.close()

@@ -4,7 +4,7 @@ notice of the default survey's new edition can be put away."""
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, resize
 
 pytestmark = pytest.mark.browser
 
@@ -84,7 +84,7 @@ def test_the_customer_list_fits_a_phone(
     mail_box = row.locator("td").first.bounding_box()
     assert mail_box["y"] >= name_box["y"] + name_box["height"] - 1
     # At a desktop width it is a table again, one row per customer.
-    page.set_viewport_size({"width": 1366, "height": 900})
+    resize(page, 1366, 900)
     assert page.locator("table.customer-list thead").is_visible()
     # All eight columns fit a laptop too, Dutch headings included.
     assert page.evaluate(OVERFLOW) == []

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from karn.customers.csv_summary import PREVIEW_ROWS
 from karn.customers.models import ImportRun
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, resize
 from tests.test_customers_import import confirm, customers, upload
 
 # A Dutch Excel export: semicolons, Windows-1252, a bad row here and there.
@@ -289,7 +289,7 @@ def test_a_manager_sees_the_bad_rows_before_and_after_importing(
     assert info.value.suggested_filename == "klanten-rejected.csv"
     _shoot(page, f"import-result-{lang}")
     # On a phone the page does not scroll sideways; the table scrolls in its box.
-    page.set_viewport_size({"width": 390, "height": 844})
+    resize(page, 390, 844)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
 
@@ -299,6 +299,6 @@ def _shoot(page, name: str) -> None:
         return
     size = page.viewport_size
     for width in (1366, 390):
-        page.set_viewport_size({"width": width, "height": 900})
+        resize(page, width, 900)
         page.screenshot(path=os.path.join(SHOTS, f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size(size)
