@@ -51,7 +51,7 @@ translations: $(COMPILED)
 
 # Refresh the catalogues after changing texts in code or templates.
 extract-messages: $(VENV)/.runtime
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k stored_text --no-location --sort-output \
 		--project=Karn -o karn/translations/messages.pot .
 	$(BIN)/pybabel update -i karn/translations/messages.pot -d karn/translations \
 		--no-fuzzy-matching --ignore-obsolete

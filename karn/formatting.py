@@ -8,7 +8,13 @@ from enum import StrEnum
 from babel import dates as babel_dates
 from babel.numbers import get_currency_symbol
 from flask import Flask, current_app
-from flask_babel import LazyString, format_decimal, get_locale, get_timezone
+from flask_babel import (
+    LazyString,
+    format_decimal,
+    get_locale,
+    get_timezone,
+    gettext,
+)
 from flask_babel import lazy_gettext as _l
 
 from karn.enums import (
@@ -242,7 +248,43 @@ def spreadsheet_value(text: str) -> str:
     return text
 
 
+# Messages Karn writes into a row in English (a delivery's last error, say):
+# each pattern with the template it was filled from, so a page shows the
+# message in its reader's language, also for rows written before.
+_STORED: list[tuple[re.Pattern[str], str]] = []
+
+
+def stored_text(template: str):
+    """Mark a message Karn keeps in the database: returns the function that
+    fills it in (``%(name)s`` parameters) for storing; ``said`` shows what
+    was stored in the reader's language, its parameters as they were."""
+    parts = re.split(r"%\((\w+)\)s", template)
+    pattern = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>.*?)"
+        for i, part in enumerate(parts)
+    )
+    _STORED.append((re.compile(pattern, re.S), template))
+
+    def fill(**params) -> str:
+        return template % params
+
+    return fill
+
+
+def said(text: str | None) -> str | None:
+    """A stored message in the reader's language; what Karn did not write
+    itself (a mail server's answer) as it came."""
+    if not text:
+        return text
+    for pattern, template in _STORED:
+        found = pattern.fullmatch(text)
+        if found:
+            return gettext(template, **found.groupdict())
+    return text
+
+
 def register(app: Flask) -> None:
+    app.add_template_filter(said, "said")
     app.add_template_filter(label, "label")
     app.add_template_global(attribute_label, "attribute_label")
     app.add_template_filter(localtime, "localtime")

@@ -24,7 +24,12 @@ def msgid(message) -> str:
 def extracted_messages() -> set[str]:
     with open(os.path.join(ROOT, "babel.cfg")) as f:
         method_map, options_map = parse_mapping_cfg(f)
-    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+    keywords = {
+        **DEFAULT_KEYWORDS,
+        "_l": None,
+        "lazy_gettext": None,
+        "stored_text": None,
+    }
     found = set()
     for _, _, message, _, _ in extract_from_dir(
         ROOT, method_map, options_map, keywords=keywords

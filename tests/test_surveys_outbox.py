@@ -138,7 +138,9 @@ def test_a_refused_first_recipient_does_not_hold_up_the_rest(
     assert len(smtp_server.handler.messages) == 3
 
 
-def test_a_crashed_worker_is_recovered_without_sending_twice(app, db, smtp_server):
+def test_a_crashed_worker_is_recovered_without_sending_twice(
+    app, db, smtp_server, client, create_user, login
+):
     put(db, 5)
     claimed = outbox.claim("dead-worker", 5)
     # It had handed the first message over when it died.
@@ -153,6 +155,11 @@ def test_a_crashed_worker_is_recovered_without_sending_twice(app, db, smtp_serve
     db.session.refresh(claimed[0])
     assert claimed[0].status == OutboxStatus.FAILED
     assert "may have been delivered" in claimed[0].last_error
+    # An administrator reads why in their own language.
+    admin = create_user("admin", language="nl")
+    login(admin)
+    page = client.get(f"/admin/outbox/{claimed[0].id}").get_data(as_text=True)
+    assert "het kan zijn afgeleverd" in page and "may have been" not in page
 
 
 def test_two_workers_at_once_send_every_message_exactly_once(app, db, smtp_server):

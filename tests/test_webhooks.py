@@ -280,12 +280,17 @@ def test_an_endpoint_that_keeps_failing_is_switched_off_and_admins_are_told(
         sa.select(OutboxMessage).where(OutboxMessage.kind == "webhook_disabled")
     ).one()
     assert mail.to_address == admin.email and receiver.url in mail.body_text
+    # The error Karn stored in English reaches the Dutch administrator in Dutch.
+    assert "Het eindpunt antwoordde met HTTP 500." in mail.body_text
 
     login(admin)
     overview = client.get("/admin/webhooks/?lang=en").get_data(as_text=True)
     assert "switched 1 webhook endpoint off" in overview
     page = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
     assert 'id="endpoint-disabled"' in page and "HTTP 500" in page
+    page = client.get(f"/admin/webhooks/{endpoint.id}?lang=nl").get_data(as_text=True)
+    assert "Het eindpunt antwoordde met HTTP 500." in page
+    assert "The endpoint answered" not in page
 
     # Switched on again, the waiting delivery goes out.
     receiver.default = 204
@@ -650,6 +655,38 @@ def test_a_name_that_resolves_to_loopback_is_refused(
     assert "localhost resolves to" in item.last_error
 
 
+def test_what_went_wrong_is_said_in_the_readers_language(
+    db, client, make_endpoint, call_note, create_user, login
+):
+    import socket
+
+    # A port nothing listens on: the connection is refused.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = make_endpoint(f"http://127.0.0.1:{port}/hook")
+    call_note()
+    run()
+    [item] = deliveries(db)
+    assert item.last_error == "127.0.0.1 refused the connection."
+    # What the receiving side said itself stays as it came.
+    db.session.add(
+        WebhookAttempt(
+            delivery_id=item.id, at=clock.now(), error="OSError: [Errno 113]", ok=False
+        )
+    )
+    db.session.commit()
+    login(create_user("admin"))
+    for lang, said, not_said in [
+        ("nl", "127.0.0.1 weigerde de verbinding.", "refused the connection"),
+        ("en", "127.0.0.1 refused the connection.", "weigerde"),
+    ]:
+        url = f"/admin/webhooks/{endpoint.id}?lang={lang}"
+        page = client.get(url).get_data(as_text=True)
+        assert said in page and not_said not in page
+        assert "OSError: [Errno 113]" in page
+
+
 def test_a_receiver_that_does_not_answer_in_time_holds_up_nothing(
     db, app, receiver, make_endpoint, call_note
 ):
@@ -662,7 +699,8 @@ def test_a_receiver_that_does_not_answer_in_time_holds_up_nothing(
     # The first times out; the second waits for a later pass, uncharged.
     assert report.retried == 1 and len(receiver.requests) == 1
     first, second = deliveries(db)
-    assert "timed out" in first.last_error and first.attempts == 1
+    assert first.last_error == "No whole answer within 0.5 seconds."
+    assert first.attempts == 1
     assert second.status == "pending" and second.attempts == 0
 
 

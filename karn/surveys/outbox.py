@@ -47,6 +47,7 @@ from flask import current_app
 from karn import clock
 from karn.enums import OutboxStatus
 from karn.extensions import db
+from karn.formatting import stored_text
 from karn.surveys import deliverability
 from karn.surveys.models import OutboxMessage
 from karn.surveys.sending import DispatchReport, _after_sent, send_batch
@@ -56,11 +57,11 @@ log = logging.getLogger(__name__)
 # A claim not renewed for this long is taken to be dead (the default of
 # MAIL_CLAIM_LEASE_SECONDS). Workers renew theirs six times per lease.
 CLAIM_LEASE = timedelta(minutes=3)
-UNCERTAIN = (
+UNCERTAIN = stored_text(
     "The worker stopped while handing this message, or one sent together with "
     "it, to the mail server; it may have been delivered, so it is not sent "
     "again automatically."
-)
+)()
 
 
 def mail_configured() -> bool:

@@ -21,6 +21,7 @@ from karn import clock
 from karn.customers.models import Customer
 from karn.enums import InvitationStatus, OutboxStatus
 from karn.extensions import db
+from karn.formatting import stored_text
 from karn.surveys import deliverability, mail_failures
 from karn.surveys.mail_failures import Failure
 from karn.surveys.models import Invitation, OutboxMessage
@@ -42,6 +43,7 @@ DEFER_LONGEST = timedelta(hours=24)
 
 # How long mail other than invitations and reminders is worth sending late.
 USEFUL_FOR = timedelta(days=2)
+TOO_LATE = stored_text("Not sent: it could not go out while it was useful.")()
 
 
 # Messages marked "handed over" together; the most a dead worker leaves uncertain.
@@ -325,7 +327,7 @@ def _prepare(messages: list[OutboxMessage], report: DispatchReport) -> list[_Out
         if until[message.id] is not None and until[message.id] <= now:
             message.status = OutboxStatus.CANCELLED
             message.claimed_by = message.claimed_at = None
-            message.last_error = "Not sent: it could not go out while it was useful."
+            message.last_error = TOO_LATE
             report.cancelled += 1
             continue
         try:

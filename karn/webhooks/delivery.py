@@ -34,6 +34,7 @@ from karn.accounts import audit
 from karn.accounts.models import User
 from karn.enums import Role
 from karn.extensions import db
+from karn.formatting import stored_text
 from karn.surveys import links, outbox
 from karn.surveys.outbox import gone_here
 from karn.webhooks import sender, subscribers
@@ -60,6 +61,9 @@ BATCH = 20
 # How long one pass goes on posting before the worker's other jobs get a turn.
 SLICE_SECONDS = 30
 NOTICE_KIND = "webhook_disabled"
+NO_LONGER_PERSONAL = stored_text(
+    "Not sent: it holds personal fields, and the endpoint no longer receives them."
+)
 
 
 @dataclass
@@ -184,10 +188,7 @@ def send_one(delivery_id: int, worker: str, report: PassReport) -> None:
         # them (an administrator changed that since): it is not sent.
         delivery.status = CANCELLED
         delivery.claimed_by = delivery.claimed_at = None
-        delivery.last_error = (
-            "Not sent: it holds personal fields, and the endpoint no longer "
-            "receives them."
-        )
+        delivery.last_error = NO_LONGER_PERSONAL()
         db.session.commit()
         return
     outcome = sender.post(

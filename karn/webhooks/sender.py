@@ -11,12 +11,15 @@ operation has a time limit, and a whole try WHOLE_TRY_TIMEOUTS of them.
 import http.client
 import ipaddress
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
+
+from karn.formatting import stored_text
 
 USER_AGENT = "Karn-Webhooks/1"
 # The time limit holds per connect, write and read; a whole try is cut off
@@ -25,6 +28,31 @@ USER_AGENT = "Karn-Webhooks/1"
 WHOLE_TRY_TIMEOUTS = 3
 # What is read of an answer: enough for its status line and headers.
 ANSWER_BYTES = 4096
+
+
+# What an attempt came to, stored with it and shown in the reader's language.
+NOT_HTTP = stored_text(
+    "Only http and https URLs with a host name can receive webhooks."
+)
+HAS_LOGIN = stored_text("The URL may not contain a user name or password.")
+BAD_PORT = stored_text("The URL's port is not a number.")
+UNRESOLVED = stored_text("The host name %(host)s could not be resolved: %(detail)s")
+NEVER_ALLOWED = stored_text(
+    "%(host)s resolves to %(address)s, a link-local, metadata or multicast "
+    "address, which no webhook may be sent to."
+)
+PRIVATE = stored_text(
+    "%(host)s resolves to %(address)s, a private or loopback address; allow "
+    "private addresses for this endpoint to send there."
+)
+TOO_SLOW = stored_text("No whole answer within %(seconds)s seconds.")
+NO_CONNECTION = stored_text("%(host)s refused the connection.")
+CLOSED = stored_text("%(host)s closed the connection without a whole answer.")
+CERTIFICATE = stored_text(
+    "The certificate of %(host)s could not be verified: %(detail)s"
+)
+REDIRECT = stored_text("Redirect to %(location)s not followed.")
+HTTP_STATUS = stored_text("The endpoint answered HTTP %(status)s.")
 
 
 class Refused(Exception):
@@ -106,13 +134,13 @@ def check_url(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) of a URL Karn may post to, or Refused."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused("Only http and https URLs with a host name can receive webhooks.")
+        raise Refused(NOT_HTTP())
     if parts.username or parts.password:
-        raise Refused("The URL may not contain a user name or password.")
+        raise Refused(HAS_LOGIN())
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise Refused("The URL's port is not a number.") from None
+        raise Refused(BAD_PORT()) from None
     return parts.scheme, parts.hostname, port
 
 
@@ -122,20 +150,14 @@ def resolve(host: str, port: int, allow_private: bool) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise Refused(f"The host name {host} could not be resolved: {exc}") from None
+        raise Refused(UNRESOLVED(host=host, detail=exc)) from None
     addresses = [info[4][0] for info in infos]
     for address in addresses:
         if is_public(address) or (allow_private and not never_allowed(address)):
             return address
     if allow_private:
-        raise Refused(
-            f"{host} resolves to {addresses[0]}, a link-local, metadata or "
-            "multicast address, which no webhook may be sent to."
-        )
-    raise Refused(
-        f"{host} resolves to {addresses[0]}, a private or loopback address; "
-        "allow private addresses for this endpoint to send there."
-    )
+        raise Refused(NEVER_ALLOWED(host=host, address=addresses[0]))
+    raise Refused(PRIVATE(host=host, address=addresses[0]))
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
@@ -221,16 +243,30 @@ def post(
         location = answer.getheader("Location")
     except (OSError, http.client.HTTPException) as exc:
         if cut.is_set():
-            return Outcome(error=f"No whole answer within {limit:g} seconds.")
-        return Outcome(error=f"{type(exc).__name__}: {exc}"[:500])
+            return Outcome(error=TOO_SLOW(seconds=f"{limit:g}"))
+        return Outcome(error=_failed(host, exc, timeout)[:500])
     finally:
         timer.cancel()
         connection.close()
     if cut.is_set():
         # Cut off in the middle: what was read may look whole, but is not.
-        return Outcome(error=f"No whole answer within {limit:g} seconds.")
+        return Outcome(error=TOO_SLOW(seconds=f"{limit:g}"))
     if 300 <= status < 400:
-        return Outcome(status, f"Redirect to {location or '?'} not followed."[:500])
+        return Outcome(status, REDIRECT(location=location or "?")[:500])
     if not 200 <= status < 300:
-        return Outcome(status, f"The endpoint answered HTTP {status}.")
+        return Outcome(status, HTTP_STATUS(status=status))
     return Outcome(status)
+
+
+def _failed(host: str, exc: Exception, timeout: float) -> str:
+    """A failed try in words: the common network faults by name, any other
+    as the error it was."""
+    if isinstance(exc, ConnectionRefusedError):
+        return NO_CONNECTION(host=host)
+    if isinstance(exc, TimeoutError):
+        return TOO_SLOW(seconds=f"{timeout:g}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return CERTIFICATE(host=host, detail=exc.verify_message or exc)
+    if isinstance(exc, ConnectionResetError):  # RemoteDisconnected is one
+        return CLOSED(host=host)
+    return f"{type(exc).__name__}: {exc}"
