@@ -159,3 +159,26 @@ def test_the_editor_explains_the_reason_codes_in_the_editors_language(
         assert f"<code>{code}</code>" in explanation
     assert brand in explanation
     assert scope in explanation
+
+
+@pytest.mark.parametrize(
+    ("language", "types", "code_shown"),
+    [
+        ("nl", ["Eén keuze", "Ja of nee", "Lange tekst"], "single_choice"),
+        ("en", ["One choice", "Yes or no", "Long text"], "single_choice"),
+    ],
+)
+def test_question_types_are_named_in_words(
+    client, survey, create_user, login, language, types, code_shown
+):
+    login(create_user("manager", language=language))
+    html = client.get(f"/surveys/{survey.id}/edit").get_data(as_text=True)
+    legends = " ".join(re.findall(r"<legend>(.*?)</legend>", html, re.S))
+    choices = re.findall(r'<option value="(\w+)">([^<]+)</option>', html)
+    for name in types:
+        assert name in legends or name in [label for _, label in choices]
+    assert f"· {code_shown}" not in legends
+    # The form still sends the type's code.
+    assert ("single_choice", types[0]) in choices
+    version = client.get(f"/surveys/{survey.id}/versions/1").get_data(as_text=True)
+    assert f"· {code_shown}" not in version and f"· {types[0]}" in version

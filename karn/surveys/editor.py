@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from karn import settings
@@ -31,6 +32,17 @@ NEW_TYPES = (
     "long_text",
     "yes_no",
 )
+# What each question type is called on the editor's pages.
+TYPE_LABELS = {
+    "single_choice": _l("One choice"),
+    "multiple_choice": _l("Several choices"),
+    "rating_5": _l("Rating from 1 to 5"),
+    "scale_10": _l("Scale from 0 to 10"),
+    "short_text": _l("Short text"),
+    "long_text": _l("Long text"),
+    "yes_no": _l("Yes or no"),
+    "phone_time": _l("Phone number and time to call"),
+}
 
 
 def _survey(survey_id: int) -> Survey:
@@ -235,6 +247,7 @@ def edit(survey_id: int):
         problems=problems,
         confirm=confirm,
         new_types=NEW_TYPES,
+        type_labels=TYPE_LABELS,
         latest=delivery.latest_version(survey.id),
     )
 
@@ -293,4 +306,6 @@ def version(survey_id: int, number: int):
             SurveyVersion.survey_id == survey_id, SurveyVersion.number == number
         )
     ) or abort(404)
-    return render_template("surveys/editor/version.html", version=found)
+    return render_template(
+        "surveys/editor/version.html", version=found, type_labels=TYPE_LABELS
+    )
