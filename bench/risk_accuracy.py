@@ -15,8 +15,9 @@ Baseline, from the same file: 5-fold stratified cross-validation (shuffled,
 seed 0) of ``HistGradientBoostingClassifier`` with default settings
 (categories as native categorical features) and of ``LogisticRegression``
 (one-hot categories, scaled numbers, median-imputed), on every column but the
-label and the ``--drop`` ones; rows whose label is not yes/no or 1/0 are left
-out, as the import rejects them. Prints AUC and top-decile lift of each.
+label and the ``--drop`` ones; the label is read as the import reads a status
+column, and rows it cannot read are left out, as the import rejects them.
+Prints AUC and top-decile lift of each.
 Nothing is copied from the file into the project.
 """
 
@@ -36,9 +37,6 @@ sys.path.insert(0, ROOT)
 
 from bench.customer_list import fresh_app  # noqa: E402
 
-YES = {"1", "yes", "true", "y"}
-NO = {"0", "no", "false", "n"}
-
 
 def _float(text: str) -> float | None:
     try:
@@ -52,9 +50,14 @@ def arrays(path: str, label: str, drop: list[str]):
     """(X, y, categorical mask) of the file's good rows."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
+    from karn.customers.csv_status import asks, read_status, value_key
+    from karn.enums import CustomerStatus
+
     columns = [c for c in rows[0] if c != label and c not in drop]
-    good = [r for r in rows if (r.get(label) or "").strip().lower() in YES | NO]
-    y = np.array([r[label].strip().lower() in YES for r in good])
+    # Who left, read as the import reads the status column.
+    status = [read_status(value_key(r.get(label) or ""), asks(label), {}) for r in rows]
+    good = [r for r, s in zip(rows, status, strict=True) if s is not None]
+    y = np.array([s == CustomerStatus.DEPARTED for s in status if s is not None])
     X = np.empty((len(good), len(columns)))
     categorical = np.zeros(len(columns), dtype=bool)
     for j, name in enumerate(columns):

@@ -315,6 +315,13 @@ def test_kaggle_telco_headers():
         ("Tenure (years)", "tenure_months"),
         ("Jaren klant", "tenure_months"),
         ("Months_on_book", "tenure_months"),
+        # A customer number in one word, as database exports name it.
+        ("CLIENTNUM", "external_id"),
+        ("CustID", "external_id"),
+        ("AcctNo", "external_id"),
+        ("MemberNumber", "external_id"),
+        ("Account length", None),
+        ("RowNumber", None),
     ],
 )
 def test_header_names(header, target):

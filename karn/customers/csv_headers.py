@@ -235,13 +235,24 @@ for _target, _tiers in _ALIASES.items():
 _IGNORED = {normalise_header(n) for labels in REJECT_COLUMNS.values() for n in labels}
 
 
+# A customer number written as one word, as database exports name it:
+# CLIENTNUM, CustID, KlantNr, AcctNo, MemberNumber.
+_ID_WORD = re.compile(
+    r"(?:customer|cust|client|klant|relatie|account|acct|member|lid|subscriber|"
+    r"abonnee|debiteur|user)(?:id|num|number|nummer|nr|no|code|key|ref)"
+)
+
+
 def guess_field(header: str) -> tuple[str | None, int]:
     """The target a header names and its preference (0 best), or (None, 99)."""
-    for key in _header_keys(header):
+    keys = _header_keys(header)
+    for key in keys:
         if key in _IGNORED:
             return SKIP, 0
         if key in _ALIAS_INDEX:
             return _ALIAS_INDEX[key]
+    if any(_ID_WORD.fullmatch(key) for key in keys):
+        return "external_id", 1
     return None, 99
 
 

@@ -12,12 +12,21 @@ created/updated times.
 Imported attributes are detected from their values, on the customers trained
 on: a column is numeric when nearly all its values read as numbers, otherwise
 categorical. Left out are columns whose name says they identify a person or
-tell of a departure (``id``, ``email``, ``reason``, ``churn``, ``status``,
-dates, …), identifier-like columns (nearly unique whole numbers or words),
-free text (long or nearly unique strings), dates, columns filled for fewer than
-5% of the customers and constant ones. A category seen fewer than
+tell of a departure (``id``, ``email``, ``reason``, ``churn``, dates, … and
+what the customer import reads as a status, reason or departure date, such as
+``Churn Category``), identifier-like columns (nearly unique whole numbers or
+words), free text (long or nearly unique strings), dates, columns filled for
+fewer than 5% of the customers and constant ones. A category seen fewer than
 ``max(10, 0.2% of the customers)`` times is pooled into "other", as is any
 beyond the 60 most common.
+
+Whatever its name, a column (a customer field too) is left out when it tells
+who has already left rather than who may leave: when it is filled in almost
+only for one group (written at a departure, or cleared by it), or when one of
+its values is held by most of one group and almost none of the other (a
+monthly revenue set to 0 on leaving). "Almost" is at most 1% of the other
+group, and too few to be chance (one in a million) at the file's share of
+departures.
 """
 
 import math
@@ -26,6 +35,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from karn.risk.models import TELLS
 
 FIXED_NUMERIC = ("tenure_months", "monthly_revenue", "lifetime_value")
 FIXED_CATEGORICAL = ("plan", "segment", "region", "language")
@@ -91,7 +102,6 @@ EXCLUDED_WORDS = {
     "opgezegd",
     "opzegging",
     "opzegdatum",
-    "status",
     "klantstatus",
     "actief",
     "date",
@@ -245,10 +255,21 @@ def _numeric(name: str, numbers: list[float]) -> Feature:
     return Feature(name, "num", typical=float(np.median(numbers)))
 
 
+# What the customer import reads as telling of a departure.
+DEPARTURE_TARGETS = {"status", "stated_reason", "stated_comment", "departed_at"}
+# A column tells who left when the other group's share of a value is at most
+# this, and so few are not chance (at the share of departures).
+TELLS_SHARE = 0.01
+TELLS_CHANCE = 1e-6
+TELLS_LEAST = 20
+
+
 def _why_not_extra(key: str, values: list, n: int) -> str | None:
     """Why an imported column cannot be a feature; None when it can."""
+    from karn.customers.csv_headers import guess_field
+
     words = set(name_words(key))
-    if words & EXCLUDED_WORDS:
+    if words & EXCLUDED_WORDS or guess_field(key)[0] in DEPARTURE_TARGETS:
         return "name"
     present = [v for v in values if _text(v) is not None]
     if len(present) < MIN_COVERAGE * n:
@@ -274,21 +295,81 @@ def _why_not_extra(key: str, values: list, n: int) -> str | None:
     return None
 
 
+def _binomial_below(k: int, n: int, p: float) -> float:
+    """P(at most k of n), each with chance p."""
+    from scipy.stats import binom
+
+    return float(binom.cdf(k, n, p))
+
+
+def tells_who_left(values: list, departed: np.ndarray) -> bool:
+    """Whether a column's values tell who has already left (see the module)."""
+    n = len(values)
+    leavers = int(departed.sum())
+    if n == 0 or leavers in (0, n):
+        return False
+    rate = leavers / n
+    keys = [x if (x := _number(v)) is not None else _text(v) for v in values]
+    present = np.array([k is not None for k in keys])
+    groups: list[tuple[np.ndarray, bool]] = [(present, False)]
+    counts = Counter(keys)
+    # A value held by at least half of the smaller group, missing included.
+    least = max(TELLS_LEAST, min(leavers, n - leavers) // 2)
+    for key, count in counts.items():
+        if count >= least:
+            mask = ~present if key is None else np.array([k == key for k in keys])
+            groups.append((mask, True))
+    for mask, most_of_a_group in groups:
+        size = int(mask.sum())
+        if size < TELLS_LEAST:
+            continue
+        left = int(departed[mask].sum())
+        for minority, chance, group_size in (
+            (size - left, 1 - rate, leavers),  # nearly all who have it left
+            (left, rate, n - leavers),  # nearly all who have it stayed
+        ):
+            majority = size - minority
+            if minority > TELLS_SHARE * size:
+                continue
+            if most_of_a_group and majority < 0.5 * group_size:
+                continue
+            if _binomial_below(minority, size, chance) < TELLS_CHANCE:
+                return True
+    return False
+
+
 def fit(records: list[dict]) -> FeatureSet:
     """The features for these customers (the ones a model is trained on)."""
     n = len(records)
     features: list[Feature] = []
     left_out: dict[str, str] = {}
+    departed = (
+        np.array([bool(r["departed"]) for r in records])
+        if records and all("departed" in r for r in records)
+        else None
+    )
+
+    def tells(values: list) -> bool:
+        return departed is not None and tells_who_left(values, departed)
+
     for name in FIXED_NUMERIC:
-        numbers = [x for r in records if (x := _number(r.get(name))) is not None]
+        column = [r.get(name) for r in records]
+        numbers = [x for v in column if (x := _number(v)) is not None]
         if len(numbers) < MIN_COVERAGE * n or len(set(numbers)) < 2:
             left_out[name] = "sparse or constant"
             continue
+        if tells(column):
+            left_out[name] = TELLS
+            continue
         features.append(_numeric(name, numbers))
     for name in FIXED_CATEGORICAL:
-        values = [t for r in records if (t := _text(r.get(name))) is not None]
+        column = [r.get(name) for r in records]
+        values = [t for v in column if (t := _text(v)) is not None]
         if len(values) < MIN_COVERAGE * n or len(set(values)) < 2:
             left_out[name] = "sparse or constant"
+            continue
+        if tells(column):
+            left_out[name] = TELLS
             continue
         features.append(_categorical(name, values, n))
     keys: dict[str, None] = {}
@@ -297,7 +378,7 @@ def fit(records: list[dict]) -> FeatureSet:
             keys.setdefault(key, None)
     for key in keys:
         values = [(r.get("extra") or {}).get(key) for r in records]
-        why = _why_not_extra(key, values, n)
+        why = (TELLS if tells(values) else None) or _why_not_extra(key, values, n)
         if why:
             left_out[EXTRA + key] = why
             continue

@@ -11,6 +11,10 @@ from karn.customers.models import Customer
 from karn.dbtypes import UTCDateTime
 from karn.extensions import db
 
+# Why a column was left out when it tells who has already left rather than
+# who may leave (see karn.risk.features); the page names those columns.
+TELLS = "tells who left"
+
 
 class RiskModel(db.Model):
     """A trained churn-risk model, versioned; at most one is active.
@@ -30,7 +34,8 @@ class RiskModel(db.Model):
     active: Mapped[bool] = mapped_column(default=False)
     # When it was last made the active one: a rollback goes to the previous.
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The evaluation: auc, top_decile_lift, calibration_error, validation, n, …
+    # The evaluation: auc, top_decile_lift, calibration_error, validation, n,
+    # the features and the columns left out with why (TELLS among them), …
     metrics: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     # SHA-256 of the blob, checked before it is loaded.
     digest: Mapped[str] = mapped_column(sa.String(64))

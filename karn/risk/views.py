@@ -20,7 +20,7 @@ from karn.experiments.operations import open_groups
 from karn.extensions import db
 from karn.formatting import number
 from karn.risk import store
-from karn.risk.models import RiskScore
+from karn.risk.models import TELLS, RiskScore
 
 bp = Blueprint("risk", __name__, url_prefix="/at-risk")
 
@@ -216,6 +216,19 @@ def quality_in_words(metrics: dict) -> list[str]:
             how=_validation_in_words(str(metrics.get("validation", ""))),
         ),
     ]
+    told = sorted(
+        attribute_label(name)
+        for name, why in (metrics.get("left_out") or {}).items()
+        if why == TELLS
+    )
+    if told:
+        lines.append(
+            _(
+                "Left out because they tell who has already left, not who may "
+                "leave: %(columns)s.",
+                columns=", ".join(told),
+            )
+        )
     reason = metrics.get("reason_model") or {}
     if reason.get("useful"):
         lines.append(

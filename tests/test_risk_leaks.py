@@ -1,0 +1,103 @@
+"""A column that tells who has already left, rather than who may leave, never
+becomes a feature, whatever its name: one filled in only at a departure, one
+cleared by it, an amount set to 0 on leaving. Strong honest predictors stay.
+The manager is told which columns were left out for it."""
+
+import numpy as np
+import sqlalchemy as sa
+
+from karn.customers.models import Customer
+from karn.risk import features, operations
+from karn.risk.models import TELLS
+from tests.test_risk import population
+
+
+def records(n=2000, seed=3):
+    """Customers with honest predictors and, beside them, columns that leak."""
+    rng = np.random.default_rng(seed)
+    monthly = rng.random(n) < 0.5
+    # Month-to-month customers leave far more often: 40% against 4%.
+    left = rng.random(n) < np.where(monthly, 0.4, 0.04)
+    out = []
+    for i in range(n):
+        extra = {
+            # Neutral names: only the values give them away.
+            "Category": ["Competitor", "Price", "Moved"][i % 3] if left[i] else "",
+            # Filled in for some who stay, cleared for all who left.
+            "Loyalty card": "" if left[i] or i % 3 else ["Gold", "Silver"][i % 2],
+            "Renewal": "" if left[i] else ["automatic", "by hand"][i % 2],
+            "Segment code": "A" if left[i] else ["A", "B", "C"][i % 3],
+            # Honest: a new offer nobody has left from yet, held by a few.
+            "Offer": "Spring" if not left[i] and i % 9 == 0 else "None",
+            "Support calls": str(int(rng.poisson(4 if left[i] else 1.5))),
+        }
+        out.append(
+            {
+                "departed": bool(left[i]),
+                "plan": "monthly" if monthly[i] else "yearly",
+                "tenure_months": int(rng.integers(1, 60)),
+                # Set to 0 when a customer leaves: tells the label, not the risk.
+                "monthly_revenue": 0.0 if left[i] else float(20 + i % 40),
+                "extra": extra,
+            }
+        )
+    return out
+
+
+def test_columns_that_tell_who_left_are_left_out_and_honest_ones_kept():
+    fitted = features.fit(records())
+    kept = set(fitted.names)
+    assert {"plan", "tenure_months", "extra:Support calls", "extra:Offer"} <= kept
+    for name in (
+        "monthly_revenue",
+        "extra:Category",
+        "extra:Loyalty card",
+        "extra:Renewal",
+    ):
+        assert fitted.left_out.get(name) == TELLS, name
+    # A value most leavers share is not a leak when many who stay share it too.
+    assert "extra:Segment code" in kept
+
+
+def test_a_leak_is_found_by_its_values_alone():
+    """Post-departure columns as a telecom export has them (a churn category
+    for every leaver, a churn reason for most), under names that say nothing:
+    their values alone give them away."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    left = rng.random(n) < 0.27
+    kinds = ["Competitor", "Dissatisfaction", "Attitude", "Price", "Other"]
+    category = [kinds[i % 5] if left[i] else "" for i in range(n)]
+    reason = [f"Reason {i % 20}" if left[i] and i % 4 else "" for i in range(n)]
+    assert features.tells_who_left(category, left)
+    assert features.tells_who_left(reason, left)
+    # At a low share of departures, a few rows that happen to hold no leaver
+    # are chance, not a leak.
+    rare = rng.random(n) < 0.03
+    few = ["x" if i < 60 and not rare[i] else "" for i in range(n)]
+    assert not features.tells_who_left(few, rare)
+
+
+def test_the_model_stays_honest_and_the_page_says_what_was_left_out(
+    db, client, create_user, login
+):
+    population(db)
+    # An attribute written only when a customer leaves, under a neutral name.
+    for customer in db.session.scalars(sa.select(Customer)):
+        extra = dict(customer.extra or {})
+        if customer.status.value == "departed":
+            extra["Outcome code"] = f"OC{customer.id % 4}"
+        customer.extra = extra
+    db.session.commit()
+    row, _ = operations.train_from_platform(by="test")
+    assert row.metrics["left_out"]["extra:Outcome code"] == TELLS
+    assert "extra:Outcome code" not in row.metrics["features"]
+    # What was planted is found; the leak would have made it look perfect.
+    assert 0.8 <= row.metrics["auc"] < 0.99
+    login(create_user("manager"))
+    for lang, line in [
+        ("en", "Left out because they tell who has already left"),
+        ("nl", "Weggelaten omdat ze laten zien wie al is vertrokken"),
+    ]:
+        page = client.get(f"/at-risk/?lang={lang}").get_data(as_text=True)
+        assert line in page and "Outcome code" in page
