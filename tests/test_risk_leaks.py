@@ -30,6 +30,8 @@ def records(n=2000, seed=3):
             # Honest: a new offer nobody has left from yet, held by a few.
             "Offer": "Spring" if not left[i] and i % 9 == 0 else "None",
             "Support calls": str(int(rng.poisson(4 if left[i] else 1.5))),
+            # A postal code is an address, not a number to weigh.
+            "Zipcode": str(90000 + i % 500),
         }
         out.append(
             {
@@ -55,6 +57,7 @@ def test_columns_that_tell_who_left_are_left_out_and_honest_ones_kept():
         "extra:Renewal",
     ):
         assert fitted.left_out.get(name) == TELLS, name
+    assert fitted.left_out["extra:Zipcode"] == "name"
     # A value most leavers share is not a leak when many who stay share it too.
     assert "extra:Segment code" in kept
 
