@@ -151,6 +151,12 @@ class Defaults:
     CONTACT_MIN_DAYS = 30
     FOLLOW_UP_SHARE = 0.8
     WIN_BACK_HORIZON_DAYS = 90
+    # At risk: the worker retrains every this many days and scores every this
+    # many hours; columns named here are used although they look as if they
+    # tell who has already left (comma-separated, as in the imported file).
+    RISK_RETRAIN_DAYS = 7
+    RISK_RESCORE_HOURS = 24
+    RISK_KEEP_COLUMNS = ""
 
     # Outbound webhooks: seconds per connect or read, tries per delivery,
     # deliveries in a row failed for good before an endpoint is switched off,
@@ -243,6 +249,9 @@ ENV_SETTINGS = {
     "CONTACT_MIN_DAYS": _days_up_to(3650),
     "FOLLOW_UP_SHARE": _share,
     "WIN_BACK_HORIZON_DAYS": _days_up_to(3650),
+    "RISK_RETRAIN_DAYS": _days_up_to(3650),
+    "RISK_RESCORE_HOURS": float,
+    "RISK_KEEP_COLUMNS": str,
     "WEBHOOK_TIMEOUT": float,
     "WEBHOOK_MAX_ATTEMPTS": int,
     "WEBHOOK_DISABLE_AFTER": int,

@@ -104,3 +104,24 @@ def test_the_model_stays_honest_and_the_page_says_what_was_left_out(
     ]:
         page = client.get(f"/at-risk/?lang={lang}").get_data(as_text=True)
         assert line in page and "Outcome code" in page
+
+
+def test_a_column_filled_in_before_leaving_can_be_kept_in(db, app, runner):
+    """Complaints logged while customers are still there: the user says so,
+    and the model uses them."""
+    population(db)
+    for customer in db.session.scalars(sa.select(Customer)):
+        left = customer.status.value == "departed"
+        extra = dict(customer.extra or {})
+        extra["Complain"] = "1" if left else "0"
+        customer.extra = extra
+    db.session.commit()
+    row, _ = operations.train_from_platform(by="test")
+    assert row.metrics["left_out"]["extra:Complain"] == TELLS
+    app.config["RISK_KEEP_COLUMNS"] = " complain , Other"
+    row, _ = operations.train_from_platform(by="test")
+    assert "extra:Complain" in row.metrics["features"]
+    app.config["RISK_KEEP_COLUMNS"] = ""
+    result = runner.invoke(args=["risk", "train", "--keep", "Complain"])
+    assert result.exit_code == 0, result.output
+    assert "extra:Complain" in result.output.strip().splitlines()[-1]

@@ -29,7 +29,14 @@ def _who() -> str:
     "not worse than the active one's by more than 0.01.",
 )
 @click.option("--by", help="Who trains, kept with the model (default: you).")
-def train_command(no_activate, by):
+@click.option(
+    "--keep",
+    multiple=True,
+    metavar="COLUMN",
+    help="Use this column although it looks as if it tells who has already "
+    "left (it is filled in before customers leave); beside RISK_KEEP_COLUMNS.",
+)
+def train_command(no_activate, by, keep):
     """Train the churn-risk model on all customers and store it as a version.
 
     Prints the evaluation last, as one JSON line (auc, top_decile_lift,
@@ -39,7 +46,7 @@ def train_command(no_activate, by):
 
     try:
         row, activated = operations.train_from_platform(
-            by=by or _who(), auto_activate=not no_activate
+            by=by or _who(), auto_activate=not no_activate, keep=keep
         )
     except training.TooLittleData as exc:
         click.echo(

@@ -127,15 +127,18 @@ def sample(query, size: int = FIT_SAMPLE, seed: int = 0) -> list[dict]:
     return records(query, ids)
 
 
-def training_arrays(feature_set: feats.FeatureSet | None = None):
-    """(feature set, X, departed, departed_at list, ids) of all customers."""
+def training_arrays(
+    feature_set: feats.FeatureSet | None = None, keep: frozenset[str] = frozenset()
+):
+    """(feature set, X, departed, departed_at list, ids) of all customers;
+    ``keep`` as features.fit takes it."""
     import numpy as np
 
     from karn.risk import features as feats
 
     query = population()
     if feature_set is None:
-        feature_set = feats.fit(sample(query))
+        feature_set = feats.fit(sample(query), keep)
     blocks, labels, dates, ids = [], [], [], []
     for chunk in chunks(query):
         blocks.append(feature_set.matrix(chunk).astype(np.float32))

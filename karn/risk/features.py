@@ -341,9 +341,14 @@ def tells_who_left(values: list, departed: np.ndarray) -> bool:
     return False
 
 
-def fit(records: list[dict]) -> FeatureSet:
-    """The features for these customers (the ones a model is trained on)."""
+def fit(records: list[dict], keep: frozenset[str] = frozenset()) -> FeatureSet:
+    """The features for these customers (the ones a model is trained on).
+
+    ``keep``: columns (an imported column's name, or a customer field) the
+    user knows are filled in before a departure: not left out as telling who
+    left (RISK_KEEP_COLUMNS)."""
     n = len(records)
+    kept = {name.strip().casefold() for name in keep}
     features: list[Feature] = []
     left_out: dict[str, str] = {}
     departed = (
@@ -352,8 +357,10 @@ def fit(records: list[dict]) -> FeatureSet:
         else None
     )
 
-    def tells(values: list) -> bool:
-        return departed is not None and tells_who_left(values, departed)
+    def tells(values: list, name: str) -> bool:
+        if departed is None or name.removeprefix(EXTRA).strip().casefold() in kept:
+            return False
+        return tells_who_left(values, departed)
 
     for name in FIXED_NUMERIC:
         column = [r.get(name) for r in records]
@@ -361,7 +368,7 @@ def fit(records: list[dict]) -> FeatureSet:
         if len(numbers) < MIN_COVERAGE * n or len(set(numbers)) < 2:
             left_out[name] = "sparse or constant"
             continue
-        if tells(column):
+        if tells(column, name):
             left_out[name] = TELLS
             continue
         features.append(_numeric(name, numbers))
@@ -371,7 +378,7 @@ def fit(records: list[dict]) -> FeatureSet:
         if len(values) < MIN_COVERAGE * n or len(set(values)) < 2:
             left_out[name] = "sparse or constant"
             continue
-        if tells(column):
+        if tells(column, name):
             left_out[name] = TELLS
             continue
         features.append(_categorical(name, values, n))
@@ -381,7 +388,7 @@ def fit(records: list[dict]) -> FeatureSet:
             keys.setdefault(key, None)
     for key in keys:
         values = [(r.get("extra") or {}).get(key) for r in records]
-        why = (TELLS if tells(values) else None) or _why_not_extra(key, values, n)
+        why = (TELLS if tells(values, key) else None) or _why_not_extra(key, values, n)
         if why:
             left_out[EXTRA + key] = why
             continue

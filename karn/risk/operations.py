@@ -28,6 +28,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from flask import current_app
 
 from karn import clock
 from karn.customers import currency
@@ -89,26 +90,31 @@ def _unlock() -> None:
     db.session.commit()
 
 
-def train_from_platform(by: str | None = None, auto_activate: bool = True):
+def train_from_platform(
+    by: str | None = None, auto_activate: bool = True, keep: tuple[str, ...] = ()
+):
     """Train on every customer, store the version, and activate it by the rule.
 
-    Returns (row, activated); raises thresholds.TooLittleData, or Busy while
-    another training runs.
+    ``keep``: columns used although they look as if they tell who left, beside
+    those of RISK_KEEP_COLUMNS. Returns (row, activated); raises
+    thresholds.TooLittleData, or Busy while another training runs.
     """
     departed, active = data.counts()
     if departed < thresholds.MIN_DEPARTED or active < thresholds.MIN_ACTIVE:
         raise thresholds.TooLittleData(departed, active)
+    configured = str(current_app.config.get("RISK_KEEP_COLUMNS") or "").split(",")
+    columns = frozenset(c.strip() for c in (*configured, *keep) if c.strip())
     _lock(by)
     try:
-        return _train(by, auto_activate)
+        return _train(by, auto_activate, columns)
     finally:
         _unlock()
 
 
-def _train(by: str | None, auto_activate: bool):
+def _train(by: str | None, auto_activate: bool, keep: frozenset[str]):
     from karn.risk import training
 
-    feature_set, X, y, dates, ids = data.training_arrays()
+    feature_set, X, y, dates, ids = data.training_arrays(keep=keep)
     main = data.main_reasons()
     reasons = [main.get(int(i)) for i in ids]
     bundle, metrics = training.train(feature_set, X, y, dates=dates, reasons=reasons)

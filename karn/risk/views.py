@@ -225,7 +225,8 @@ def quality_in_words(metrics: dict) -> list[str]:
         lines.append(
             _(
                 "Left out because they tell who has already left, not who may "
-                "leave: %(columns)s.",
+                "leave: %(columns)s. If one of them is filled in before customers "
+                "leave, an administrator can name it in RISK_KEEP_COLUMNS.",
                 columns=", ".join(told),
             )
         )
