@@ -250,6 +250,36 @@ def test_import_command_refuses_an_unknown_field(runner, tmp_path):
     assert "unknown field 'city'" in result.output
 
 
+def test_a_file_without_customer_numbers_says_how_to_go_on(runner, db, tmp_path):
+    """An analysis export (state, minutes, churn) has no customer number: the
+    import says which way to go, and a column named as one is then used."""
+    path = tmp_path / "telecom.csv"
+    path.write_text(
+        "State,Account length,Customer service calls,Churn\n"
+        "KS,128,1,FALSE\nOH,107,1,FALSE\nNJ,137,0,TRUE\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["customers", "import", str(path)])
+    assert result.exit_code != 0
+    assert "--mapping" in result.output and "external_id" in result.output
+    assert customers(db) == {}
+    numbered = tmp_path / "numbered.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    numbered.write_text(
+        "\n".join(
+            ["CustNo," + lines[0]] + [f"{i},{line}" for i, line in enumerate(lines[1:])]
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["customers", "import", str(numbered)])
+    assert result.exit_code == 0, result.output
+    assert {k: c.status.value for k, c in customers(db).items()} == {
+        "0": "active",
+        "1": "active",
+        "2": "departed",
+    }
+
+
 # --- Faults: counts that add up, warnings, exit status ---------------------
 
 

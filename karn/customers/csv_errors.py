@@ -141,8 +141,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Regel {line} is geen geldige CSV: {value}",
     ),
     "no_id_column": (
-        "No column holds a customer ID or an e-mail address",
-        "Geen kolom bevat een klantnummer of een e-mailadres",
+        "No column holds a customer ID or an e-mail address: choose the column "
+        "that does for Customer ID (on the import page, or with --mapping "
+        "COLUMN=external_id), or add one with a number per customer",
+        "Geen kolom bevat een klantnummer of een e-mailadres: kies de kolom die "
+        "dat wel doet bij Klantnummer (op de importpagina, of met --mapping "
+        "KOLOM=external_id), of voeg er een toe met een nummer per klant",
     ),
     "duplicate_mapping": (
         "Columns {headers} are all mapped to {field}; choose one",
