@@ -272,6 +272,8 @@ def test_a_single_pass_from_cron_trains_before_it_returns(db, app):
         ("nl", "4059.72", "34.95", "4.059,72 (gebruikelijk: 34,95)"),
         ("en", "4059.72", "34.95", "4,059.72 (typical: 34.95)"),
         ("nl", "1,250,000", "3", "1.250.000 (gebruikelijk: 3)"),
+        ("nl", "1985", "1972", "1985 (gebruikelijk: 1972)"),
+        ("en", "12500", "-4", "12,500 (typical: -4)"),
         (
             "nl",
             "Maand tot maand",

@@ -151,14 +151,20 @@ _NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+|-?\d+(?:\.(\d+))?")
 
 def _shown(value: str) -> str:
     """A stored value as the reader writes it: a number in the locale's way
-    ("4059.72" is "4.059,72" in Dutch), "other" in words, a category as is."""
+    ("4059.72" is "4.059,72" in Dutch; a whole one under 10,000 as it is),
+    "other" in words, a category as is."""
     if value == "\x00other":
         return _("other")
     match = _NUMBER.fullmatch(value or "")
     if match is None:
         return value
     decimals = len(match.group(1) or "")
-    return number(float(value.replace(",", "")), min(decimals, 2))
+    amount = float(value.replace(",", ""))
+    if not decimals and abs(amount) < 10_000:
+        # A whole number of four digits is as often a year or a code (1985,
+        # an area code) as a count: written without a separator.
+        return str(int(amount))
+    return number(amount, min(decimals, 2))
 
 
 def explain(reasons: list | None) -> list[str]:
