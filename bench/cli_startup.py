@@ -1,12 +1,13 @@
 """How long a `flask` command takes to start, beside a bare Flask app's.
 
-    python bench/cli_startup.py [--repeat 5] [--root DIR]
+    python bench/cli_startup.py [--repeat 5] [--root DIR] [--postgres URL]
 
 Times, as fresh processes (wall clock and CPU time, medians of --repeat runs):
 
 - `flask --help` with Karn (FLASK_APP=karn.app);
 - `flask surveys dispatch` with nothing to do, on a fresh, migrated SQLite
-  database (the pass cron runs every minute); no SMTP server, so nothing is
+  database (with --postgres, a new database on that PostgreSQL server, dropped
+  afterwards) (the pass cron runs every minute); no SMTP server, so nothing is
   sent;
 - baseline: `flask --help` for a one-route Flask app, Flask's own start-up.
 
@@ -28,6 +29,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench.customer_list import database, drop_database  # noqa: E402
+
 FLASK = os.path.join(os.path.dirname(sys.executable), "flask")
 BARE_APP = "from flask import Flask\napp = Flask(__name__)\n"
 
@@ -107,37 +112,46 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--root", default=ROOT, help="the checkout to time")
     parser.add_argument("--compare", metavar="DIR", help="time against DIR in turns")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL to use instead")
     args = parser.parse_args()
     if args.compare:
         compare(args.compare, args.repeat)
         return
     root = os.path.abspath(args.root)
+    kind = "postgresql" if args.postgres else "sqlite"
     with tempfile.TemporaryDirectory() as folder:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("KARN_")
-        }
-        # Compiled bytecode in a folder of its own (this checkout stays clean),
-        # written even where the environment turns that off.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env.update(
-            PYTHONPYCACHEPREFIX=os.path.join(folder, "pycache"),
-            FLASK_APP="karn.app",
-            PYTHONPATH=root,
-            KARN_ENV="development",
-            KARN_DATABASE_URL=f"sqlite:///{folder}/karn.db",
-            KARN_INSTANCE_PATH=os.path.join(folder, "instance"),
-        )
-        subprocess.run(
-            [FLASK, "db", "upgrade"], env=env, cwd=root, check=True, capture_output=True
-        )
-        help_s = timed([FLASK, "--help"], env, root, args.repeat)
-        dispatch_s = timed([FLASK, "surveys", "dispatch"], env, root, args.repeat)
-        with open(os.path.join(folder, "bare.py"), "w") as out:
-            out.write(BARE_APP)
-        bare_env = {**env, "FLASK_APP": "bare", "PYTHONPATH": folder}
-        bare_s = timed([FLASK, "--help"], bare_env, folder, args.repeat)
+        url = database(kind, folder, args.postgres)
+        try:
+            _time(root, folder, url, args.repeat)
+        finally:
+            if args.postgres:
+                drop_database(url, args.postgres)
+
+
+def _time(root: str, folder: str, url: str, repeat: int) -> None:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("KARN_")
+    }
+    # Compiled bytecode in a folder of its own (this checkout stays clean),
+    # written even where the environment turns that off.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        PYTHONPYCACHEPREFIX=os.path.join(folder, "pycache"),
+        FLASK_APP="karn.app",
+        PYTHONPATH=root,
+        KARN_ENV="development",
+        KARN_DATABASE_URL=url,
+        KARN_INSTANCE_PATH=os.path.join(folder, "instance"),
+    )
+    subprocess.run(
+        [FLASK, "db", "upgrade"], env=env, cwd=root, check=True, capture_output=True
+    )
+    help_s = timed([FLASK, "--help"], env, root, repeat)
+    dispatch_s = timed([FLASK, "surveys", "dispatch"], env, root, repeat)
+    with open(os.path.join(folder, "bare.py"), "w") as out:
+        out.write(BARE_APP)
+    bare_env = {**env, "FLASK_APP": "bare", "PYTHONPATH": folder}
+    bare_s = timed([FLASK, "--help"], bare_env, folder, repeat)
     print("                                  wall     CPU")
     for name, (wall, cpu) in (
         ("flask --help", help_s),
