@@ -93,14 +93,16 @@ _DEPARTED_WORDS = _keys(
     "churned|churn|churned customer|left|exited|attrited|attrited customer|"
     "cancelled|canceled|cancelled customer|closed|terminated|inactive|lost|"
     "former|former customer|ex customer|departed|gone|ended|lapsed|discontinued|"
-    "deactivated|opgezegd|vertrokken|beeindigd|gestopt|inactief|gesloten|"
+    "deactivated|expired|verlopen|opgezegd|vertrokken|beeindigd|gestopt|inactief|"
+    "gesloten|"
     "ex klant|oud klant|voormalig|voormalige klant|weg|afgemeld|verloren|"
     "gedeactiveerd|niet actief|not active|no longer a customer|geen klant meer"
 )
 _ACTIVE_WORDS = _keys(
     "stayed|stay|joined|active|existing|existing customer|current|"
     "current customer|retained|open|new|new customer|live|ongoing|subscribed|"
-    "trialing|trial|past due|loyal|actief|nieuw|nieuwe klant|klant|lopend|"
+    "trialing|trial|in trial|past due|non renewing|paused|future|customer|"
+    "active customer|loyal|actief|nieuw|nieuwe klant|klant|lopend|gepauzeerd|"
     "bestaand|bestaande klant|huidig|huidige klant|gebleven|blijft|proef"
 )
 # Status column names by what their yes means: "departed" (Churn: Yes),
