@@ -374,6 +374,11 @@ def test_an_added_channel_has_a_dutch_and_an_english_name(
     )
     assert response.status_code == 302
     assert "Chatgesprekken" in client.get("/feedback/new").get_data(as_text=True)
+    # The list gives every channel's two names, the built-in ones too.
+    listing = client.get("/feedback/channels/manage").get_data(as_text=True)
+    assert '<td lang="nl">supporttickets</td>' in listing
+    assert '<td lang="en">support tickets</td>' in listing
+    assert '<td lang="en">Chat conversations</td>' in listing
     _store(db, ("Veel te duur voor wat je krijgt", "chat", "2026-02-01"))
     assert items(db)[0].channel == "chat"
 

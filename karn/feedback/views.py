@@ -15,7 +15,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -170,6 +170,12 @@ def channels():
     )
 
 
+def _in(lang: str, label) -> str:
+    """A lazy label in the given language."""
+    with force_locale(lang):
+        return str(label)
+
+
 @bp.route("/channels/manage", methods=["GET", "POST"])
 @roles_required(*ADMINS)
 def manage_channels():
@@ -208,7 +214,10 @@ def manage_channels():
     ).all()
     return render_template(
         "feedback/manage_channels.html",
-        builtin=[(code, str(label)) for code, label in BUILTIN.items()],
+        builtin=[
+            (code, _in("nl", label), _in("en", label))
+            for code, label in BUILTIN.items()
+        ],
         added=added,
         values=values,
         errors=errors,
