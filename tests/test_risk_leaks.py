@@ -3,6 +3,8 @@ becomes a feature, whatever its name: one filled in only at a departure, one
 cleared by it, an amount set to 0 on leaving. Strong honest predictors stay.
 The manager is told which columns were left out for it."""
 
+import json
+
 import numpy as np
 import sqlalchemy as sa
 
@@ -125,3 +127,40 @@ def test_a_column_filled_in_before_leaving_can_be_kept_in(db, app, runner):
     result = runner.invoke(args=["risk", "train", "--keep", "Complain"])
     assert result.exit_code == 0, result.output
     assert "extra:Complain" in result.output.strip().splitlines()[-1]
+
+
+def test_nothing_to_learn_from_is_said_on_the_command_line_and_the_page(
+    db, runner, client, create_user, login, create_customer
+):
+    """Customers with nothing known about them but whether they left: the
+    training says there is nothing to learn from, instead of failing."""
+    for i in range(700):
+        left = i % 3 == 0
+        create_customer(
+            external_id=f"N{i}",
+            status="departed" if left else "active",
+            departed_at=None,
+            extra={"Churn category": "Price" if left else ""},
+        )
+    result = runner.invoke(args=["risk", "train"])
+    assert result.exit_code == 1
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert last["error"] == "nothing to learn from"
+    assert last["left_out"]["extra:Churn category"] in (TELLS, "name")
+    login(create_user("manager"))
+    for lang, said in [
+        ("en", "No model could be trained: every column was left out"),
+        ("nl", "Er kon geen model worden getraind"),
+    ]:
+        page = client.get(f"/at-risk/?lang={lang}").get_data(as_text=True)
+        assert 'id="nothing-to-learn"' in page and said in page
+        assert "Churn category" in page and 'id="no-model"' not in page
+    # Once there is something to learn from, the page no longer says so.
+    for customer in db.session.scalars(sa.select(Customer)):
+        customer.tenure_months = 2 if customer.status.value == "departed" else 30
+        customer.plan = ["monthly", "yearly"][customer.id % 2]
+    db.session.commit()
+    result = runner.invoke(args=["risk", "train"])
+    assert result.exit_code == 0, result.output
+    page = client.get("/at-risk/?lang=en").get_data(as_text=True)
+    assert 'id="nothing-to-learn"' not in page

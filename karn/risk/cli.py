@@ -42,7 +42,7 @@ def train_command(no_activate, by, keep):
     Prints the evaluation last, as one JSON line (auc, top_decile_lift,
     calibration_error, validation, n, …).
     """
-    from karn.risk import operations, training
+    from karn.risk import operations, thresholds, training
 
     try:
         row, activated = operations.train_from_platform(
@@ -61,6 +61,17 @@ def train_command(no_activate, by, keep):
                     "active": exc.active,
                 }
             )
+        )
+        raise SystemExit(1) from None
+    except thresholds.NothingToLearn as exc:
+        click.echo(
+            "Nothing to learn from: every column was left out ("
+            + ", ".join(f"{name}: {why}" for name, why in exc.left_out.items())
+            + "). Import attributes known before customers leave (plan, "
+            "tenure, revenue, …)."
+        )
+        click.echo(
+            json.dumps({"error": "nothing to learn from", "left_out": exc.left_out})
         )
         raise SystemExit(1) from None
     except operations.Busy as exc:

@@ -60,7 +60,7 @@ def run(app: Flask, retrain: bool, rescore: bool) -> None:
                         "activated" if activated else "kept aside",
                     )
                     rescore = rescore or activated
-                except thresholds.TooLittleData as exc:
+                except (thresholds.TooLittleData, thresholds.NothingToLearn) as exc:
                     state["wait_until"] = clock.now() + timedelta(days=1)
                     log.info("risk model not trained: %s", exc)
                 except operations.Busy as exc:

@@ -53,6 +53,8 @@ MIN_DROP = 0.005
 INSERT_BATCH = 5000
 LOCK_KEY = "risk.training"
 LOCK_HOURS = 6
+# Why the last training found nothing to learn from (cleared by a model).
+NOTHING_KEY = "risk.nothing_to_learn"
 
 
 class Busy(Exception):
@@ -97,7 +99,8 @@ def train_from_platform(
 
     ``keep``: columns used although they look as if they tell who left, beside
     those of RISK_KEEP_COLUMNS. Returns (row, activated); raises
-    thresholds.TooLittleData, or Busy while another training runs.
+    thresholds.TooLittleData, thresholds.NothingToLearn (every column left
+    out), or Busy while another training runs.
     """
     departed, active = data.counts()
     if departed < thresholds.MIN_DEPARTED or active < thresholds.MIN_ACTIVE:
@@ -115,6 +118,9 @@ def _train(by: str | None, auto_activate: bool, keep: frozenset[str]):
     from karn.risk import training
 
     feature_set, X, y, dates, ids = data.training_arrays(keep=keep)
+    _note_nothing_to_learn(None if feature_set.features else feature_set.left_out)
+    if not feature_set.features:
+        raise thresholds.NothingToLearn(feature_set.left_out)
     main = data.main_reasons()
     reasons = [main.get(int(i)) for i in ids]
     bundle, metrics = training.train(feature_set, X, y, dates=dates, reasons=reasons)
@@ -291,6 +297,21 @@ def _insert_plain(scores, version: int, now) -> None:
 
 def last_scored():
     return db.session.scalar(sa.select(sa.func.max(RiskScore.scored_at)))
+
+
+def _note_nothing_to_learn(left_out: dict[str, str] | None) -> None:
+    """Keep (or clear) why the last training had nothing to learn from, for
+    the page; committed at once, as a failed training commits nothing else."""
+    db.session.execute(sa.delete(Setting).where(Setting.key == NOTHING_KEY))
+    if left_out is not None:
+        db.session.add(Setting(key=NOTHING_KEY, value=left_out))
+    db.session.commit()
+
+
+def nothing_to_learn() -> dict[str, str] | None:
+    """Column → why left out, when the last training found nothing to learn."""
+    held = db.session.get(Setting, NOTHING_KEY)
+    return held.value if held is not None else None
 
 
 def last_trained():

@@ -18,3 +18,16 @@ class TooLittleData(Exception):
             f"a model needs at least {MIN_DEPARTED} of each"
         )
         self.departed, self.active = departed, active
+
+
+class NothingToLearn(Exception):
+    """Every column was left out: no attribute a model could learn from.
+    ``left_out``: column → why (as the evaluation line gives it)."""
+
+    def __init__(self, left_out: dict[str, str]):
+        super().__init__(
+            "nothing to learn from: every column was left out ("
+            + ", ".join(f"{name}: {why}" for name, why in left_out.items())
+            + ")"
+        )
+        self.left_out = left_out

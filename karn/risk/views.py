@@ -197,6 +197,30 @@ def _validation_in_words(how: str) -> str:
     return how
 
 
+def _why_left_out(why: str) -> str:
+    """Why a column was left out of the model, in the reader's language."""
+    words = {
+        "name": _("its name says it identifies a person or tells of a departure"),
+        "sparse": _("filled in for too few customers"),
+        "constant": _("the same for every customer"),
+        "sparse or constant": _("filled in for too few customers, or the same for all"),
+        "date": _("a date"),
+        "identifier": _("an identifier"),
+        "identifier or free text": _("an identifier or free text"),
+        "free text": _("free text"),
+        TELLS: _("it tells who has already left"),
+    }
+    return words.get(why, why)
+
+
+def nothing_in_words(left_out: dict[str, str] | None) -> list[str]:
+    """Each column the last training left out, with why; [] when it trained."""
+    return [
+        _("%(column)s: %(why)s", column=attribute_label(name), why=_why_left_out(why))
+        for name, why in (left_out or {}).items()
+    ]
+
+
 def quality_in_words(metrics: dict) -> list[str]:
     """The model's evaluation as a manager reads it."""
     auc = metrics.get("auc", 0.0)
@@ -285,7 +309,7 @@ def charts_in_words(metrics: dict) -> dict:
 @roles_required(*MANAGERS)
 def index():
     # The model code loads numpy: here, not when the app starts.
-    from karn.risk import data, training
+    from karn.risk import data, operations, training
 
     filters = _filters()
     row = store.active()
@@ -310,6 +334,7 @@ def index():
         reporting_currency=reporting_currency(),
         too_little=row is None
         and (departed < training.MIN_DEPARTED or active < training.MIN_ACTIVE),
+        nothing=nothing_in_words(operations.nothing_to_learn()) if row is None else [],
         departed=departed,
         active=active,
         minimum=training.MIN_DEPARTED,
