@@ -55,7 +55,9 @@ def arrays(path: str, label: str, drop: list[str]):
 
     columns = [c for c in rows[0] if c != label and c not in drop]
     # Who left, read as the import reads the status column.
-    status = [read_status(value_key(r.get(label) or ""), asks(label), {}) for r in rows]
+    # A column whose name asks nothing (Target: 1/0): yes means left.
+    asked = asks(label) or "departed"
+    status = [read_status(value_key(r.get(label) or ""), asked, {}) for r in rows]
     good = [r for r, s in zip(rows, status, strict=True) if s is not None]
     y = np.array([s == CustomerStatus.DEPARTED for s in status if s is not None])
     X = np.empty((len(good), len(columns)))

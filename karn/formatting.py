@@ -259,8 +259,16 @@ def stored_text(template: str):
     fills it in (``%(name)s`` parameters) for storing; ``said`` shows what
     was stored in the reader's language, its parameters as they were."""
     parts = re.split(r"%\((\w+)\)s", template)
+    names = parts[1::2]
+    if "%" in "".join(parts[::2]) or len(set(names)) < len(names):
+        raise ValueError(f"only distinct %(name)s parameters: {template!r}")
+    # A parameter is one word (a host, an address, a number), a "detail" any
+    # text: a mail server's own words never read as one of Karn's messages.
+    word, anything = r"\S+?", ".*?"
     pattern = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>.*?)"
+        re.escape(part)
+        if i % 2 == 0
+        else f"(?P<{part}>{anything if part == 'detail' else word})"
         for i, part in enumerate(parts)
     )
     _STORED.append((re.compile(pattern, re.S), template))

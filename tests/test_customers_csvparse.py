@@ -1236,10 +1236,9 @@ def only_record(tmp_path, text: str, **kwargs) -> Record:
         ("Active", "no", "departed"),
         ("Actief", "Opgezegd", "departed"),  # a status word means what it says
         # Subscription exports of billing systems: an expired subscription
-        # ended; one in trial, not renewing at term end or paused is still on.
+        # ended; one in trial or paused is still on.
         ("Subscription Status", "expired", "departed"),
         ("Subscription Status", "in_trial", "active"),
-        ("Subscription Status", "non_renewing", "active"),
         ("Subscription Status", "paused", "active"),
         ("Account Status", "Inactive", "departed"),
         ("Status", "Customer", "active"),

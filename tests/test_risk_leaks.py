@@ -25,12 +25,13 @@ def records(n=2000, seed=3):
         extra = {
             # Neutral names: only the values give them away.
             "Category": ["Competitor", "Price", "Moved"][i % 3] if left[i] else "",
-            # Filled in for some who stay, cleared for all who left.
-            "Loyalty card": "" if left[i] or i % 3 else ["Gold", "Silver"][i % 2],
+            # Filled in for most who stay, cleared for all who left.
+            "Loyalty card": "" if left[i] or i % 4 == 0 else ["Gold", "Silver"][i % 2],
             "Renewal": "" if left[i] else ["automatic", "by hand"][i % 2],
             "Segment code": "A" if left[i] else ["A", "B", "C"][i % 3],
-            # Honest: a new offer nobody has left from yet, held by a few.
-            "Offer": "Spring" if not left[i] and i % 9 == 0 else "None",
+            # Honest: a new offer nobody has left from yet, held by a few;
+            # the others have nothing written there.
+            "Offer": "Spring" if not left[i] and i % 9 == 0 else "",
             "Support calls": str(int(rng.poisson(4 if left[i] else 1.5))),
             # A postal code is an address, not a number to weigh.
             "Zipcode": str(90000 + i % 500),
@@ -60,6 +61,9 @@ def test_columns_that_tell_who_left_are_left_out_and_honest_ones_kept():
     ):
         assert fitted.left_out.get(name) == TELLS, name
     assert fitted.left_out["extra:Zipcode"] == "name"
+    # Kept in when the user names it: by the file's header, or the field's.
+    named = features.fit(records(), keep=frozenset({"MonthlyCharges", "renewal"}))
+    assert {"monthly_revenue", "extra:Renewal"} <= set(named.names)
     # A value most leavers share is not a leak when many who stay share it too.
     assert "extra:Segment code" in kept
 
@@ -81,6 +85,20 @@ def test_a_leak_is_found_by_its_values_alone():
     rare = rng.random(n) < 0.03
     few = ["x" if i < 60 and not rare[i] else "" for i in range(n)]
     assert not features.tells_who_left(few, rare)
+
+
+def test_a_strong_honest_predictor_stays_when_few_leave():
+    """2% leave; yearly customers, 60% of those who stay, leave at a third of
+    that rate: a strong predictor, and a fifth of the leavers have it."""
+    rng = np.random.default_rng(5)
+    n = 50_000
+    yearly = rng.random(n) < 0.6
+    left = rng.random(n) < np.where(yearly, 0.0075, 0.04)
+    plan = ["yearly" if y else "monthly" for y in yearly]
+    assert not features.tells_who_left(plan, left)
+    # Missing values as NaN are missing, not a value of their own.
+    with_gaps = [float("nan") if i % 2 else 3.0 for i in range(n)]
+    assert not features.tells_who_left(with_gaps, left)
 
 
 def test_the_model_stays_honest_and_the_page_says_what_was_left_out(

@@ -744,3 +744,26 @@ def test_a_receiver_that_trickles_its_answer_is_cut_off():
         listener.close()
     assert not outcome.ok and outcome.status is None
     assert "No whole answer within 1.5 seconds" in outcome.error
+
+
+def test_only_karns_own_messages_are_translated(app):
+    from flask_babel import force_locale
+
+    from karn.formatting import said, stored_text
+    from karn.webhooks import sender
+
+    with app.test_request_context(), force_locale("nl"):
+        assert said(sender.NO_CONNECTION(host="hooks.example.com")) == (
+            "hooks.example.com weigerde de verbinding."
+        )
+        # A mail server's own words that happen to end the same stay as said.
+        reply = "550 mx.example refused the connection."
+        assert said(reply) == reply
+        detail = sender.UNRESOLVED(host="x.invalid", detail="[Errno -2] Name unknown")
+        assert said(detail) == (
+            "De hostnaam x.invalid kon niet worden opgezocht: [Errno -2] Name unknown"
+        )
+    # Only %(name)s parameters, each once: anything else could not be read back.
+    for template in ("%(n)d seconds", "100%% sure", "%(a)s and %(a)s"):
+        with pytest.raises(ValueError):
+            stored_text(template)

@@ -101,7 +101,7 @@ _DEPARTED_WORDS = _keys(
 _ACTIVE_WORDS = _keys(
     "stayed|stay|joined|active|existing|existing customer|current|"
     "current customer|retained|open|new|new customer|live|ongoing|subscribed|"
-    "trialing|trial|in trial|past due|non renewing|paused|future|customer|"
+    "trialing|trial|in trial|past due|paused|future|customer|"
     "active customer|loyal|actief|nieuw|nieuwe klant|klant|lopend|gepauzeerd|"
     "bestaand|bestaande klant|huidig|huidige klant|gebleven|blijft|proef"
 )

@@ -20,13 +20,14 @@ fewer than 5% of the customers and constant ones. A category seen fewer than
 ``max(10, 0.2% of the customers)`` times is pooled into "other", as is any
 beyond the 60 most common.
 
-Whatever its name, a column (a customer field too) is left out when it tells
-who has already left rather than who may leave: when it is filled in almost
-only for one group (written at a departure, or cleared by it), or when one of
-its values is held by most of one group and almost none of the other (a
-monthly revenue set to 0 on leaving). "Almost" is at most 1% of the other
-group, and too few to be chance (one in a million) at the file's share of
-departures.
+A column (a customer field too) that passes those is still left out when it
+tells who has already left rather than who may leave: when being filled in,
+or one of its values, is held by at least half of one group (those who left,
+or those who stayed) and by at most 1% of the other, too few to be chance
+(one in a million) at the share of departures. So a churn category written
+at a departure, a renewal date cleared by it, or a monthly revenue set to 0
+on leaving; not a plan that many who left have too. The user may keep such a
+column in (RISK_KEEP_COLUMNS) when it is filled in before customers leave.
 """
 
 import math
@@ -279,7 +280,9 @@ def _why_not_extra(key: str, values: list, n: int) -> str | None:
         return "sparse"
     texts = [_text(v) for v in present]
     distinct = len(set(texts))
-    if distinct < 2:
+    # One value, written for (nearly) everyone; where it is written for some
+    # only ("x" or nothing), being written is what the column says.
+    if distinct < 2 and len(present) > (1 - MIN_COVERAGE) * n:
         return "constant"
     if sum(1 for t in texts[:1000] if _DATE.match(t)) > 0.5 * min(len(texts), 1000):
         return "date"
@@ -305,40 +308,62 @@ def _binomial_below(k: int, n: int, p: float) -> float:
     return float(binom.cdf(k, n, p))
 
 
+def _key(value) -> str:
+    """A value as one comparable text; "" when missing (None, blank, NaN)."""
+    number = _number(value)
+    if number is not None:
+        return repr(number)  # "0", 0 and 0.0 alike
+    if isinstance(value, float):  # NaN
+        return ""
+    return _text(value) or ""
+
+
 def tells_who_left(values: list, departed: np.ndarray) -> bool:
-    """Whether a column's values tell who has already left (see the module)."""
+    """Whether a column's values tell who has already left (see the module):
+    being filled in, or one value, held by at least half of one group
+    (those who left, or those who stayed) and by at most 1% of the other."""
     n = len(values)
     leavers = int(departed.sum())
-    if n == 0 or leavers in (0, n):
+    stayers = n - leavers
+    if n == 0 or leavers == 0 or stayers == 0:
         return False
-    rate = leavers / n
-    keys = [x if (x := _number(v)) is not None else _text(v) for v in values]
-    present = np.array([k is not None for k in keys])
-    groups: list[tuple[np.ndarray, bool]] = [(present, False)]
-    counts = Counter(keys)
-    # A value held by at least half of the smaller group, missing included.
-    least = max(TELLS_LEAST, min(leavers, n - leavers) // 2)
-    for key, count in counts.items():
-        if count >= least:
-            mask = ~present if key is None else np.array([k == key for k in keys])
-            groups.append((mask, True))
-    for mask, most_of_a_group in groups:
-        size = int(mask.sum())
-        if size < TELLS_LEAST:
-            continue
-        left = int(departed[mask].sum())
-        for minority, chance, group_size in (
-            (size - left, 1 - rate, leavers),  # nearly all who have it left
-            (left, rate, n - leavers),  # nearly all who have it stayed
+    keys = np.array([_key(v) for v in values], dtype=object)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    held = np.bincount(inverse, minlength=len(distinct))
+    held_left = np.bincount(inverse, weights=departed, minlength=len(distinct))
+    groups = [(int(h), int(h_left)) for h, h_left in zip(held, held_left, strict=True)]
+    blank = np.flatnonzero(distinct == "")
+    missing, missing_left = groups[blank[0]] if len(blank) else (0, 0)
+    groups.append((n - missing, leavers - missing_left))  # filled in at all
+    for size, left in groups:
+        stayed = size - left
+        for holders, others, group, other_group in (
+            (left, stayed, leavers, stayers),
+            (stayed, left, stayers, leavers),
         ):
-            majority = size - minority
-            if minority > TELLS_SHARE * size:
+            if holders < max(TELLS_LEAST, 0.5 * group):
                 continue
-            if most_of_a_group and majority < 0.5 * group_size:
+            if others > TELLS_SHARE * other_group:
                 continue
-            if _binomial_below(minority, size, chance) < TELLS_CHANCE:
+            # So few of the other group are not chance at its share.
+            if _binomial_below(others, size, other_group / n) < TELLS_CHANCE:
                 return True
     return False
+
+
+def names_column(wanted: str, name: str) -> bool:
+    """Whether a user's name for a column (RISK_KEEP_COLUMNS) is this
+    feature's: an imported column's own name, or a customer field's code, its
+    label or a header the import reads as it (MonthlyCharges)."""
+    from karn.customers.csv_headers import TARGET_LABELS, guess_field, normalise_header
+
+    key = normalise_header(wanted)
+    if name.startswith(EXTRA):
+        return key == normalise_header(name.removeprefix(EXTRA))
+    labels = (name, *TARGET_LABELS.get(name, ()))
+    return key in {normalise_header(label) for label in labels} or (
+        guess_field(wanted)[0] == name
+    )
 
 
 def fit(records: list[dict], keep: frozenset[str] = frozenset()) -> FeatureSet:
@@ -348,7 +373,6 @@ def fit(records: list[dict], keep: frozenset[str] = frozenset()) -> FeatureSet:
     user knows are filled in before a departure: not left out as telling who
     left (RISK_KEEP_COLUMNS)."""
     n = len(records)
-    kept = {name.strip().casefold() for name in keep}
     features: list[Feature] = []
     left_out: dict[str, str] = {}
     departed = (
@@ -358,7 +382,7 @@ def fit(records: list[dict], keep: frozenset[str] = frozenset()) -> FeatureSet:
     )
 
     def tells(values: list, name: str) -> bool:
-        if departed is None or name.removeprefix(EXTRA).strip().casefold() in kept:
+        if departed is None or any(names_column(wanted, name) for wanted in keep):
             return False
         return tells_who_left(values, departed)
 
@@ -388,7 +412,7 @@ def fit(records: list[dict], keep: frozenset[str] = frozenset()) -> FeatureSet:
             keys.setdefault(key, None)
     for key in keys:
         values = [(r.get("extra") or {}).get(key) for r in records]
-        why = (TELLS if tells(values, key) else None) or _why_not_extra(key, values, n)
+        why = _why_not_extra(key, values, n) or (TELLS if tells(values, key) else None)
         if why:
             left_out[EXTRA + key] = why
             continue

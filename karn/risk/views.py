@@ -246,8 +246,11 @@ def quality_in_words(metrics: dict) -> list[str]:
             how=_validation_in_words(str(metrics.get("validation", ""))),
         ),
     ]
+    # As RISK_KEEP_COLUMNS takes them: a field with its code beside its label.
     told = sorted(
         attribute_label(name)
+        if name.startswith("extra:")
+        else f"{attribute_label(name)} ({name})"
         for name, why in (metrics.get("left_out") or {}).items()
         if why == TELLS
     )

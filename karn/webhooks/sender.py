@@ -150,7 +150,7 @@ def resolve(host: str, port: int, allow_private: bool) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise Refused(UNRESOLVED(host=host, detail=exc)) from None
+        raise Refused(UNRESOLVED(host=host[:253], detail=str(exc)[:200])) from None
     addresses = [info[4][0] for info in infos]
     for address in addresses:
         if is_public(address) or (allow_private and not never_allowed(address)):
@@ -220,7 +220,7 @@ def post(
         scheme, host, port = check_url(url)
         address = resolve(host, port, allow_private)
     except Refused as exc:
-        return Outcome(error=str(exc))
+        return Outcome(error=str(exc)[:500])
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection_class = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
@@ -252,7 +252,7 @@ def post(
         # Cut off in the middle: what was read may look whole, but is not.
         return Outcome(error=TOO_SLOW(seconds=f"{limit:g}"))
     if 300 <= status < 400:
-        return Outcome(status, REDIRECT(location=location or "?")[:500])
+        return Outcome(status, REDIRECT(location=(location or "?")[:400]))
     if not 200 <= status < 300:
         return Outcome(status, HTTP_STATUS(status=status))
     return Outcome(status)
@@ -266,7 +266,7 @@ def _failed(host: str, exc: Exception, timeout: float) -> str:
     if isinstance(exc, TimeoutError):
         return TOO_SLOW(seconds=f"{timeout:g}")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return CERTIFICATE(host=host, detail=exc.verify_message or exc)
+        return CERTIFICATE(host=host, detail=str(exc.verify_message or exc)[:300])
     if isinstance(exc, ConnectionResetError):  # RemoteDisconnected is one
         return CLOSED(host=host)
     return f"{type(exc).__name__}: {exc}"
