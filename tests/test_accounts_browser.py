@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
 
@@ -26,7 +27,7 @@ def test_admin_signs_in_switches_language_and_adds_a_user(
     assert page.get_by_role("heading", level=1).inner_text() == "Overview"
 
     page.get_by_role("link", name="NL").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Overzicht"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Overzicht")
     assert page.locator("html").get_attribute("lang") == "nl"
 
     page.get_by_role("link", name="Gebruikers").click()
@@ -35,6 +36,7 @@ def test_admin_signs_in_switches_language_and_adds_a_user(
     page.get_by_label("Naam").fill("Collega")
     page.get_by_label("Rol").select_option("staff")
     page.get_by_role("button", name="Gebruiker aanmaken").click()
+    expect(page.locator(".flash-secret")).to_be_visible()
     notice = page.locator(".flash-secret").inner_text()
     assert "collega@example.com" in notice
     assert re.search(r"\w{5}-\w{5}-\w{5}-\w{5}", notice)

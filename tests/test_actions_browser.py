@@ -69,6 +69,7 @@ def test_a_manager_creates_an_action_and_sees_its_effect(
 
     page.get_by_role("link", name="Actions", exact=True).click()
     page.get_by_role("link", name="New improvement action").click()
+    page.wait_for_url(re.compile(r"/actions/new"))
     assert serious_violations(page) == []
     # Server-side checks, beside the field.
     page.get_by_label("Title").fill(TITLE)

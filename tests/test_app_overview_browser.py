@@ -49,7 +49,7 @@ def test_a_fresh_install_shows_what_to_do_first_and_ticks_it_off(
     }
     # Each step leads to where it is done.
     checklist.get_by_role("link", name="Import the customers who left").click()
-    assert "/customers/import" in page.url
+    page.wait_for_url(re.compile(r"/customers/import"))
 
     create_customer()
     page.goto(live_server + "/overview")

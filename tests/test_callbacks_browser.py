@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from karn import clock
 from karn.callbacks.models import CallNote, CallTask, WinBack
@@ -55,7 +56,7 @@ def test_staff_logs_a_call_reschedules_a_no_answer_and_marks_a_win_back(
     )
 
     page.get_by_role("link", name="Marieke Jansen").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Call Marieke Jansen"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Call Marieke Jansen")
     assert "na 17:00" in page.content()
     page.get_by_label("Reached").check()
     page.get_by_label("Service", exact=True).check()
@@ -81,7 +82,7 @@ def test_staff_logs_a_call_reschedules_a_no_answer_and_marks_a_win_back(
     page.goto(live_server + f"/customers/{talker.id}")
     page.get_by_label("Monthly revenue regained").fill("49,95")
     page.get_by_role("button", name="Mark as won back").click()
-    assert "Marked as won back." in page.locator(".flash").inner_text()
+    expect(page.locator(".flash")).to_contain_text("Marked as won back.")
 
     db.session.expire_all()
     note = db.session.scalars(

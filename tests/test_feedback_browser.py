@@ -43,6 +43,7 @@ def test_a_manager_adds_feedback_and_sees_it_per_channel(
     assert tagging.tag_waiting() == 1
 
     page.locator("nav.tabs a[href='/feedback/channels']").click()
+    page.wait_for_url(re.compile(r"/feedback/channels"))
     assert page.locator("#not-tagged").count() == 0
     row = page.locator("#channel-mix tbody tr")
     assert row.count() == 1

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 
 from karn import clock
 from karn.customers.operations import upsert_departures
@@ -115,7 +116,7 @@ def test_english_on_desktop_with_errors_then_success_and_keyboard_only(
     assert page.locator("html").get_attribute("lang") == "en"
     # Submitting too early explains what is missing, next to the questions.
     page.get_by_role("button", name="Send my answers").click()
-    assert page.locator("#error-summary").is_visible()
+    expect(page.locator("#error-summary")).to_be_visible()
     assert page.locator("#q-main_reason .error").inner_text()
     assert serious_violations(page) == []
     # Answer with the keyboard only: focus the first option, Space selects it.
@@ -146,12 +147,12 @@ def test_language_switch_and_unsubscribe_page_are_accessible(browser, live_serve
     page = context.new_page()
     page.goto(live_server + path)
     page.get_by_role("link", name="EN", exact=True).click()
-    assert page.locator("html").get_attribute("lang") == "en"
+    expect(page.locator("html")).to_have_attribute("lang", "en")
     page.get_by_role("link", name="No more mail from us").click()
-    assert re.search(r"/u/", page.url)
+    page.wait_for_url(re.compile(r"/u/"))
     assert serious_violations(page) == []
     page.get_by_role("button", name="Yes, stop all mail").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "You are unsubscribed"
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are unsubscribed")
     context.close()
 
 
@@ -173,14 +174,16 @@ def test_manager_previews_and_publishes_a_change_respondents_then_see(
     page.get_by_role("link", name="Edit").click()
     page.locator("#q-0-text-en").fill("What was the main reason you left us?")
     page.get_by_role("button", name="Save and preview").click()
-    assert page.get_by_text("Preview: this is what respondents will see").is_visible()
+    expect(
+        page.get_by_text("Preview: this is what respondents will see")
+    ).to_be_visible()
     assert page.get_by_role(
         "group", name="What was the main reason you left us?"
     ).is_visible()
     assert serious_violations(page) == []
     page.go_back()
     page.get_by_role("button", name="Publish as new version").click()
-    assert page.get_by_text("Version 2 is published").is_visible()
+    expect(page.get_by_text("Version 2 is published")).to_be_visible()
     context.close()
 
     path = invite(db, "en", "B4")

@@ -126,7 +126,7 @@ def test_english_on_desktop_saving_after_sending_elsewhere_is_explained(
     second.locator('input[name="q_come_back"][value="2"]').check()
     second.locator("#q-callback").get_by_label("No", exact=True).check()
     second.get_by_role("button", name="Send my answers").click()
-    assert second.get_by_role("heading", level=1).inner_text() == (
+    expect(second.get_by_role("heading", level=1)).to_have_text(
         "Thank you for your answers"
     )
 
