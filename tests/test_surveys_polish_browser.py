@@ -88,7 +88,7 @@ def test_dutch_on_a_phone_other_text_progress_and_a_warm_thanks(
     check_layout(page)
     page.get_by_role("button", name="Mijn antwoorden versturen").click()
     heading = page.get_by_role("heading", level=1)
-    assert heading.inner_text() == "Bedankt voor uw antwoorden"
+    expect(heading).to_have_text("Bedankt voor uw antwoorden")
     assert page.get_by_text("U vroeg ons u te bellen").is_visible()
     assert serious_violations(page) == []
     # A later visit says it is done, without thanking all over again.
