@@ -14,6 +14,7 @@ from karn.actions.models import ImprovementAction
 from karn.callbacks.models import WinBack
 from karn.customers.models import Customer
 from karn.enums import ExperimentGroup, OutboxStatus
+from karn.experiments import operations as experiments
 from karn.experiments.models import Assignment
 from karn.extensions import db
 from karn.followups import campaigns
@@ -55,15 +56,17 @@ def campaign(
     previous = clock._frozen
     clock.freeze(sent_at)
     try:
-        sent = campaigns.send(
-            action,
-            key=secrets.token_urlsafe(16),
-            since=since.date(),
-            until=sent_at.date(),
-            texts=TEXTS,
-            share=0.8,
-            by=manager,
-        )
+        # Drawn from the demo's own seeded source: the same demo each time.
+        with experiments.drawn_with(rng):
+            sent = campaigns.send(
+                action,
+                key=secrets.token_urlsafe(16),
+                since=since.date(),
+                until=sent_at.date(),
+                texts=TEXTS,
+                share=0.8,
+                by=manager,
+            )
         if sent.campaign is None:
             db.session.rollback()
             return {"mailed": 0, "held_back": 0, "won_back": 0}

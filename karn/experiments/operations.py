@@ -7,7 +7,8 @@ is stored beside the group it decided, so the assignment can be checked.
 """
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,18 @@ from karn.extensions import db
 
 MAX_HORIZON_DAYS = 3650
 _random = random.SystemRandom()
+
+
+@contextmanager
+def drawn_with(source: random.Random) -> Iterator[None]:
+    """Draw from this source meanwhile: the demo's seeded one, so the demo is
+    the same each time it is made. Real experiments never use it."""
+    global _random
+    previous, _random = _random, source
+    try:
+        yield
+    finally:
+        _random = previous
 
 
 class ExperimentError(ValueError):
